@@ -1,0 +1,91 @@
+#include "kernels/cross_entropy.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/element_math.h"
+#include "kernels/matmul.h"
+
+namespace zerotune::cpu {
+namespace {
+
+// Rows per chunk: enough for efficient GEMMs, few enough that a chunk of fp32 logits stays
+// near 32 MiB whatever the vocabulary.
+int64_t default_chunk_rows(int64_t v) {
+  const int64_t budget = (int64_t{32} << 20) / (4 * v);
+  return std::clamp<int64_t>(budget, 16, 1024);
+}
+
+// In place: logits row -> scale * (softmax - onehot(target)); returns -log softmax[target].
+float softmax_xent_row(float* row, int64_t v, int32_t target, float scale, bool want_grad) {
+  float max_logit = -INFINITY;
+  for (int64_t j = 0; j < v; ++j) max_logit = std::max(max_logit, row[j]);
+  const float target_logit = row[target];
+  float sum = 0.0f;
+  if (want_grad) {
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < v; ++j) {
+      row[j] = fast_exp(row[j] - max_logit);
+      sum += row[j];
+    }
+    const float factor = scale / sum;
+#pragma omp simd
+    for (int64_t j = 0; j < v; ++j) row[j] *= factor;
+    row[target] -= scale;
+  } else {
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < v; ++j) sum += fast_exp(row[j] - max_logit);
+  }
+  return max_logit + std::log(sum) - target_logit;
+}
+
+}  // namespace
+
+CrossEntropyResult lm_head_cross_entropy(const float* x, const float* w, const int32_t* targets,
+                                         int64_t n, int64_t d, int64_t v, float scale, float* dx,
+                                         float* dw, int64_t chunk_rows) {
+  const bool want_grad = dx != nullptr;
+  std::vector<int64_t> counted;  // rows whose target counts; the others cost nothing
+  counted.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    if (targets[i] != kIgnoreIndex) counted.push_back(i);
+  }
+  if (want_grad) std::memset(dx, 0, static_cast<size_t>(n * d) * sizeof(float));
+  CrossEntropyResult result;
+  result.count = static_cast<int64_t>(counted.size());
+  if (counted.empty()) return result;
+
+  const int64_t chunk = chunk_rows > 0 ? chunk_rows : default_chunk_rows(v);
+  const int64_t cap = std::min<int64_t>(chunk, result.count);
+  std::vector<float> xc(static_cast<size_t>(cap * d));
+  std::vector<float> logits(static_cast<size_t>(cap * v));
+  std::vector<float> dxc(want_grad ? static_cast<size_t>(cap * d) : 0);
+  std::vector<float> row_loss(static_cast<size_t>(cap));
+  for (int64_t c0 = 0; c0 < result.count; c0 += chunk) {
+    const int64_t rows = std::min(chunk, result.count - c0);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::memcpy(xc.data() + r * d, x + counted[static_cast<size_t>(c0 + r)] * d,
+                  static_cast<size_t>(d) * sizeof(float));
+    }
+    gemm(false, true, rows, v, d, 1.0f, xc.data(), d, w, d, 0.0f, logits.data(), v);
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int32_t target = targets[counted[static_cast<size_t>(c0 + r)]];
+      row_loss[static_cast<size_t>(r)] =
+          softmax_xent_row(logits.data() + r * v, v, target, scale, want_grad);
+    }
+    for (int64_t r = 0; r < rows; ++r) result.loss_sum += row_loss[static_cast<size_t>(r)];
+    if (!want_grad) continue;
+    gemm(false, false, rows, d, v, 1.0f, logits.data(), v, w, d, 0.0f, dxc.data(), d);
+    gemm(true, false, v, d, rows, 1.0f, logits.data(), v, xc.data(), d, 1.0f, dw, d);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::memcpy(dx + counted[static_cast<size_t>(c0 + r)] * d, dxc.data() + r * d,
+                  static_cast<size_t>(d) * sizeof(float));
+    }
+  }
+  return result;
+}
+
+}  // namespace zerotune::cpu

@@ -1,0 +1,169 @@
+// `zerotune bench`: times full training steps (forward, backward, AdamW) of a randomly
+// initialised model on random tokens and prints one JSON line.
+//
+// FLOPs per token (model FLOPs, causal attention counted once):
+//   6 * N_matmul + 6 * L * T * H * Dh
+// N_matmul = weights used in matrix products (every layer's projections and the LM head; not the
+// embedding lookup); 6 = 2 (multiply-add) x 3 (forward, input and weight gradients). Attention:
+// QK^T and PV each cost 2 * T/2 * H*Dh per token on average under the causal mask, times 3.
+// MFU = achieved FLOP/s / peak, where peak is this machine's measured sgemm FLOP/s on the same
+// threads (or --peak-gflops).
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/timer.h"
+#include "kernels/matmul.h"
+#include "model/llama.h"
+#include "train/adamw_optimizer.h"
+
+namespace zerotune {
+namespace {
+
+struct Preset {
+  const char* name;
+  int64_t dim, layers, heads, kv_heads, hidden, vocab, seq_len, batch;
+};
+
+constexpr Preset kPresets[] = {
+    {"tiny", 288, 6, 6, 6, 768, 32000, 256, 8},
+    {"small", 512, 8, 8, 8, 1376, 32000, 512, 4},
+    {"gqa", 768, 12, 12, 4, 2048, 32000, 512, 2},
+};
+
+double measure_sgemm_gflops() {
+  const int64_t n = 1536;
+  std::vector<float> a(static_cast<size_t>(n * n), 0.5f), b(a), c(a);
+  double best = 0.0;
+  for (int rep = 0; rep < 4; ++rep) {
+    Timer t;
+    cpu::gemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    best = std::max(best, 2.0 * n * n * n / t.seconds() / 1e9);
+  }
+  return best;
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv, int first) {
+  Args args("zerotune bench",
+            "Times training steps (forward, backward, AdamW) on random tokens; prints one JSON\n"
+            "line last with tokens_per_s, step_s_median, params, peak_rss_mb, mfu.\n"
+            "FLOPs/token = 6*N_matmul + 6*L*T*H*Dh; MFU is against the measured sgemm peak.");
+  args.option("--preset", "tiny|small|gqa", "set the model and batch shape below at once")
+      .option("--dim", "D", "hidden size", "288")
+      .option("--n-layers", "L", "decoder layers", "6")
+      .option("--n-heads", "H", "attention heads", "6")
+      .option("--n-kv-heads", "K", "key/value heads (0 = heads)", "0")
+      .option("--hidden", "F", "MLP hidden size", "768")
+      .option("--vocab", "V", "vocabulary size", "32000")
+      .option("--seq-len", "T", "tokens per sequence", "256")
+      .option("--batch", "B", "sequences per step", "8")
+      .option("--steps", "S", "timed steps", "5")
+      .option("--warmup", "W", "untimed steps first", "1")
+      .option("--threads", "N", "OpenMP/BLAS threads (0 = OpenMP's default)", "0")
+      .option("--dtype", "fp32", "compute dtype (the CPU backend computes in fp32)", "fp32")
+      .option("--peak-gflops", "X", "peak FLOP/s for MFU in GFLOP/s (0 = measure sgemm)", "0")
+      .flag("--grad-ckpt", "activation checkpointing per layer");
+  if (!args.parse(argc, argv, first)) return 0;
+  ZT_CHECK(args.get("--dtype") == "fp32", "zerotune bench: --dtype ", args.get("--dtype"),
+           " is not available on the CPU backend (fp32 only)");
+  if (const int64_t threads = args.get_int("--threads"); threads > 0) {
+    omp_set_num_threads(static_cast<int>(threads));
+  }
+  LlamaConfig c;
+  int64_t batch_size = args.get_int("--batch"), seq_len = args.get_int("--seq-len");
+  c.hidden_size = args.get_int("--dim");
+  c.num_hidden_layers = args.get_int("--n-layers");
+  c.num_attention_heads = args.get_int("--n-heads");
+  c.num_key_value_heads = args.get_int("--n-kv-heads");
+  c.intermediate_size = args.get_int("--hidden");
+  c.vocab_size = args.get_int("--vocab");
+  if (args.has("--preset")) {
+    const std::string name = args.get("--preset");
+    const Preset* p = nullptr;
+    for (const Preset& candidate : kPresets) {
+      if (name == candidate.name) p = &candidate;
+    }
+    ZT_CHECK(p, "zerotune bench: unknown --preset '", name, "' (tiny, small, gqa)");
+    c.hidden_size = p->dim;
+    c.num_hidden_layers = p->layers;
+    c.num_attention_heads = p->heads;
+    c.num_key_value_heads = p->kv_heads;
+    c.intermediate_size = p->hidden;
+    c.vocab_size = p->vocab;
+    seq_len = p->seq_len;
+    batch_size = p->batch;
+  }
+  if (c.num_key_value_heads == 0) c.num_key_value_heads = c.num_attention_heads;
+  ZT_CHECK(c.num_attention_heads > 0 && c.hidden_size % c.num_attention_heads == 0,
+           "zerotune bench: --dim ", c.hidden_size, " is not a multiple of --n-heads ",
+           c.num_attention_heads);
+  c.head_dim = c.hidden_size / c.num_attention_heads;
+  c.max_position_embeddings = std::max<int64_t>(seq_len, 1);
+  c.validate("zerotune bench");
+  ZT_CHECK(batch_size > 0 && seq_len > 1, "zerotune bench: need --batch >= 1 and --seq-len >= 2");
+
+  LlamaModel model(c, args.has("--grad-ckpt") ? Checkpointing::per_layer : Checkpointing::off);
+  model.params().init_random(1234);
+  AdamWOptimizer optimizer(model.params(), AdamWConfig{});
+  Rng rng(42);
+  std::vector<std::vector<int32_t>> rows(static_cast<size_t>(batch_size));
+  for (auto& row : rows) {
+    for (int64_t t = 0; t < seq_len; ++t) {
+      row.push_back(static_cast<int32_t>(rng.below(static_cast<uint64_t>(c.vocab_size))));
+    }
+  }
+  const TokenBatch batch = TokenBatch::from_rows(rows, rows);
+  const float scale = 1.0f / static_cast<float>(batch.count_targets());
+
+  const int64_t warmup = args.get_int("--warmup"), steps = args.get_int("--steps");
+  ZT_CHECK(steps > 0, "zerotune bench: --steps must be positive");
+  std::vector<double> times;
+  double loss = 0.0;
+  for (int64_t s = 0; s < warmup + steps; ++s) {
+    Timer t;
+    model.grads().zero();
+    const CrossEntropyResult r = model.forward_backward(batch, scale);
+    optimizer.step(model.params(), model.grads(), 1e-4f);
+    const double seconds = t.seconds();
+    loss = r.loss_sum / static_cast<double>(r.count);
+    if (s >= warmup) times.push_back(seconds);
+    std::fprintf(stderr, "step %lld: %.3f s, loss %.4f\n", static_cast<long long>(s), seconds, loss);
+  }
+  std::sort(times.begin(), times.end());
+  const double median = times[times.size() / 2];
+  const double tokens_per_step = static_cast<double>(batch_size * seq_len);
+
+  const int64_t d = c.hidden_size, L = c.num_hidden_layers;
+  const double n_matmul = static_cast<double>(L) *
+                              static_cast<double>(c.qkv_dim() * d + d * c.q_dim() +
+                                                  3 * d * c.intermediate_size) +
+                          static_cast<double>(c.vocab_size * d);
+  const double flops_per_token =
+      6.0 * n_matmul + 6.0 * static_cast<double>(L * seq_len * c.q_dim());
+  double peak = args.get_double("--peak-gflops");
+  if (peak <= 0.0) peak = measure_sgemm_gflops();
+  const double achieved = flops_per_token * tokens_per_step / median / 1e9;
+  std::printf(
+      "{\"tokens_per_s\": %.2f, \"step_s_median\": %.4f, \"params\": %lld, \"peak_rss_mb\": %.1f, "
+      "\"mfu\": %.4f, \"achieved_gflops\": %.2f, \"peak_gflops\": %.2f, \"flops_per_token\": %.4g, "
+      "\"threads\": %d, \"batch\": %lld, \"seq_len\": %lld, \"loss\": %.4f}\n",
+      tokens_per_step / median, median, static_cast<long long>(model.params().numel()),
+      peak_rss_mb(), achieved / peak, achieved, peak, flops_per_token, omp_get_max_threads(),
+      static_cast<long long>(batch_size), static_cast<long long>(seq_len), loss);
+  return 0;
+}
+
+}  // namespace zerotune

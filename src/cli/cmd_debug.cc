@@ -1,0 +1,114 @@
+// `zerotune debug grads` and `zerotune debug steps`: fp32 numerics on one batch, in the forms
+// another implementation can check (a loss line and a safetensors file of gradients).
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "data/token_jsonl.h"
+#include "io/hf_model.h"
+#include "io/safetensors.h"
+#include "model/llama.h"
+#include "train/adamw_optimizer.h"
+
+namespace zerotune {
+namespace {
+
+struct Loaded {
+  std::unique_ptr<LlamaModel> model;
+  TokenBatch batch;
+};
+
+Loaded load(const Args& args) {
+  Loaded out;
+  const std::string dir = args.require("--model");
+  const LlamaConfig config = load_hf_config(dir);
+  out.model = std::make_unique<LlamaModel>(
+      config, args.has("--grad-ckpt") ? Checkpointing::per_layer : Checkpointing::off);
+  load_hf_weights(dir, out.model->params());
+  const TokenRows rows = read_token_jsonl(args.require("--batch"), config.vocab_size);
+  out.batch = TokenBatch::from_rows(rows.input_ids, rows.labels);
+  ZT_CHECK(out.batch.count_targets() > 0, args.get("--batch"),
+           ": every label is -100 after the shift; there is no loss to compute");
+  return out;
+}
+
+int debug_grads(int argc, char** argv, int first) {
+  Args args("zerotune debug grads",
+            "Runs forward and backward of one batch in fp32 and writes every parameter gradient\n"
+            "(HF tensor names; for a tied head only the embedding) to a safetensors file. Prints\n"
+            "{\"loss\": L, \"tokens\": N} last: the mean loss over the N counted label positions.");
+  args.option("--model", "DIR", "Hugging Face Llama folder (config.json + safetensors)")
+      .option("--batch", "FILE.jsonl", "lines of {\"input_ids\": [...], \"labels\": [...]}")
+      .option("--out", "GRADS.safetensors", "where to write the gradients")
+      .flag("--grad-ckpt", "recompute each layer in backward (activation checkpointing)");
+  if (!args.parse(argc, argv, first)) return 0;
+  const std::string out_path = args.require("--out");
+  Loaded run = load(args);
+  const int64_t tokens = run.batch.count_targets();
+  run.model->grads().zero();
+  const CrossEntropyResult r =
+      run.model->forward_backward(run.batch, 1.0f / static_cast<float>(tokens));
+  std::vector<NamedTensor> named;
+  for (auto& [name, tensor] : run.model->grads().named()) named.push_back({name, tensor});
+  write_safetensors(out_path, named);
+  std::printf("{\"loss\": %.9g, \"tokens\": %lld}\n", r.loss_sum / static_cast<double>(r.count),
+              static_cast<long long>(r.count));
+  return 0;
+}
+
+int debug_steps(int argc, char** argv, int first) {
+  Args args("zerotune debug steps",
+            "Takes K AdamW steps (torch.optim.AdamW semantics, constant lr, no clipping) on one\n"
+            "batch and prints {\"step\": k, \"loss\": L} before each update, then {\"losses\": [...]}.");
+  args.option("--model", "DIR", "Hugging Face Llama folder")
+      .option("--batch", "FILE.jsonl", "lines of {\"input_ids\": [...], \"labels\": [...]}")
+      .option("--steps", "K", "optimizer steps", "10")
+      .option("--lr", "LR", "learning rate", "1e-3")
+      .option("--weight-decay", "WD", "decoupled weight decay", "0")
+      .flag("--grad-ckpt", "recompute each layer in backward (activation checkpointing)");
+  if (!args.parse(argc, argv, first)) return 0;
+  Loaded run = load(args);
+  AdamWConfig adam;
+  adam.weight_decay = static_cast<float>(args.get_double("--weight-decay"));
+  AdamWOptimizer optimizer(run.model->params(), adam);
+  const int64_t steps = args.get_int("--steps");
+  const float lr = static_cast<float>(args.get_double("--lr"));
+  const int64_t tokens = run.batch.count_targets();
+  std::string losses;
+  for (int64_t k = 1; k <= steps; ++k) {
+    run.model->grads().zero();
+    const CrossEntropyResult r =
+        run.model->forward_backward(run.batch, 1.0f / static_cast<float>(tokens));
+    optimizer.step(run.model->params(), run.model->grads(), lr);
+    const double loss = r.loss_sum / static_cast<double>(r.count);
+    std::printf("{\"step\": %lld, \"loss\": %.9g}\n", static_cast<long long>(k), loss);
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%s%.9g", losses.empty() ? "" : ", ", loss);
+    losses += buf;
+  }
+  std::printf("{\"losses\": [%s]}\n", losses.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int cmd_debug(int argc, char** argv, int first) {
+  const char* usage =
+      "usage: zerotune debug grads|steps [flags]   (zerotune debug grads --help for flags)\n";
+  if (first >= argc) {
+    std::fputs(usage, stderr);
+    return 2;
+  }
+  if (!std::strcmp(argv[first], "grads")) return debug_grads(argc, argv, first + 1);
+  if (!std::strcmp(argv[first], "steps")) return debug_steps(argc, argv, first + 1);
+  if (!std::strcmp(argv[first], "--help") || !std::strcmp(argv[first], "-h")) {
+    std::fputs(usage, stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "zerotune debug: unknown subcommand '%s'\n%s", argv[first], usage);
+  return 2;
+}
+
+}  // namespace zerotune

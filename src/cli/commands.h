@@ -1,0 +1,9 @@
+#pragma once
+
+namespace zerotune {
+
+// Each command parses argv[first..argc) and returns the process exit code.
+int cmd_debug(int argc, char** argv, int first);
+int cmd_bench(int argc, char** argv, int first);
+
+}  // namespace zerotune

@@ -1,0 +1,57 @@
+// zerotune <command> [flags]: the single entry point. Errors from any layer arrive here as
+// zerotune::Error and become one line on stderr and exit status 1.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "cli/commands.h"
+#include "core/check.h"
+#include "core/device.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: zerotune <command> [flags]\n"
+    "\n"
+    "Fine-tunes Llama-family models from Hugging Face checkpoints.\n"
+    "\n"
+    "commands:\n"
+    "  debug grads   loss and every parameter gradient of one batch (fp32), for checking numerics\n"
+    "  debug steps   a few AdamW steps on one batch, printing the loss of each\n"
+    "  bench         training-step throughput on random tokens, one JSON line out\n"
+    "\n"
+    "  zerotune <command> --help   flags of a command\n"
+    "  zerotune --version          version and compiled-in backends\n";
+
+void print_version() {
+  std::printf("zerotune %s\nbackends: cpu (OpenBLAS + OpenMP)%s\n", ZEROTUNE_VERSION,
+              zerotune::cuda_backend_built() ? ", cuda" : "");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+      !std::strcmp(argv[1], "help")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  try {
+    if (command == "--version" || command == "version") {
+      print_version();
+      return 0;
+    }
+    if (command == "debug") return zerotune::cmd_debug(argc, argv, 2);
+    if (command == "bench") return zerotune::cmd_bench(argc, argv, 2);
+    std::fprintf(stderr, "zerotune: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+    return 2;
+  } catch (const zerotune::Error& e) {
+    std::fprintf(stderr, "zerotune %s: error: %s\n", command.c_str(), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "zerotune %s: unexpected error: %s\n", command.c_str(), e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,26 @@
+#pragma once
+
+#include "kernels/common.h"
+#include "kernels/element_math.h"
+
+namespace zerotune {
+
+struct AdamWConfig {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;
+};
+
+// One torch.optim.AdamW step (step counts from 1) on flat fp32 shards of equal length:
+// param, grad, exp_avg, exp_avg_sq: [n].
+void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                const Tensor& exp_avg_sq, const AdamWConfig& config, int64_t step);
+
+namespace cpu {
+void adamw_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n,
+                const AdamWParams& params);
+}  // namespace cpu
+
+}  // namespace zerotune

@@ -1,0 +1,74 @@
+// Element-wise math shared by every backend: plain inline functions that compilers vectorise on
+// the CPU and that the CUDA backend compiles as __host__ __device__.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#if defined(__CUDACC__)
+#define ZT_HD __host__ __device__ __forceinline__
+#else
+#define ZT_HD inline
+#endif
+
+namespace zerotune {
+
+// exp(x) for float within ~2 ulp over the whole float range, branch-free so that loops over it
+// vectorise (Cody-Waite range reduction + Cephes' degree-5 polynomial for e^r on [-ln2/2, ln2/2]).
+ZT_HD float fast_exp(float x) {
+  x = x < -87.33654f ? -87.33654f : x;
+  x = x > 88.72283f ? 88.72283f : x;
+  const float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  const float r2 = r * r;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r2 + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  __builtin_memcpy(&scale, &bits, sizeof(scale));
+  return p * scale;
+}
+
+ZT_HD float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+
+// SwiGLU: h = silu(g) * u, silu(g) = g * sigmoid(g).
+ZT_HD float swiglu_element(float gate, float up) { return gate * sigmoid(gate) * up; }
+
+// d h / d gate = u * s * (1 + g * (1 - s)), d h / d up = silu(g), s = sigmoid(g).
+ZT_HD void swiglu_element_backward(float gate, float up, float dh, float* dgate, float* dup) {
+  const float s = sigmoid(gate);
+  *dgate = dh * up * s * (1.0f + gate * (1.0f - s));
+  *dup = dh * gate * s;
+}
+
+// One AdamW update exactly as torch.optim.AdamW (decoupled decay applied first, then the Adam
+// step with bias corrections): p -= lr*wd*p; m, v moments; p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2)+eps).
+struct AdamWParams {
+  float lr;
+  float beta1;
+  float beta2;
+  float eps;
+  float weight_decay;
+  float bias_correction1;       // 1 - beta1^t
+  float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
+};
+
+ZT_HD void adamw_update(const AdamWParams& h, float grad, float* param, float* exp_avg,
+                        float* exp_avg_sq) {
+  float p = *param * (1.0f - h.lr * h.weight_decay);
+  const float m = h.beta1 * *exp_avg + (1.0f - h.beta1) * grad;
+  const float v = h.beta2 * *exp_avg_sq + (1.0f - h.beta2) * grad * grad;
+  const float denom = __builtin_sqrtf(v) / h.bias_correction2_sqrt + h.eps;
+  p -= (h.lr / h.bias_correction1) * (m / denom);
+  *param = p;
+  *exp_avg = m;
+  *exp_avg_sq = v;
+}
+
+}  // namespace zerotune

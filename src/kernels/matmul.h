@@ -1,0 +1,21 @@
+// Linear layers y = x W^T with HF's [out_features, in_features] weight layout, through BLAS.
+#pragma once
+
+#include "kernels/common.h"
+
+namespace zerotune {
+
+// y: [N, out], x: [N, in], w: [out, in].
+void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w,
+                    Accumulate acc = Accumulate::no);
+// dx: [N, in] (= or += dy w), dw: [out, in] (+= dy^T x). dx may be empty (no data) to skip it.
+void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const Tensor& x,
+                     const Tensor& w, Accumulate dx_acc = Accumulate::no);
+
+namespace cpu {
+// Row-major C[M,N] = alpha * op(A) op(B) + beta * C, with leading dimensions.
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+}  // namespace cpu
+
+}  // namespace zerotune

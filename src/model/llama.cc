@@ -1,0 +1,183 @@
+#include "model/llama.h"
+
+#include <cstring>
+
+#include "kernels/attention.h"
+#include "kernels/embedding.h"
+#include "kernels/matmul.h"
+#include "kernels/rmsnorm.h"
+#include "kernels/rope.h"
+#include "kernels/swiglu.h"
+
+namespace zerotune {
+
+TokenBatch TokenBatch::from_rows(const std::vector<std::vector<int32_t>>& input_ids,
+                                 const std::vector<std::vector<int32_t>>& labels) {
+  ZT_CHECK(!input_ids.empty(), "TokenBatch: empty batch");
+  ZT_CHECK(input_ids.size() == labels.size(), "TokenBatch: ", input_ids.size(),
+           " rows of input_ids but ", labels.size(), " rows of labels");
+  TokenBatch b;
+  b.batch = static_cast<int64_t>(input_ids.size());
+  b.seq_len = static_cast<int64_t>(input_ids[0].size());
+  ZT_CHECK(b.seq_len > 0, "TokenBatch: row 0 is empty");
+  const int64_t n = b.batch * b.seq_len;
+  b.ids = Buffer(DType::i32, Shape{n});
+  b.targets = Buffer(DType::i32, Shape{n});
+  b.positions = Buffer(DType::i32, Shape{n});
+  int32_t* ids = b.ids.view().ptr<int32_t>();
+  int32_t* targets = b.targets.view().ptr<int32_t>();
+  int32_t* positions = b.positions.view().ptr<int32_t>();
+  for (int64_t r = 0; r < b.batch; ++r) {
+    const auto& row = input_ids[static_cast<size_t>(r)];
+    const auto& lab = labels[static_cast<size_t>(r)];
+    ZT_CHECK(static_cast<int64_t>(row.size()) == b.seq_len && lab.size() == row.size(),
+             "TokenBatch: row ", r, " has ", row.size(), " input_ids and ", lab.size(),
+             " labels, expected ", b.seq_len, " of each");
+    for (int64_t t = 0; t < b.seq_len; ++t) {
+      const int64_t i = r * b.seq_len + t;
+      ids[i] = row[static_cast<size_t>(t)];
+      targets[i] = t + 1 < b.seq_len ? lab[static_cast<size_t>(t + 1)] : kIgnoreIndex;
+      positions[i] = static_cast<int32_t>(t);
+    }
+  }
+  return b;
+}
+
+int64_t TokenBatch::count_targets() const {
+  const int32_t* t = targets.view().ptr<const int32_t>();
+  int64_t count = 0;
+  for (int64_t i = 0; i < targets.numel(); ++i) count += t[i] != kIgnoreIndex;
+  return count;
+}
+
+LlamaModel::LlamaModel(const LlamaConfig& config, Checkpointing checkpointing)
+    : config_(config), checkpointing_(checkpointing), params_(config), grads_(config) {
+  const int64_t half = config.head_dim / 2;
+  rope_cos_ = Buffer(DType::f32, Shape{config.max_position_embeddings, half});
+  rope_sin_ = Buffer(DType::f32, Shape{config.max_position_embeddings, half});
+  rope_tables(rope_cos_, rope_sin_, config.rope_theta, config.rope_linear_factor);
+}
+
+void LlamaModel::prepare(const TokenBatch& batch) {
+  ZT_CHECK(batch.seq_len <= config_.max_position_embeddings, "LlamaModel: sequence length ",
+           batch.seq_len, " exceeds max_position_embeddings ", config_.max_position_embeddings);
+  ZT_CHECK(config_.sliding_window == 0 || batch.seq_len <= config_.sliding_window,
+           "LlamaModel: sequence length ", batch.seq_len, " exceeds the sliding window ",
+           config_.sliding_window, ", which is not implemented");
+  const int64_t n = batch.batch * batch.seq_len;
+  const size_t want_acts = checkpointing_ == Checkpointing::off
+                               ? static_cast<size_t>(config_.num_hidden_layers)
+                               : size_t{1};
+  if (n == rows_ && acts_.size() == want_acts) return;
+  rows_ = n;
+  const LlamaConfig& c = config_;
+  const int64_t d = c.hidden_size, f = c.intermediate_size, L = c.num_hidden_layers;
+  residual_ = Buffer(DType::f32, Shape{L + 1, n, d});
+  acts_.clear();
+  acts_.resize(want_acts);
+  for (LayerActivations& a : acts_) {
+    a.xn1 = Buffer(DType::f32, Shape{n, d});
+    a.rstd1 = Buffer(DType::f32, Shape{n});
+    a.qkv = Buffer(DType::f32, Shape{n, c.qkv_dim()});
+    a.attn = Buffer(DType::f32, Shape{n, c.q_dim()});
+    a.lse = Buffer(DType::f32, Shape{batch.batch, c.num_attention_heads, batch.seq_len});
+    a.x_mid = Buffer(DType::f32, Shape{n, d});
+    a.xn2 = Buffer(DType::f32, Shape{n, d});
+    a.rstd2 = Buffer(DType::f32, Shape{n});
+    a.gate_up = Buffer(DType::f32, Shape{n, 2 * f});
+    a.h = Buffer(DType::f32, Shape{n, f});
+  }
+  final_xn_ = Buffer(DType::f32, Shape{n, d});
+  final_rstd_ = Buffer(DType::f32, Shape{n});
+  scratch_x_ = Buffer(DType::f32, Shape{n, d});
+  d_res_ = Buffer(DType::f32, Shape{n, d});
+  d_x_ = Buffer(DType::f32, Shape{n, d});
+  d_h_ = Buffer(DType::f32, Shape{n, f});
+  d_gate_up_ = Buffer(DType::f32, Shape{n, 2 * f});
+  d_attn_ = Buffer(DType::f32, Shape{n, c.q_dim()});
+  d_qkv_ = Buffer(DType::f32, Shape{n, c.qkv_dim()});
+}
+
+static AttentionShape attention_shape(const LlamaConfig& c, const TokenBatch& b) {
+  return AttentionShape{b.batch, b.seq_len, c.num_attention_heads, c.num_key_value_heads,
+                        c.head_dim};
+}
+
+// x_out = x_mid + down(swiglu(gate_up(norm2(x_mid)))), x_mid = x_in + o(attn(rope(qkv(norm1(x_in))))).
+void LlamaModel::layer_forward(int64_t l, const Tensor& x_in, const Tensor& x_out,
+                               LayerActivations& a, const TokenBatch& batch) {
+  const LayerTensors w = params_.layer(l);
+  const LlamaConfig& c = config_;
+  rmsnorm_forward(a.xn1, a.rstd1, x_in, w.input_norm, c.rms_norm_eps);
+  linear_forward(a.qkv, a.xn1, w.wqkv);
+  rope_apply(a.qkv, c.num_attention_heads + c.num_key_value_heads, batch.positions, rope_cos_,
+             rope_sin_, RopeDirection::forward);
+  attention_forward(a.attn, a.lse, a.qkv, batch.segments, attention_shape(c, batch));
+  std::memcpy(a.x_mid.f32(), x_in.f32(), static_cast<size_t>(x_in.nbytes()));
+  linear_forward(a.x_mid, a.attn, w.wo, Accumulate::yes);
+  rmsnorm_forward(a.xn2, a.rstd2, a.x_mid, w.post_norm, c.rms_norm_eps);
+  linear_forward(a.gate_up, a.xn2, w.wgate_up);
+  swiglu_forward(a.h, a.gate_up);
+  std::memcpy(x_out.f32(), a.x_mid.f32(), static_cast<size_t>(x_out.nbytes()));
+  linear_forward(x_out, a.h, w.wdown, Accumulate::yes);
+}
+
+// dres enters as dL/dx_out and leaves as dL/dx_in; both residual branches add into it.
+void LlamaModel::layer_backward(int64_t l, const Tensor& x_in, const Tensor& dres,
+                                LayerActivations& a, const TokenBatch& batch) {
+  const LayerTensors w = params_.layer(l);
+  const LayerTensors g = grads_.layer(l);
+  const LlamaConfig& c = config_;
+  linear_backward(d_h_, g.wdown, dres, a.h, w.wdown);
+  swiglu_backward(d_gate_up_, d_h_, a.gate_up);
+  linear_backward(d_x_, g.wgate_up, d_gate_up_, a.xn2, w.wgate_up);
+  rmsnorm_backward(dres, g.post_norm, d_x_, a.x_mid, w.post_norm, a.rstd2, Accumulate::yes);
+  linear_backward(d_attn_, g.wo, dres, a.attn, w.wo);
+  attention_backward(d_qkv_, d_attn_, a.qkv, a.attn, a.lse, batch.segments,
+                     attention_shape(c, batch));
+  rope_apply(d_qkv_, c.num_attention_heads + c.num_key_value_heads, batch.positions, rope_cos_,
+             rope_sin_, RopeDirection::backward);
+  linear_backward(d_x_, g.wqkv, d_qkv_, a.xn1, w.wqkv);
+  rmsnorm_backward(dres, g.input_norm, d_x_, x_in, w.input_norm, a.rstd1, Accumulate::yes);
+}
+
+CrossEntropyResult LlamaModel::run(const TokenBatch& batch, float loss_scale, bool backward) {
+  prepare(batch);
+  const LlamaConfig& c = config_;
+  const int64_t n = rows_, d = c.hidden_size, L = c.num_hidden_layers;
+  const Tensor& residual = residual_.view();
+  auto layer_input = [&](int64_t l) { return residual.rows(l, 1).reshape(Shape{n, d}); };
+  auto acts_for = [&](int64_t l) -> LayerActivations& {
+    return acts_[checkpointing_ == Checkpointing::off ? static_cast<size_t>(l) : 0];
+  };
+
+  embedding_forward(layer_input(0), batch.ids, params_.embedding());
+  for (int64_t l = 0; l < L; ++l) layer_forward(l, layer_input(l), layer_input(l + 1), acts_for(l), batch);
+  rmsnorm_forward(final_xn_, final_rstd_, layer_input(L), params_.final_norm(), c.rms_norm_eps);
+  if (!backward) {
+    return lm_head_cross_entropy(final_xn_, params_.head(), batch.targets, 0.0f, Tensor(), Tensor());
+  }
+  const CrossEntropyResult result = lm_head_cross_entropy(
+      final_xn_, params_.head(), batch.targets, loss_scale, d_x_, grads_.head());
+  rmsnorm_backward(d_res_, grads_.final_norm(), d_x_, layer_input(L), params_.final_norm(),
+                   final_rstd_, Accumulate::no);
+  for (int64_t l = L - 1; l >= 0; --l) {
+    if (checkpointing_ == Checkpointing::per_layer) {
+      // Recompute the layer from its saved input with the same kernels: bit-identical.
+      layer_forward(l, layer_input(l), scratch_x_, acts_for(l), batch);
+    }
+    layer_backward(l, layer_input(l), d_res_, acts_for(l), batch);
+  }
+  embedding_backward(grads_.embedding(), batch.ids, d_res_);
+  return result;
+}
+
+CrossEntropyResult LlamaModel::forward_backward(const TokenBatch& batch, float loss_scale) {
+  return run(batch, loss_scale, true);
+}
+
+CrossEntropyResult LlamaModel::forward_loss(const TokenBatch& batch) {
+  return run(batch, 0.0f, false);
+}
+
+}  // namespace zerotune

@@ -1,0 +1,70 @@
+// The Llama decoder's explicit forward and backward on the CPU backend.
+#pragma once
+
+#include <vector>
+
+#include "kernels/cross_entropy.h"
+#include "model/params.h"
+
+namespace zerotune {
+
+enum class Checkpointing : uint8_t { off, per_layer };
+
+// One micro-batch, already shifted for causal LM: row r = b*T + t predicts targets[r]
+// (= labels[b, t+1], kIgnoreIndex at t = T-1). All CPU i32.
+struct TokenBatch {
+  int64_t batch = 0;    // B
+  int64_t seq_len = 0;  // T
+  Buffer ids;           // [B*T]
+  Buffer targets;       // [B*T]
+  Buffer positions;     // [B*T] rotary positions (restart at 0 for each packed example)
+  Buffer segments;      // [B*T] or empty: packed example ids, attention stays within a run
+
+  // From HF-style rows: input_ids [B][T] and labels [B][T] (labels shifted here).
+  static TokenBatch from_rows(const std::vector<std::vector<int32_t>>& input_ids,
+                              const std::vector<std::vector<int32_t>>& labels);
+  int64_t count_targets() const;  // rows whose target is not ignored
+};
+
+class LlamaModel {
+ public:
+  LlamaModel(const LlamaConfig& config, Checkpointing checkpointing);
+
+  const LlamaConfig& config() const { return config_; }
+  LlamaParams& params() { return params_; }
+  const LlamaParams& params() const { return params_; }
+  LlamaParams& grads() { return grads_; }
+  void set_checkpointing(Checkpointing c) { checkpointing_ = c; }
+
+  // Forward and backward of one micro-batch. Parameter gradients accumulate (+=) the gradient of
+  // loss_scale * (sum of token losses); returns the unscaled loss sum and the counted tokens.
+  CrossEntropyResult forward_backward(const TokenBatch& batch, float loss_scale);
+  // Forward only (evaluation).
+  CrossEntropyResult forward_loss(const TokenBatch& batch);
+
+ private:
+  struct LayerActivations {
+    Buffer xn1, rstd1, qkv, attn, lse, x_mid, xn2, rstd2, gate_up, h;
+  };
+  void prepare(const TokenBatch& batch);
+  void layer_forward(int64_t l, const Tensor& x_in, const Tensor& x_out, LayerActivations& a,
+                     const TokenBatch& batch);
+  void layer_backward(int64_t l, const Tensor& x_in, const Tensor& dres, LayerActivations& a,
+                      const TokenBatch& batch);
+  CrossEntropyResult run(const TokenBatch& batch, float loss_scale, bool backward);
+
+  LlamaConfig config_;
+  Checkpointing checkpointing_;
+  LlamaParams params_;
+  LlamaParams grads_;
+  Buffer rope_cos_, rope_sin_;  // [P, Dh/2]
+
+  // Activation memory, sized for the last (B, T) seen.
+  int64_t rows_ = 0;
+  Buffer residual_;  // [L+1, B*T, D] each layer's input, and the last layer's output
+  std::vector<LayerActivations> acts_;  // L of them, or 1 reused when checkpointing
+  Buffer final_xn_, final_rstd_, scratch_x_;
+  Buffer d_res_, d_x_, d_h_, d_gate_up_, d_attn_, d_qkv_;
+};
+
+}  // namespace zerotune

@@ -1,0 +1,75 @@
+// Model parameters as flat buffers, one per group: the embedding, each decoder layer, the final
+// norm and (untied) the LM head. Each group holds named views with Hugging Face's tensor names and
+// layouts. Gradients and optimizer state use the same structure, so the sharding engine can
+// partition a group's flat buffer without knowing what is inside.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "core/tensor.h"
+#include "model/config.h"
+
+namespace zerotune {
+
+struct ParamView {
+  std::string name;  // HF name, e.g. "model.layers.3.self_attn.q_proj.weight"
+  int64_t offset;    // elements from the start of the group's buffer
+  Shape shape;
+};
+
+struct ParamGroup {
+  std::string name;  // "embed", "layer.3", "norm", "head"
+  Buffer data;       // [numel] flat
+  std::vector<ParamView> views;
+
+  Tensor view(const ParamView& v) const;
+};
+
+// Offsets of a decoder layer's tensors in its flat buffer. q, k, v are adjacent (one [qkv, D]
+// GEMM) and so are gate and up (one [2F, D] GEMM).
+struct LayerLayout {
+  int64_t input_norm, qkv, o, post_norm, gate_up, down, total;
+  explicit LayerLayout(const LlamaConfig& c);
+};
+
+// Typed views of one layer's buffer (weights or their gradients alike).
+struct LayerTensors {
+  Tensor input_norm;  // [D]
+  Tensor wqkv;        // [H*Dh + 2*Hkv*Dh, D]
+  Tensor wo;          // [D, H*Dh]
+  Tensor post_norm;   // [D]
+  Tensor wgate_up;    // [2F, D]
+  Tensor wdown;       // [D, F]
+};
+
+class LlamaParams {
+ public:
+  LlamaParams() = default;
+  explicit LlamaParams(const LlamaConfig& config);  // all zeros
+
+  const LlamaConfig& config() const { return config_; }
+  std::vector<ParamGroup>& groups() { return groups_; }
+  const std::vector<ParamGroup>& groups() const { return groups_; }
+
+  Tensor embedding() const;  // [V, D]
+  Tensor final_norm() const;  // [D]
+  Tensor head() const;       // [V, D]; the embedding when tied
+  LayerTensors layer(int64_t l) const;
+
+  // Every named tensor (for tied models the head is not listed separately).
+  std::vector<std::pair<std::string, Tensor>> named() const;
+  const ParamView* find(const std::string& name, const ParamGroup** group) const;
+  int64_t numel() const;
+  void zero();
+  // Normal(0, std) for matrices, ones for norm weights (what `init` writes).
+  void init_random(uint64_t seed, float std = 0.02f);
+
+ private:
+  LlamaConfig config_;
+  std::vector<ParamGroup> groups_;
+  int64_t first_layer_group_ = 1;
+};
+
+}  // namespace zerotune

@@ -1,0 +1,45 @@
+#include "train/adamw_optimizer.h"
+
+#include <cmath>
+
+namespace zerotune {
+
+AdamWOptimizer::AdamWOptimizer(const LlamaParams& params, const AdamWConfig& config)
+    : config_(config) {
+  for (const ParamGroup& g : params.groups()) {
+    exp_avg_.emplace_back(DType::f32, Shape{g.data.numel()});
+    exp_avg_sq_.emplace_back(DType::f32, Shape{g.data.numel()});
+  }
+}
+
+void AdamWOptimizer::step(LlamaParams& params, const LlamaParams& grads, float lr) {
+  ++step_;
+  AdamWConfig c = config_;
+  c.lr = lr;
+  for (size_t i = 0; i < params.groups().size(); ++i) {
+    adamw_step(params.groups()[i].data, grads.groups()[i].data, exp_avg_[i], exp_avg_sq_[i], c,
+               step_);
+  }
+}
+
+double global_grad_norm(const LlamaParams& grads) {
+  double total = 0.0;
+  for (const ParamGroup& g : grads.groups()) {
+    const float* p = g.data.f32();
+    double sum = 0.0;
+#pragma omp parallel for reduction(+ : sum) schedule(static)
+    for (int64_t i = 0; i < g.data.numel(); ++i) sum += static_cast<double>(p[i]) * p[i];
+    total += sum;
+  }
+  return std::sqrt(total);
+}
+
+void scale_grads(LlamaParams& grads, float factor) {
+  for (ParamGroup& g : grads.groups()) {
+    float* p = g.data.f32();
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < g.data.numel(); ++i) p[i] *= factor;
+  }
+}
+
+}  // namespace zerotune
