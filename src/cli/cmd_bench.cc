@@ -17,6 +17,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "core/profile.h"
 #include "core/timer.h"
 #include "kernels/matmul.h"
 #include "model/llama.h"
@@ -136,11 +137,22 @@ int cmd_bench(int argc, char** argv, int first) {
     Timer t;
     model.grads().zero();
     const CrossEntropyResult r = model.forward_backward(batch, scale);
-    optimizer.step(model.params(), model.grads(), 1e-4f);
+    {
+      ProfileScope scope("adamw_step");
+      optimizer.step(model.params(), model.grads(), 1e-4f);
+    }
     const double seconds = t.seconds();
     loss = r.loss_sum / static_cast<double>(r.count);
-    if (s >= warmup) times.push_back(seconds);
+    if (s >= warmup) {
+      times.push_back(seconds);
+    } else {
+      profile_reset();
+    }
     std::fprintf(stderr, "step %lld: %.3f s, loss %.4f\n", static_cast<long long>(s), seconds, loss);
+  }
+  if (profiling_enabled()) {
+    std::fprintf(stderr, "time per region over %lld timed steps:\n%s", static_cast<long long>(steps),
+                 profile_report().c_str());
   }
   std::sort(times.begin(), times.end());
   const double median = times[times.size() / 2];

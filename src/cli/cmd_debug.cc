@@ -71,10 +71,10 @@ int debug_steps(int argc, char** argv, int first) {
   if (!args.parse(argc, argv, first)) return 0;
   Loaded run = load(args);
   AdamWConfig adam;
-  adam.weight_decay = static_cast<float>(args.get_double("--weight-decay"));
+  adam.weight_decay = args.get_double("--weight-decay");
   AdamWOptimizer optimizer(run.model->params(), adam);
   const int64_t steps = args.get_int("--steps");
-  const float lr = static_cast<float>(args.get_double("--lr"));
+  const double lr = args.get_double("--lr");
   const int64_t tokens = run.batch.count_targets();
   std::string losses;
   for (int64_t k = 1; k <= steps; ++k) {

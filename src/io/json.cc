@@ -132,23 +132,25 @@ void append_newline(std::string& out, int indent, int depth) {
 // ---------------------------------------------------------------------------------------------
 // Value
 
-Value::Value(int64_t value)
-    : kind_(Kind::number), is_int_(true), int_(value), double_(static_cast<double>(value)) {}
+Value::Object::Object(const Object& other)
+    : members(other.members),
+      index(other.index ? std::make_unique<Index>(*other.index) : nullptr) {}
 
-Value::Value(const Value& other)
-    : kind_(other.kind_),
-      bool_(other.bool_),
-      is_int_(other.is_int_),
-      int_(other.int_),
-      double_(other.double_),
-      string_(other.string_),
-      items_(other.items_),
-      members_(other.members_),
-      index_(other.index_ ? std::make_unique<Index>(*other.index_) : nullptr) {}
-
-Value& Value::operator=(const Value& other) {
-  if (this != &other) *this = Value(other);
+Value::Object& Value::Object::operator=(const Object& other) {
+  if (this != &other) *this = Object(other);
   return *this;
+}
+
+Value Value::object() {
+  Value value;
+  value.data_.emplace<Object>();
+  return value;
+}
+
+Value Value::array() {
+  Value value;
+  value.data_.emplace<std::vector<Value>>();
+  return value;
 }
 
 void Value::fail_unrepresentable(std::string_view type_name) {
@@ -174,106 +176,120 @@ const char* Value::kind_name(Kind kind) {
 }
 
 void Value::fail_kind(std::string_view what, const char* expected) const {
-  fail(str(what, " must be ", expected, ", got ", kind_name(kind_)));
+  fail(str(what, " must be ", expected, ", got ", kind_name(kind())));
+}
+
+bool Value::is_int64() const {
+  const Number* number = std::get_if<Number>(&data_);
+  return number != nullptr && number->is_int;
 }
 
 const Value* Value::find(std::string_view key) const {
-  if (kind_ != Kind::object) return nullptr;
-  if (index_) {
-    const auto it = index_->find(key);
-    return it == index_->end() ? nullptr : &members_[it->second].second;
+  const Object* object = std::get_if<Object>(&data_);
+  if (object == nullptr) return nullptr;
+  if (object->index) {
+    const auto it = object->index->find(key);
+    return it == object->index->end() ? nullptr : &object->members[it->second].second;
   }
-  for (const Member& member : members_) {
+  for (const Member& member : object->members) {
     if (member.first == key) return &member.second;
   }
   return nullptr;
 }
 
 const std::vector<Value>& Value::items() const {
-  ZT_CHECK(kind_ == Kind::array, "json: items() needs an array, got ", kind_name(kind_));
-  return items_;
+  const auto* array = std::get_if<std::vector<Value>>(&data_);
+  ZT_CHECK(array != nullptr, "json: items() needs an array, got ", kind_name(kind()));
+  return *array;
 }
 
 const std::vector<Value::Member>& Value::members() const {
-  ZT_CHECK(kind_ == Kind::object, "json: members() needs an object, got ", kind_name(kind_));
-  return members_;
+  const Object* object = std::get_if<Object>(&data_);
+  ZT_CHECK(object != nullptr, "json: members() needs an object, got ", kind_name(kind()));
+  return object->members;
 }
 
 int64_t Value::as_int64(std::string_view what) const {
-  if (kind_ != Kind::number) fail_kind(what, "an integer");
-  if (is_int_) return int_;
+  const Number* number = std::get_if<Number>(&data_);
+  if (number == nullptr) fail_kind(what, "an integer");
+  if (number->is_int) return number->int_value;
   // Integral doubles are exact only up to 2^53; beyond that the literal's digits were lost.
   constexpr double kExactLimit = 9007199254740992.0;
-  if (std::trunc(double_) == double_ && std::fabs(double_) <= kExactLimit) {
-    return static_cast<int64_t>(double_);
-  }
+  const double d = number->double_value;
+  if (std::trunc(d) == d && std::fabs(d) <= kExactLimit) return static_cast<int64_t>(d);
   std::string text;
-  append_double(text, double_);
+  append_double(text, d);
   fail(str(what, " must be an integer, got ", text));
 }
 
 double Value::as_double(std::string_view what) const {
-  if (kind_ != Kind::number) fail_kind(what, "a number");
-  return double_;
+  const Number* number = std::get_if<Number>(&data_);
+  if (number == nullptr) fail_kind(what, "a number");
+  return number->double_value;
 }
 
 bool Value::as_bool(std::string_view what) const {
-  if (kind_ != Kind::boolean) fail_kind(what, "a boolean");
-  return bool_;
+  const bool* value = std::get_if<bool>(&data_);
+  if (value == nullptr) fail_kind(what, "a boolean");
+  return *value;
 }
 
 const std::string& Value::as_string(std::string_view what) const {
-  if (kind_ != Kind::string) fail_kind(what, "a string");
-  return string_;
+  const std::string* value = std::get_if<std::string>(&data_);
+  if (value == nullptr) fail_kind(what, "a string");
+  return *value;
 }
 
 const std::vector<Value>& Value::as_array(std::string_view what) const {
-  if (kind_ != Kind::array) fail_kind(what, "an array");
-  return items_;
+  const auto* array = std::get_if<std::vector<Value>>(&data_);
+  if (array == nullptr) fail_kind(what, "an array");
+  return *array;
 }
 
 const std::vector<Value::Member>& Value::as_object(std::string_view what) const {
-  if (kind_ != Kind::object) fail_kind(what, "an object");
-  return members_;
-}
-
-void Value::rebuild_index() {
-  index_ = std::make_unique<Index>();
-  index_->reserve(members_.size() * 2);
-  for (size_t i = 0; i < members_.size(); ++i) index_->emplace(members_[i].first, i);
+  const Object* object = std::get_if<Object>(&data_);
+  if (object == nullptr) fail_kind(what, "an object");
+  return object->members;
 }
 
 Value& Value::set(std::string key, Value value) {
-  ZT_CHECK(kind_ == Kind::object, "json: set(\"", key, "\") needs an object, got ",
-           kind_name(kind_));
-  if (index_) {
-    const auto it = index_->find(std::string_view(key));
-    if (it != index_->end()) {
-      members_[it->second].second = std::move(value);
-      return members_[it->second].second;
+  Object* object = std::get_if<Object>(&data_);
+  ZT_CHECK(object != nullptr, "json: set(", quote(key), ") needs an object, got ",
+           kind_name(kind()));
+  std::vector<Member>& members = object->members;
+  if (object->index) {
+    const auto it = object->index->find(std::string_view(key));
+    if (it != object->index->end()) {
+      members[it->second].second = std::move(value);
+      return members[it->second].second;
     }
-    index_->emplace(key, members_.size());
+    object->index->emplace(key, members.size());
   } else {
-    for (Member& member : members_) {
+    for (Member& member : members) {
       if (member.first == key) {
         member.second = std::move(value);
         return member.second;
       }
     }
   }
-  members_.emplace_back(std::move(key), std::move(value));
-  if (!index_ && members_.size() >= kIndexThreshold) rebuild_index();
-  return members_.back().second;
+  members.emplace_back(std::move(key), std::move(value));
+  if (!object->index && members.size() >= kIndexThreshold) {
+    object->index = std::make_unique<Index>();
+    object->index->reserve(members.size() * 2);
+    for (size_t i = 0; i < members.size(); ++i) object->index->emplace(members[i].first, i);
+  }
+  return members.back().second;
 }
 
 void Value::push_back(Value value) {
-  ZT_CHECK(kind_ == Kind::array, "json: push_back needs an array, got ", kind_name(kind_));
-  items_.push_back(std::move(value));
+  auto* array = std::get_if<std::vector<Value>>(&data_);
+  ZT_CHECK(array != nullptr, "json: push_back needs an array, got ", kind_name(kind()));
+  array->push_back(std::move(value));
 }
 
 size_t Value::size() const {
-  if (kind_ == Kind::object) return members_.size();
-  if (kind_ == Kind::array) return items_.size();
+  if (const Object* object = std::get_if<Object>(&data_)) return object->members.size();
+  if (const auto* array = std::get_if<std::vector<Value>>(&data_)) return array->size();
   return 0;
 }
 
@@ -284,45 +300,51 @@ std::string Value::dump(int indent) const {
 }
 
 void Value::dump_to(std::string& out, int indent, int depth) const {
-  switch (kind_) {
+  switch (kind()) {
     case Kind::null:
       out += "null";
       return;
     case Kind::boolean:
-      out += bool_ ? "true" : "false";
+      out += std::get<bool>(data_) ? "true" : "false";
       return;
-    case Kind::number:
-      if (is_int_) {
-        out += std::to_string(int_);
+    case Kind::number: {
+      const Number& number = std::get<Number>(data_);
+      if (number.is_int) {
+        out += std::to_string(number.int_value);
       } else {
-        append_double(out, double_);
+        append_double(out, number.double_value);
       }
       return;
+    }
     case Kind::string:
-      append_quoted(out, string_);
+      append_quoted(out, std::get<std::string>(data_));
       return;
-    case Kind::array:
+    case Kind::array: {
+      const std::vector<Value>& items = std::get<std::vector<Value>>(data_);
       out += '[';
-      for (size_t i = 0; i < items_.size(); ++i) {
+      for (size_t i = 0; i < items.size(); ++i) {
         if (i) out += ',';
         if (indent >= 0) append_newline(out, indent, depth + 1);
-        items_[i].dump_to(out, indent, depth + 1);
+        items[i].dump_to(out, indent, depth + 1);
       }
-      if (indent >= 0 && !items_.empty()) append_newline(out, indent, depth);
+      if (indent >= 0 && !items.empty()) append_newline(out, indent, depth);
       out += ']';
       return;
-    case Kind::object:
+    }
+    case Kind::object: {
+      const std::vector<Member>& members = std::get<Object>(data_).members;
       out += '{';
-      for (size_t i = 0; i < members_.size(); ++i) {
+      for (size_t i = 0; i < members.size(); ++i) {
         if (i) out += ',';
         if (indent >= 0) append_newline(out, indent, depth + 1);
-        append_quoted(out, members_[i].first);
+        append_quoted(out, members[i].first);
         out += indent >= 0 ? ": " : ":";
-        members_[i].second.dump_to(out, indent, depth + 1);
+        members[i].second.dump_to(out, indent, depth + 1);
       }
-      if (indent >= 0 && !members_.empty()) append_newline(out, indent, depth);
+      if (indent >= 0 && !members.empty()) append_newline(out, indent, depth);
       out += '}';
       return;
+    }
   }
 }
 
@@ -434,7 +456,7 @@ class Parser {
     }
     while (true) {
       skip_whitespace();
-      array.items_.push_back(parse_value(depth));
+      array.push_back(parse_value(depth));
       skip_whitespace();
       if (!at_end() && peek() == ',') {
         ++pos_;

@@ -12,16 +12,16 @@ void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
   check_shape("adamw_step", "grad", grad.reshape(Shape{grad.numel()}), flat);
   check_shape("adamw_step", "exp_avg", exp_avg.reshape(Shape{exp_avg.numel()}), flat);
   check_shape("adamw_step", "exp_avg_sq", exp_avg_sq.reshape(Shape{exp_avg_sq.numel()}), flat);
-  // Bias corrections in double, as torch computes them in Python floats.
-  const double bc1 = 1.0 - std::pow(static_cast<double>(config.beta1), static_cast<double>(step));
-  const double bc2 = 1.0 - std::pow(static_cast<double>(config.beta2), static_cast<double>(step));
-  AdamWParams p{config.lr,
-                config.beta1,
-                config.beta2,
-                config.eps,
-                config.weight_decay,
-                static_cast<float>(bc1),
-                static_cast<float>(std::sqrt(bc2))};
+  const double bc1 = 1.0 - std::pow(config.beta1, static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(config.beta2, static_cast<double>(step));
+  const AdamWParams p{static_cast<float>(config.beta1),
+                      static_cast<float>(1.0 - config.beta1),
+                      static_cast<float>(config.beta2),
+                      static_cast<float>(1.0 - config.beta2),
+                      static_cast<float>(1.0 - config.lr * config.weight_decay),
+                      static_cast<float>(config.lr / bc1),
+                      static_cast<float>(std::sqrt(bc2)),
+                      static_cast<float>(config.eps)};
   cpu::adamw_step(param.f32(), grad.f32(), exp_avg.f32(), exp_avg_sq.f32(), param.numel(), p);
 }
 

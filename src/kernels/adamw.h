@@ -5,12 +5,13 @@
 
 namespace zerotune {
 
+// Hyperparameters in double, as PyTorch keeps them in Python floats.
 struct AdamWConfig {
-  float lr = 1e-3f;
-  float beta1 = 0.9f;
-  float beta2 = 0.999f;
-  float eps = 1e-8f;
-  float weight_decay = 0.0f;
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
 };
 
 // One torch.optim.AdamW step (step counts from 1) on flat fp32 shards of equal length:

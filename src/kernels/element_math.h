@@ -47,26 +47,26 @@ ZT_HD void swiglu_element_backward(float gate, float up, float dh, float* dgate,
   *dup = dh * gate * s;
 }
 
-// One AdamW update exactly as torch.optim.AdamW (decoupled decay applied first, then the Adam
-// step with bias corrections): p -= lr*wd*p; m, v moments; p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2)+eps).
+// One AdamW update exactly as torch.optim.AdamW: decoupled decay first (p *= 1 - lr*wd), then the
+// moments and p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps). The scalars are precomputed in double
+// and rounded once, as PyTorch does with its Python-float hyperparameters; computing 1 - beta2 in
+// float instead would be off by 5e-5 relative.
 struct AdamWParams {
-  float lr;
-  float beta1;
-  float beta2;
-  float eps;
-  float weight_decay;
-  float bias_correction1;       // 1 - beta1^t
+  float beta1, one_minus_beta1;
+  float beta2, one_minus_beta2;
+  float decay_factor;           // 1 - lr * weight_decay
+  float step_size;              // lr / (1 - beta1^t)
   float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
+  float eps;
 };
 
 ZT_HD void adamw_update(const AdamWParams& h, float grad, float* param, float* exp_avg,
                         float* exp_avg_sq) {
-  float p = *param * (1.0f - h.lr * h.weight_decay);
-  const float m = h.beta1 * *exp_avg + (1.0f - h.beta1) * grad;
-  const float v = h.beta2 * *exp_avg_sq + (1.0f - h.beta2) * grad * grad;
+  const float p = *param * h.decay_factor;
+  const float m = *exp_avg * h.beta1 + grad * h.one_minus_beta1;
+  const float v = *exp_avg_sq * h.beta2 + grad * grad * h.one_minus_beta2;
   const float denom = __builtin_sqrtf(v) / h.bias_correction2_sqrt + h.eps;
-  p -= (h.lr / h.bias_correction1) * (m / denom);
-  *param = p;
+  *param = p - h.step_size * (m / denom);
   *exp_avg = m;
   *exp_avg_sq = v;
 }

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "core/profile.h"
 #include "kernels/attention.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
@@ -10,6 +11,12 @@
 #include "kernels/swiglu.h"
 
 namespace zerotune {
+
+#define ZT_PROFILED(region, call) \
+  do {                               \
+    ProfileScope scope_(region);     \
+    call;                            \
+  } while (0)
 
 TokenBatch TokenBatch::from_rows(const std::vector<std::vector<int32_t>>& input_ids,
                                  const std::vector<std::vector<int32_t>>& labels) {
@@ -108,18 +115,19 @@ void LlamaModel::layer_forward(int64_t l, const Tensor& x_in, const Tensor& x_ou
                                LayerActivations& a, const TokenBatch& batch) {
   const LayerTensors w = params_.layer(l);
   const LlamaConfig& c = config_;
-  rmsnorm_forward(a.xn1, a.rstd1, x_in, w.input_norm, c.rms_norm_eps);
-  linear_forward(a.qkv, a.xn1, w.wqkv);
-  rope_apply(a.qkv, c.num_attention_heads + c.num_key_value_heads, batch.positions, rope_cos_,
-             rope_sin_, RopeDirection::forward);
-  attention_forward(a.attn, a.lse, a.qkv, batch.segments, attention_shape(c, batch));
+  ZT_PROFILED("rmsnorm_forward", rmsnorm_forward(a.xn1, a.rstd1, x_in, w.input_norm, c.rms_norm_eps));
+  ZT_PROFILED("linear_forward", linear_forward(a.qkv, a.xn1, w.wqkv));
+  ZT_PROFILED("rope", rope_apply(a.qkv, c.num_attention_heads + c.num_key_value_heads,
+                                 batch.positions, rope_cos_, rope_sin_, RopeDirection::forward));
+  ZT_PROFILED("attention_forward",
+              attention_forward(a.attn, a.lse, a.qkv, batch.segments, attention_shape(c, batch)));
   std::memcpy(a.x_mid.f32(), x_in.f32(), static_cast<size_t>(x_in.nbytes()));
-  linear_forward(a.x_mid, a.attn, w.wo, Accumulate::yes);
-  rmsnorm_forward(a.xn2, a.rstd2, a.x_mid, w.post_norm, c.rms_norm_eps);
-  linear_forward(a.gate_up, a.xn2, w.wgate_up);
-  swiglu_forward(a.h, a.gate_up);
+  ZT_PROFILED("linear_forward", linear_forward(a.x_mid, a.attn, w.wo, Accumulate::yes));
+  ZT_PROFILED("rmsnorm_forward", rmsnorm_forward(a.xn2, a.rstd2, a.x_mid, w.post_norm, c.rms_norm_eps));
+  ZT_PROFILED("linear_forward", linear_forward(a.gate_up, a.xn2, w.wgate_up));
+  ZT_PROFILED("swiglu_forward", swiglu_forward(a.h, a.gate_up));
   std::memcpy(x_out.f32(), a.x_mid.f32(), static_cast<size_t>(x_out.nbytes()));
-  linear_forward(x_out, a.h, w.wdown, Accumulate::yes);
+  ZT_PROFILED("linear_forward", linear_forward(x_out, a.h, w.wdown, Accumulate::yes));
 }
 
 // dres enters as dL/dx_out and leaves as dL/dx_in; both residual branches add into it.
@@ -128,17 +136,19 @@ void LlamaModel::layer_backward(int64_t l, const Tensor& x_in, const Tensor& dre
   const LayerTensors w = params_.layer(l);
   const LayerTensors g = grads_.layer(l);
   const LlamaConfig& c = config_;
-  linear_backward(d_h_, g.wdown, dres, a.h, w.wdown);
-  swiglu_backward(d_gate_up_, d_h_, a.gate_up);
-  linear_backward(d_x_, g.wgate_up, d_gate_up_, a.xn2, w.wgate_up);
-  rmsnorm_backward(dres, g.post_norm, d_x_, a.x_mid, w.post_norm, a.rstd2, Accumulate::yes);
-  linear_backward(d_attn_, g.wo, dres, a.attn, w.wo);
-  attention_backward(d_qkv_, d_attn_, a.qkv, a.attn, a.lse, batch.segments,
-                     attention_shape(c, batch));
-  rope_apply(d_qkv_, c.num_attention_heads + c.num_key_value_heads, batch.positions, rope_cos_,
-             rope_sin_, RopeDirection::backward);
-  linear_backward(d_x_, g.wqkv, d_qkv_, a.xn1, w.wqkv);
-  rmsnorm_backward(dres, g.input_norm, d_x_, x_in, w.input_norm, a.rstd1, Accumulate::yes);
+  ZT_PROFILED("linear_backward", linear_backward(d_h_, g.wdown, dres, a.h, w.wdown));
+  ZT_PROFILED("swiglu_backward", swiglu_backward(d_gate_up_, d_h_, a.gate_up));
+  ZT_PROFILED("linear_backward", linear_backward(d_x_, g.wgate_up, d_gate_up_, a.xn2, w.wgate_up));
+  ZT_PROFILED("rmsnorm_backward", rmsnorm_backward(dres, g.post_norm, d_x_, a.x_mid, w.post_norm,
+                                                   a.rstd2, Accumulate::yes));
+  ZT_PROFILED("linear_backward", linear_backward(d_attn_, g.wo, dres, a.attn, w.wo));
+  ZT_PROFILED("attention_backward", attention_backward(d_qkv_, d_attn_, a.qkv, a.attn, a.lse,
+                                                       batch.segments, attention_shape(c, batch)));
+  ZT_PROFILED("rope", rope_apply(d_qkv_, c.num_attention_heads + c.num_key_value_heads,
+                                 batch.positions, rope_cos_, rope_sin_, RopeDirection::backward));
+  ZT_PROFILED("linear_backward", linear_backward(d_x_, g.wqkv, d_qkv_, a.xn1, w.wqkv));
+  ZT_PROFILED("rmsnorm_backward", rmsnorm_backward(dres, g.input_norm, d_x_, x_in, w.input_norm,
+                                                   a.rstd1, Accumulate::yes));
 }
 
 CrossEntropyResult LlamaModel::run(const TokenBatch& batch, float loss_scale, bool backward) {
@@ -157,8 +167,10 @@ CrossEntropyResult LlamaModel::run(const TokenBatch& batch, float loss_scale, bo
   if (!backward) {
     return lm_head_cross_entropy(final_xn_, params_.head(), batch.targets, 0.0f, Tensor(), Tensor());
   }
-  const CrossEntropyResult result = lm_head_cross_entropy(
-      final_xn_, params_.head(), batch.targets, loss_scale, d_x_, grads_.head());
+  CrossEntropyResult result;
+  ZT_PROFILED("lm_head_cross_entropy",
+              result = lm_head_cross_entropy(final_xn_, params_.head(), batch.targets, loss_scale,
+                                             d_x_, grads_.head()));
   rmsnorm_backward(d_res_, grads_.final_norm(), d_x_, layer_input(L), params_.final_norm(),
                    final_rstd_, Accumulate::no);
   for (int64_t l = L - 1; l >= 0; --l) {
@@ -168,7 +180,7 @@ CrossEntropyResult LlamaModel::run(const TokenBatch& batch, float loss_scale, bo
     }
     layer_backward(l, layer_input(l), d_res_, acts_for(l), batch);
   }
-  embedding_backward(grads_.embedding(), batch.ids, d_res_);
+  ZT_PROFILED("embedding_backward", embedding_backward(grads_.embedding(), batch.ids, d_res_));
   return result;
 }
 

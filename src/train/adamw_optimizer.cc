@@ -12,7 +12,7 @@ AdamWOptimizer::AdamWOptimizer(const LlamaParams& params, const AdamWConfig& con
   }
 }
 
-void AdamWOptimizer::step(LlamaParams& params, const LlamaParams& grads, float lr) {
+void AdamWOptimizer::step(LlamaParams& params, const LlamaParams& grads, double lr) {
   ++step_;
   AdamWConfig c = config_;
   c.lr = lr;

@@ -13,7 +13,7 @@ class AdamWOptimizer {
   AdamWOptimizer(const LlamaParams& params, const AdamWConfig& config);
 
   // One step with learning rate `lr` on every group: params -= update(grads).
-  void step(LlamaParams& params, const LlamaParams& grads, float lr);
+  void step(LlamaParams& params, const LlamaParams& grads, double lr);
   int64_t steps_taken() const { return step_; }
   const AdamWConfig& config() const { return config_; }
 

@@ -48,6 +48,7 @@ void softmax_rows(float* scores, const Block& blk, const int64_t* first_key, flo
     float lse;
     if (lse_out) {
       float max_score = -INFINITY;
+#pragma omp simd reduction(max : max_score)
       for (int64_t j = lo; j < hi; ++j) max_score = std::max(max_score, row[j]);
       float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)

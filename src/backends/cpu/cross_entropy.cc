@@ -19,18 +19,20 @@ int64_t default_chunk_rows(int64_t v) {
 }
 
 // In place: logits row -> scale * (softmax - onehot(target)); returns -log softmax[target].
+// The exponentials are summed in double: over 32k-128k terms a float sum loses ~1e-5.
 float softmax_xent_row(float* row, int64_t v, int32_t target, float scale, bool want_grad) {
   float max_logit = -INFINITY;
+#pragma omp simd reduction(max : max_logit)
   for (int64_t j = 0; j < v; ++j) max_logit = std::max(max_logit, row[j]);
   const float target_logit = row[target];
-  float sum = 0.0f;
+  double sum = 0.0;
   if (want_grad) {
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < v; ++j) {
       row[j] = fast_exp(row[j] - max_logit);
       sum += row[j];
     }
-    const float factor = scale / sum;
+    const float factor = static_cast<float>(scale / sum);
 #pragma omp simd
     for (int64_t j = 0; j < v; ++j) row[j] *= factor;
     row[target] -= scale;
@@ -38,7 +40,7 @@ float softmax_xent_row(float* row, int64_t v, int32_t target, float scale, bool 
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < v; ++j) sum += fast_exp(row[j] - max_logit);
   }
-  return max_logit + std::log(sum) - target_logit;
+  return max_logit + static_cast<float>(std::log(sum)) - target_logit;
 }
 
 }  // namespace
