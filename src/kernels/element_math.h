@@ -17,7 +17,7 @@ namespace zerotune {
 // vectorise (Cody-Waite range reduction + Cephes' degree-5 polynomial for e^r on [-ln2/2, ln2/2]).
 ZT_HD float fast_exp(float x) {
   x = x < -87.33654f ? -87.33654f : x;
-  x = x > 88.72283f ? 88.72283f : x;
+  x = x > 88.0f ? 88.0f : x;  // keeps 2^n finite
   const float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
   float r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;

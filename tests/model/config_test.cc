@@ -1,0 +1,85 @@
+#include "model/config.h"
+
+#include <gtest/gtest.h>
+
+#include "core/check.h"
+#include "io/json.h"
+
+namespace zerotune {
+namespace {
+
+const char* kLlama2 = R"({
+  "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
+  "intermediate_size": 11008, "num_attention_heads": 32, "num_hidden_layers": 32,
+  "num_key_value_heads": 32, "rms_norm_eps": 1e-05, "vocab_size": 32000, "hidden_act": "silu",
+  "max_position_embeddings": 4096, "rope_scaling": null, "tie_word_embeddings": false,
+  "torch_dtype": "float16", "bos_token_id": 1, "eos_token_id": 2})";
+
+LlamaConfig parse(const std::string& text) {
+  return parse_llama_config(json::parse(text, "config.json"), "config.json");
+}
+
+// Adds or overrides fields: the parser keeps the last of duplicate keys.
+std::string with(const std::string& key_value) {
+  std::string s = kLlama2;
+  s.insert(s.rfind('}'), ", " + key_value);
+  return s;
+}
+
+std::string error_of(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(LlamaConfig, ParsesLlama2) {
+  const LlamaConfig c = parse(kLlama2);
+  EXPECT_EQ(c.hidden_size, 4096);
+  EXPECT_EQ(c.head_dim, 128);
+  EXPECT_EQ(c.num_key_value_heads, 32);
+  EXPECT_FLOAT_EQ(c.rms_norm_eps, 1e-5f);
+  EXPECT_FLOAT_EQ(c.rope_theta, 10000.0f);
+  EXPECT_EQ(c.qkv_dim(), 3 * 4096);
+}
+
+TEST(LlamaConfig, GqaHeadDimThetaAndLinearScaling) {
+  LlamaConfig c = parse(with(R"("rope_theta": 500000.0, "head_dim": 96)"));
+  EXPECT_EQ(c.head_dim, 96);
+  EXPECT_FLOAT_EQ(c.rope_theta, 500000.0f);
+  c = parse(with(R"("rope_scaling": {"type": "linear", "factor": 2.0})"));
+  EXPECT_FLOAT_EQ(c.rope_linear_factor, 2.0f);
+}
+
+TEST(LlamaConfig, MistralWithoutSlidingWindow) {
+  std::string s = kLlama2;
+  s.replace(s.find("LlamaForCausalLM"), 16, "MistralForCausalLM");
+  const LlamaConfig c = parse(s);
+  EXPECT_EQ(c.architecture, "MistralForCausalLM");
+  EXPECT_EQ(c.sliding_window, 0);
+}
+
+TEST(LlamaConfig, UnsupportedSettingsAreClearErrors) {
+  std::string s = kLlama2;
+  s.replace(s.find("LlamaForCausalLM"), 16, "GPT2LMHeadModel");
+  EXPECT_NE(error_of(s).find("architecture \"GPT2LMHeadModel\" is not supported"),
+            std::string::npos);
+  s = kLlama2;
+  s.replace(s.find("\"silu\""), 6, "\"gelu\"");
+  EXPECT_NE(error_of(s).find("\"hidden_act\" is \"gelu\""), std::string::npos);
+  EXPECT_NE(error_of(with(R"("rope_scaling": {"type": "yarn", "factor": 4})"))
+                .find("\"rope_scaling\" type \"yarn\" is not supported"),
+            std::string::npos);
+  EXPECT_NE(error_of(with(R"("num_key_value_heads": 5)")).find("not a multiple"),
+            std::string::npos);
+  EXPECT_NE(error_of(with(R"("attention_bias": true)")).find("attention_bias"), std::string::npos);
+  std::string missing = kLlama2;
+  missing.replace(missing.find("\"vocab_size\": 32000,"), 20, "");
+  EXPECT_NE(error_of(missing).find("missing required field \"vocab_size\""), std::string::npos);
+  EXPECT_NE(error_of(with(R"("hidden_size": "big")")).find("hidden_size"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace zerotune
