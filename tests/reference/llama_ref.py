@@ -18,7 +18,6 @@ import math
 import os
 import resource
 import struct
-import sys
 import time
 
 import numpy as np
