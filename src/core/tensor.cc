@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include "core/memory.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <ostream>
@@ -96,13 +98,7 @@ void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
 Buffer::Buffer(DType dtype, Shape shape, Device device) {
   view_ = Tensor(nullptr, dtype, shape, device);
   ZT_CHECK(device.is_cpu(), "Buffer: ", device.name(), " allocation needs the CUDA backend");
-  const int64_t bytes = view_.nbytes();
-  const size_t rounded = static_cast<size_t>((bytes + 63) / 64 * 64);
-  if (rounded > 0) {
-    view_.data = std::aligned_alloc(64, rounded);
-    ZT_CHECK(view_.data != nullptr, "Buffer: out of memory allocating ", bytes, " bytes for ",
-             describe(view_));
-  }
+  view_.data = host_alloc(static_cast<size_t>(view_.nbytes()));
   zero();
 }
 
@@ -124,7 +120,7 @@ void Buffer::zero() {
 }
 
 void Buffer::release() {
-  std::free(view_.data);
+  host_free(view_.data);
   view_.data = nullptr;
 }
 

@@ -1,5 +1,7 @@
 #include "kernels/attention.h"
 
+#include "core/memory.h"
+
 #include <omp.h>
 
 #include <cmath>
@@ -14,7 +16,7 @@ namespace {
 
 // Query rows are processed in blocks; a block only multiplies against the keys it can see,
 // which halves the causal GEMM work compared with full T x T scores.
-constexpr int64_t kQueryBlock = 64;
+constexpr int64_t kQueryBlock = 128;
 
 // first_key[t]: the first key position row t may attend to (the start of its segment run).
 void segment_starts(const int32_t* segments, int64_t seq_len, int64_t* first_key) {
@@ -49,7 +51,7 @@ void softmax_rows(float* scores, const Block& blk, const int64_t* first_key, flo
     if (lse_out) {
       float max_score = -INFINITY;
 #pragma omp simd reduction(max : max_score)
-      for (int64_t j = lo; j < hi; ++j) max_score = std::max(max_score, row[j]);
+      for (int64_t j = lo; j < hi; ++j) max_score = row[j] > max_score ? row[j] : max_score;
       float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
       for (int64_t j = lo; j < hi; ++j) {
@@ -121,8 +123,13 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
   // Query heads of one group write their dK/dV into private slices, summed in head order
   // afterwards, so that heads run in parallel and the result does not depend on scheduling.
   // Without grouping each head owns its kv slot and writes dqkv directly.
-  std::vector<float> private_kv;
-  if (group > 1) private_kv.assign(static_cast<size_t>(s.batch * H * T * Dh * 2), 0.0f);
+  float* private_kv = nullptr;  // [B, H, 2, T, Dh]
+  if (group > 1) {
+    const int64_t n = s.batch * H * T * Dh * 2;
+    private_kv = scratch_floats(Scratch::attention_kv_grads, n);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) private_kv[i] = 0.0f;
+  }
   const int64_t rows_total = s.batch * T;
   if (group == 1) {
 #pragma omp parallel for schedule(static)
@@ -151,7 +158,7 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
       float *dk, *dv;
       int64_t ld_kv;
       if (group > 1) {
-        dk = private_kv.data() + ((b * H + h) * 2) * T * Dh;
+        dk = private_kv + ((b * H + h) * 2) * T * Dh;
         dv = dk + T * Dh;
         ld_kv = Dh;
       } else {
@@ -200,7 +207,7 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
         float* dv = dqkv + r * W + (H + Hkv + g) * Dh;
         for (int64_t d = 0; d < Dh; ++d) dk[d] = dv[d] = 0.0f;
         for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-          const float* src = private_kv.data() + ((b * H + h) * 2) * T * Dh + t * Dh;
+          const float* src = private_kv + ((b * H + h) * 2) * T * Dh + t * Dh;
 #pragma omp simd
           for (int64_t d = 0; d < Dh; ++d) {
             dk[d] += src[d];

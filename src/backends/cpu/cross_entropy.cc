@@ -1,5 +1,7 @@
 #include "kernels/cross_entropy.h"
 
+#include "core/memory.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -12,9 +14,9 @@ namespace zerotune::cpu {
 namespace {
 
 // Rows per chunk: enough for efficient GEMMs, few enough that a chunk of fp32 logits stays
-// near 32 MiB whatever the vocabulary.
+// near 64 MiB whatever the vocabulary.
 int64_t default_chunk_rows(int64_t v) {
-  const int64_t budget = (int64_t{32} << 20) / (4 * v);
+  const int64_t budget = (int64_t{64} << 20) / (4 * v);
   return std::clamp<int64_t>(budget, 16, 1024);
 }
 
@@ -23,7 +25,7 @@ int64_t default_chunk_rows(int64_t v) {
 float softmax_xent_row(float* row, int64_t v, int32_t target, float scale, bool want_grad) {
   float max_logit = -INFINITY;
 #pragma omp simd reduction(max : max_logit)
-  for (int64_t j = 0; j < v; ++j) max_logit = std::max(max_logit, row[j]);
+  for (int64_t j = 0; j < v; ++j) max_logit = row[j] > max_logit ? row[j] : max_logit;
   const float target_logit = row[target];
   double sum = 0.0;
   if (want_grad) {
@@ -61,29 +63,29 @@ CrossEntropyResult lm_head_cross_entropy(const float* x, const float* w, const i
 
   const int64_t chunk = chunk_rows > 0 ? chunk_rows : default_chunk_rows(v);
   const int64_t cap = std::min<int64_t>(chunk, result.count);
-  std::vector<float> xc(static_cast<size_t>(cap * d));
-  std::vector<float> logits(static_cast<size_t>(cap * v));
-  std::vector<float> dxc(want_grad ? static_cast<size_t>(cap * d) : 0);
-  std::vector<float> row_loss(static_cast<size_t>(cap));
+  float* xc = scratch_floats(Scratch::lm_head_rows, cap * d);                // [C, D]
+  float* logits = scratch_floats(Scratch::lm_head_logits, cap * v);          // [C, V]
+  float* dxc = want_grad ? scratch_floats(Scratch::lm_head_grad_rows, cap * d) : nullptr;
+  float* row_loss = scratch_floats(Scratch::lm_head_row_loss, cap);          // [C]
   for (int64_t c0 = 0; c0 < result.count; c0 += chunk) {
     const int64_t rows = std::min(chunk, result.count - c0);
     for (int64_t r = 0; r < rows; ++r) {
-      std::memcpy(xc.data() + r * d, x + counted[static_cast<size_t>(c0 + r)] * d,
+      std::memcpy(xc + r * d, x + counted[static_cast<size_t>(c0 + r)] * d,
                   static_cast<size_t>(d) * sizeof(float));
     }
-    gemm(false, true, rows, v, d, 1.0f, xc.data(), d, w, d, 0.0f, logits.data(), v);
+    gemm(false, true, rows, v, d, 1.0f, xc, d, w, d, 0.0f, logits, v);
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       const int32_t target = targets[counted[static_cast<size_t>(c0 + r)]];
-      row_loss[static_cast<size_t>(r)] =
-          softmax_xent_row(logits.data() + r * v, v, target, scale, want_grad);
+      row_loss[r] =
+          softmax_xent_row(logits + r * v, v, target, scale, want_grad);
     }
-    for (int64_t r = 0; r < rows; ++r) result.loss_sum += row_loss[static_cast<size_t>(r)];
+    for (int64_t r = 0; r < rows; ++r) result.loss_sum += row_loss[r];
     if (!want_grad) continue;
-    gemm(false, false, rows, d, v, 1.0f, logits.data(), v, w, d, 0.0f, dxc.data(), d);
-    gemm(true, false, v, d, rows, 1.0f, logits.data(), v, xc.data(), d, 1.0f, dw, d);
+    gemm(false, false, rows, d, v, 1.0f, logits, v, w, d, 0.0f, dxc, d);
+    gemm(true, false, v, d, rows, 1.0f, logits, v, xc, d, 1.0f, dw, d);
     for (int64_t r = 0; r < rows; ++r) {
-      std::memcpy(dx + counted[static_cast<size_t>(c0 + r)] * d, dxc.data() + r * d,
+      std::memcpy(dx + counted[static_cast<size_t>(c0 + r)] * d, dxc + r * d,
                   static_cast<size_t>(d) * sizeof(float));
     }
   }

@@ -1,5 +1,7 @@
 #include "kernels/rmsnorm.h"
 
+#include "core/memory.h"
+
 #include <omp.h>
 
 #include <cmath>
@@ -28,10 +30,11 @@ void rmsnorm_forward(float* out, float* rstd, const float* x, const float* weigh
 void rmsnorm_backward(float* dx, float* dweight, const float* dout, const float* x,
                       const float* weight, const float* rstd, int64_t n, int64_t d, bool dx_acc) {
   const int threads = omp_get_max_threads();
-  std::vector<float> partial(static_cast<size_t>(threads) * static_cast<size_t>(d), 0.0f);
+  float* partial = scratch_floats(Scratch::rmsnorm_partials, threads * d);  // [threads, D]
+  for (int64_t i = 0; i < threads * d; ++i) partial[i] = 0.0f;
 #pragma omp parallel num_threads(threads)
   {
-    float* dw_local = partial.data() + static_cast<int64_t>(omp_get_thread_num()) * d;
+    float* dw_local = partial + static_cast<int64_t>(omp_get_thread_num()) * d;
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n; ++i) {
       const float* xr = x + i * d;
@@ -55,7 +58,7 @@ void rmsnorm_backward(float* dx, float* dweight, const float* dout, const float*
   }
   // Fixed reduction order over threads: reproducible for a given thread count.
   for (int t = 0; t < threads; ++t) {
-    const float* p = partial.data() + static_cast<int64_t>(t) * d;
+    const float* p = partial + static_cast<int64_t>(t) * d;
     for (int64_t j = 0; j < d; ++j) dweight[j] += p[j];
   }
 }
