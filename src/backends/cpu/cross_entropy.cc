@@ -14,9 +14,9 @@ namespace zerotune::cpu {
 namespace {
 
 // Rows per chunk: enough for efficient GEMMs, few enough that a chunk of fp32 logits stays
-// near 64 MiB whatever the vocabulary.
+// near 128 MiB whatever the vocabulary.
 int64_t default_chunk_rows(int64_t v) {
-  const int64_t budget = (int64_t{64} << 20) / (4 * v);
+  const int64_t budget = (int64_t{128} << 20) / (4 * v);
   return std::clamp<int64_t>(budget, 16, 1024);
 }
 
