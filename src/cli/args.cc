@@ -22,8 +22,8 @@ static std::vector<std::string> split_names(const std::string& names) {
   return out;
 }
 
-Args& Args::option(const std::string& names, const std::string& value_name,
-                   const std::string& help, const std::string& default_value) {
+Args& Args::option(const std::string& names, const std::string& value_name, const std::string& help,
+                   const std::string& default_value) {
   specs_.push_back({split_names(names), value_name, help, default_value, true});
   return *this;
 }
@@ -78,7 +78,9 @@ bool Args::parse(int argc, char** argv, int first) {
   return true;
 }
 
-bool Args::has(const std::string& name) const { return values_.count(spec(name).names[0]) > 0; }
+bool Args::has(const std::string& name) const {
+  return values_.count(spec(name).names[0]) > 0;
+}
 
 std::string Args::get(const std::string& name) const {
   const Spec& s = spec(name);

@@ -148,21 +148,22 @@ int cmd_bench(int argc, char** argv, int first) {
     } else {
       profile_reset();
     }
-    std::fprintf(stderr, "step %lld: %.3f s, loss %.4f\n", static_cast<long long>(s), seconds, loss);
+    std::fprintf(stderr, "step %lld: %.3f s, loss %.4f\n", static_cast<long long>(s), seconds,
+                 loss);
   }
   if (profiling_enabled()) {
-    std::fprintf(stderr, "time per region over %lld timed steps:\n%s", static_cast<long long>(steps),
-                 profile_report().c_str());
+    std::fprintf(stderr, "time per region over %lld timed steps:\n%s",
+                 static_cast<long long>(steps), profile_report().c_str());
   }
   std::sort(times.begin(), times.end());
   const double median = times[times.size() / 2];
   const double tokens_per_step = static_cast<double>(batch_size * seq_len);
 
   const int64_t d = c.hidden_size, L = c.num_hidden_layers;
-  const double n_matmul = static_cast<double>(L) *
-                              static_cast<double>(c.qkv_dim() * d + d * c.q_dim() +
-                                                  3 * d * c.intermediate_size) +
-                          static_cast<double>(c.vocab_size * d);
+  const double n_matmul =
+      static_cast<double>(L) *
+          static_cast<double>(c.qkv_dim() * d + d * c.q_dim() + 3 * d * c.intermediate_size) +
+      static_cast<double>(c.vocab_size * d);
   const double flops_per_token =
       6.0 * n_matmul + 6.0 * static_cast<double>(L * seq_len * c.q_dim());
   double peak = args.get_double("--peak-gflops");

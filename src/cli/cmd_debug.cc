@@ -59,9 +59,10 @@ int debug_grads(int argc, char** argv, int first) {
 }
 
 int debug_steps(int argc, char** argv, int first) {
-  Args args("zerotune debug steps",
-            "Takes K AdamW steps (torch.optim.AdamW semantics, constant lr, no clipping) on one\n"
-            "batch and prints {\"step\": k, \"loss\": L} before each update, then {\"losses\": [...]}.");
+  Args args(
+      "zerotune debug steps",
+      "Takes K AdamW steps (torch.optim.AdamW semantics, constant lr, no clipping) on one\n"
+      "batch and prints {\"step\": k, \"loss\": L} before each update, then {\"losses\": [...]}.");
   args.option("--model", "DIR", "Hugging Face Llama folder")
       .option("--batch", "FILE.jsonl", "lines of {\"input_ids\": [...], \"labels\": [...]}")
       .option("--steps", "K", "optimizer steps", "10")

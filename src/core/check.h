@@ -35,8 +35,8 @@ std::string str(const Parts&... parts) {
 
 }  // namespace zerotune
 
-#define ZT_CHECK(cond, ...)                                   \
-  do {                                                        \
+#define ZT_CHECK(cond, ...)                                      \
+  do {                                                           \
     if (!(cond)) ::zerotune::fail(::zerotune::str(__VA_ARGS__)); \
   } while (0)
 

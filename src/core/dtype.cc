@@ -9,33 +9,48 @@ namespace zerotune {
 
 int64_t dtype_size(DType dtype) {
   switch (dtype) {
-    case DType::f32: return 4;
-    case DType::bf16: return 2;
-    case DType::f16: return 2;
-    case DType::i32: return 4;
-    case DType::i64: return 8;
+    case DType::f32:
+      return 4;
+    case DType::bf16:
+      return 2;
+    case DType::f16:
+      return 2;
+    case DType::i32:
+      return 4;
+    case DType::i64:
+      return 8;
   }
   return 0;
 }
 
 const char* dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::f32: return "f32";
-    case DType::bf16: return "bf16";
-    case DType::f16: return "f16";
-    case DType::i32: return "i32";
-    case DType::i64: return "i64";
+    case DType::f32:
+      return "f32";
+    case DType::bf16:
+      return "bf16";
+    case DType::f16:
+      return "f16";
+    case DType::i32:
+      return "i32";
+    case DType::i64:
+      return "i64";
   }
   return "?";
 }
 
 const char* dtype_safetensors_name(DType dtype) {
   switch (dtype) {
-    case DType::f32: return "F32";
-    case DType::bf16: return "BF16";
-    case DType::f16: return "F16";
-    case DType::i32: return "I32";
-    case DType::i64: return "I64";
+    case DType::f32:
+      return "F32";
+    case DType::bf16:
+      return "BF16";
+    case DType::f16:
+      return "F16";
+    case DType::i32:
+      return "I32";
+    case DType::i64:
+      return "I64";
   }
   return "?";
 }
@@ -46,12 +61,12 @@ bool parse_dtype(std::string_view name, DType* out) {
     DType dtype;
   };
   static const Alias aliases[] = {
-      {"f32", DType::f32},     {"F32", DType::f32},       {"float32", DType::f32},
-      {"fp32", DType::f32},    {"bf16", DType::bf16},     {"BF16", DType::bf16},
-      {"bfloat16", DType::bf16}, {"f16", DType::f16},     {"F16", DType::f16},
-      {"float16", DType::f16}, {"fp16", DType::f16},      {"i32", DType::i32},
-      {"I32", DType::i32},     {"int32", DType::i32},     {"i64", DType::i64},
-      {"I64", DType::i64},     {"int64", DType::i64},
+      {"f32", DType::f32},       {"F32", DType::f32},   {"float32", DType::f32},
+      {"fp32", DType::f32},      {"bf16", DType::bf16}, {"BF16", DType::bf16},
+      {"bfloat16", DType::bf16}, {"f16", DType::f16},   {"F16", DType::f16},
+      {"float16", DType::f16},   {"fp16", DType::f16},  {"i32", DType::i32},
+      {"I32", DType::i32},       {"int32", DType::i32}, {"i64", DType::i64},
+      {"I64", DType::i64},       {"int64", DType::i64},
   };
   for (const Alias& alias : aliases) {
     if (name == alias.name) {
@@ -71,8 +86,8 @@ float f16_to_f32(uint16_t bits) {
   if (exponent == 0) {
     magnitude = std::ldexp(static_cast<float>(mantissa), -24);
   } else if (exponent == 31) {
-    magnitude = mantissa ? std::numeric_limits<float>::quiet_NaN()
-                         : std::numeric_limits<float>::infinity();
+    magnitude =
+        mantissa ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
   } else {
     magnitude = std::ldexp(static_cast<float>(mantissa | 0x400u), static_cast<int>(exponent) - 25);
   }
@@ -92,7 +107,7 @@ uint16_t f32_to_f16(float value) {
   if (std::isnan(value)) return sign | 0x7e00u;
   if (magnitude >= 65520.0f) return sign | 0x7c00u;  // rounds to infinity
   if (magnitude < 6.103515625e-05f) {                // subnormal half: multiples of 2^-24
-    const float scaled = magnitude * 16777216.0f;   // exact
+    const float scaled = magnitude * 16777216.0f;    // exact
     return sign | static_cast<uint16_t>(std::nearbyint(scaled));
   }
   uint32_t abs_word = word & 0x7fffffffu;
@@ -110,10 +125,14 @@ void convert(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64
   }
   auto load = [&](int64_t i) -> float {
     switch (src_dtype) {
-      case DType::f32: return static_cast<const float*>(src)[i];
-      case DType::bf16: return bf16_to_f32(static_cast<const uint16_t*>(src)[i]);
-      case DType::f16: return f16_to_f32(static_cast<const uint16_t*>(src)[i]);
-      default: fail(str("convert: source dtype ", dtype_name(src_dtype), " is not floating"));
+      case DType::f32:
+        return static_cast<const float*>(src)[i];
+      case DType::bf16:
+        return bf16_to_f32(static_cast<const uint16_t*>(src)[i]);
+      case DType::f16:
+        return f16_to_f32(static_cast<const uint16_t*>(src)[i]);
+      default:
+        fail(str("convert: source dtype ", dtype_name(src_dtype), " is not floating"));
     }
   };
   switch (dst_dtype) {
@@ -132,7 +151,8 @@ void convert(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64
       for (int64_t i = 0; i < n; ++i) out[i] = f32_to_f16(load(i));
       return;
     }
-    default: fail(str("convert: destination dtype ", dtype_name(dst_dtype), " is not floating"));
+    default:
+      fail(str("convert: destination dtype ", dtype_name(dst_dtype), " is not floating"));
   }
 }
 

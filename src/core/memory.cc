@@ -24,7 +24,9 @@ void* host_alloc(size_t bytes) {
   return p;
 }
 
-void host_free(void* p) { std::free(p); }
+void host_free(void* p) {
+  std::free(p);
+}
 
 float* scratch_floats(Scratch slot, int64_t count) {
   struct Slot {

@@ -38,8 +38,10 @@ void profile_add(const char* region, double seconds) {
 
 std::string profile_report() {
   std::lock_guard<std::mutex> lock(profile_mutex());
-  std::vector<std::pair<std::string, double>> rows(profile_totals().begin(), profile_totals().end());
-  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::vector<std::pair<std::string, double>> rows(profile_totals().begin(),
+                                                   profile_totals().end());
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second; });
   double total = 0.0;
   for (const auto& r : rows) total += r.second;
   std::string out;

@@ -16,11 +16,12 @@ class ProfileScope {
  public:
   explicit ProfileScope(const char* region)
       : region_(profiling_enabled() ? region : nullptr),
-        start_(region_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{}) {}
+        start_(region_ ? std::chrono::steady_clock::now()
+                       : std::chrono::steady_clock::time_point{}) {}
   ~ProfileScope() {
     if (region_) {
-      profile_add(region_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
-                               .count());
+      profile_add(region_,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
     }
   }
   ProfileScope(const ProfileScope&) = delete;

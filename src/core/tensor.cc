@@ -46,7 +46,9 @@ std::string Shape::str() const {
   return s + "]";
 }
 
-std::ostream& operator<<(std::ostream& os, const Shape& shape) { return os << shape.str(); }
+std::ostream& operator<<(std::ostream& os, const Shape& shape) {
+  return os << shape.str();
+}
 
 float* Tensor::f32() const {
   ZT_CHECK(dtype == DType::f32, "expected an f32 tensor, got ", describe(*this));
@@ -69,8 +71,8 @@ Tensor Tensor::rows(int64_t start, int64_t count) const {
 }
 
 Tensor Tensor::reshape(Shape new_shape) const {
-  ZT_CHECK(new_shape.numel() == numel(), "Tensor::reshape: ", describe(*this), " cannot be seen as ",
-           new_shape);
+  ZT_CHECK(new_shape.numel() == numel(), "Tensor::reshape: ", describe(*this),
+           " cannot be seen as ", new_shape);
   return Tensor(data, dtype, new_shape, device);
 }
 
@@ -80,7 +82,9 @@ Tensor Tensor::flat(int64_t offset, int64_t count) const {
   return Tensor(static_cast<char*>(data) + offset * dtype_size(dtype), dtype, Shape{count}, device);
 }
 
-std::string describe(const Tensor& t) { return str(dtype_name(t.dtype), t.shape.str()); }
+std::string describe(const Tensor& t) {
+  return str(dtype_name(t.dtype), t.shape.str());
+}
 
 void check_shape(const char* op, const char* name, const Tensor& t, const Shape& expected) {
   ZT_CHECK(t.shape == expected, op, ": ", name, " is ", t.shape, " but expected ", expected);
@@ -102,9 +106,13 @@ Buffer::Buffer(DType dtype, Shape shape, Device device) {
   zero();
 }
 
-Buffer::~Buffer() { release(); }
+Buffer::~Buffer() {
+  release();
+}
 
-Buffer::Buffer(Buffer&& other) noexcept : view_(other.view_) { other.view_.data = nullptr; }
+Buffer::Buffer(Buffer&& other) noexcept : view_(other.view_) {
+  other.view_.data = nullptr;
+}
 
 Buffer& Buffer::operator=(Buffer&& other) noexcept {
   if (this != &other) {

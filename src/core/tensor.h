@@ -54,8 +54,8 @@ struct Tensor {
   T* ptr() const {
     return static_cast<T*>(data);
   }
-  float* f32() const;           // checks dtype f32
-  const int32_t* i32() const;   // checks dtype i32
+  float* f32() const;          // checks dtype f32
+  const int32_t* i32() const;  // checks dtype i32
 
   // Rows [start, start + count) along the first dimension.
   Tensor rows(int64_t start, int64_t count) const;

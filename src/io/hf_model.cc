@@ -64,8 +64,8 @@ void load_hf_weights(const std::string& dir, LlamaParams& params) {
       const ParamGroup* group = nullptr;
       const ParamView* view = params.find(e.name, &group);
       if (!view) {
-        ZT_CHECK(ignorable(e.name, tied), file, ": tensor \"", e.name,
-                 "\" is not a parameter of ", params.config().summary());
+        ZT_CHECK(ignorable(e.name, tied), file, ": tensor \"", e.name, "\" is not a parameter of ",
+                 params.config().summary());
         continue;
       }
       ZT_CHECK(e.shape == view->shape, file, ": tensor \"", e.name, "\" is ", e.shape,

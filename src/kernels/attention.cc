@@ -5,11 +5,11 @@ namespace zerotune {
 static void check_attention(const char* op, const Tensor& qkv, const Tensor& segments,
                             const AttentionShape& s) {
   require_backend(op, qkv);
-  ZT_CHECK(s.batch > 0 && s.seq_len > 0 && s.n_heads > 0 && s.n_kv_heads > 0 && s.head_dim > 0,
-           op, ": empty shape B=", s.batch, " T=", s.seq_len, " H=", s.n_heads, " Hkv=",
-           s.n_kv_heads, " Dh=", s.head_dim);
-  ZT_CHECK(s.n_heads % s.n_kv_heads == 0, op, ": ", s.n_heads, " query heads are not a multiple of ",
-           s.n_kv_heads, " kv heads");
+  ZT_CHECK(s.batch > 0 && s.seq_len > 0 && s.n_heads > 0 && s.n_kv_heads > 0 && s.head_dim > 0, op,
+           ": empty shape B=", s.batch, " T=", s.seq_len, " H=", s.n_heads, " Hkv=", s.n_kv_heads,
+           " Dh=", s.head_dim);
+  ZT_CHECK(s.n_heads % s.n_kv_heads == 0, op, ": ", s.n_heads,
+           " query heads are not a multiple of ", s.n_kv_heads, " kv heads");
   check_shape(op, "qkv", qkv, Shape{s.batch * s.seq_len, s.qkv_width()});
   if (present(segments)) {
     check_shape(op, "segments", segments, Shape{s.batch * s.seq_len});

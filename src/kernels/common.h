@@ -16,6 +16,8 @@ namespace zerotune {
 // Kernels on a device whose backend this build lacks fail here, naming the op.
 void require_backend(const char* op, const Tensor& t);
 // A tensor with no data stands for "not requested" (e.g. an input gradient nobody needs).
-inline bool present(const Tensor& t) { return t.data != nullptr; }
+inline bool present(const Tensor& t) {
+  return t.data != nullptr;
+}
 
 }  // namespace zerotune

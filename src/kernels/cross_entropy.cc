@@ -7,8 +7,7 @@ CrossEntropyResult lm_head_cross_entropy(const Tensor& x, const Tensor& w, const
                                          int64_t chunk_rows) {
   const char* op = "lm_head_cross_entropy";
   require_backend(op, x);
-  ZT_CHECK(x.ndim() == 2 && w.ndim() == 2, op, ": x ", x.shape, " and w ", w.shape,
-           " must be 2-d");
+  ZT_CHECK(x.ndim() == 2 && w.ndim() == 2, op, ": x ", x.shape, " and w ", w.shape, " must be 2-d");
   const int64_t n = x.dim(0), d = x.dim(1), v = w.dim(0);
   ZT_CHECK(w.dim(1) == d, op, ": x is ", x.shape, " but w is ", w.shape);
   check_shape(op, "targets", targets, Shape{n});

@@ -35,10 +35,14 @@ ZT_HD float fast_exp(float x) {
   return p * scale;
 }
 
-ZT_HD float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+ZT_HD float sigmoid(float x) {
+  return 1.0f / (1.0f + fast_exp(-x));
+}
 
 // SwiGLU: h = silu(g) * u, silu(g) = g * sigmoid(g).
-ZT_HD float swiglu_element(float gate, float up) { return gate * sigmoid(gate) * up; }
+ZT_HD float swiglu_element(float gate, float up) {
+  return gate * sigmoid(gate) * up;
+}
 
 // d h / d gate = u * s * (1 + g * (1 - s)), d h / d up = silu(g), s = sigmoid(g).
 ZT_HD void swiglu_element_backward(float gate, float up, float dh, float* dgate, float* dup) {

@@ -11,8 +11,7 @@ void embedding_backward(const Tensor& dtable, const Tensor& ids, const Tensor& d
 
 namespace cpu {
 void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t n, int64_t d);
-void embedding_backward(float* dtable, const int32_t* ids, const float* dout, int64_t n,
-                        int64_t d);
+void embedding_backward(float* dtable, const int32_t* ids, const float* dout, int64_t n, int64_t d);
 }  // namespace cpu
 
 }  // namespace zerotune

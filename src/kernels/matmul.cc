@@ -4,8 +4,8 @@ namespace zerotune {
 
 void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, Accumulate acc) {
   require_backend("linear_forward", x);
-  ZT_CHECK(x.ndim() == 2 && w.ndim() == 2 && y.ndim() == 2, "linear_forward: expected 2-d x, w, y, got x ",
-           x.shape, " w ", w.shape, " y ", y.shape);
+  ZT_CHECK(x.ndim() == 2 && w.ndim() == 2 && y.ndim() == 2,
+           "linear_forward: expected 2-d x, w, y, got x ", x.shape, " w ", w.shape, " y ", y.shape);
   const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
   ZT_CHECK(w.dim(1) == in, "linear_forward: x is ", x.shape, " but w is ", w.shape);
   check_shape("linear_forward", "y", y, Shape{n, out});

@@ -88,7 +88,8 @@ LlamaConfig parse_llama_config(const json::Value& root, const std::string& sourc
     if (name == "linear") {
       const json::Value* factor = scaling->find("factor");
       ZT_CHECK(factor, source, ": \"rope_scaling\" of type linear needs a \"factor\"");
-      c.rope_linear_factor = static_cast<float>(factor->as_double(source + ": rope_scaling.factor"));
+      c.rope_linear_factor =
+          static_cast<float>(factor->as_double(source + ": rope_scaling.factor"));
     } else if (name != "default") {
       fail(str(source, ": \"rope_scaling\" type \"", name,
                "\" is not supported (supported: none, \"default\", \"linear\")"));
@@ -107,7 +108,8 @@ void LlamaConfig::validate(const std::string& source) const {
            source, ": sizes must be positive (", summary(), ")");
   ZT_CHECK(num_attention_heads % num_key_value_heads == 0, source, ": num_attention_heads ",
            num_attention_heads, " is not a multiple of num_key_value_heads ", num_key_value_heads);
-  ZT_CHECK(head_dim % 2 == 0, source, ": head_dim ", head_dim, " must be even for rotary embedding");
+  ZT_CHECK(head_dim % 2 == 0, source, ": head_dim ", head_dim,
+           " must be even for rotary embedding");
   ZT_CHECK(rms_norm_eps > 0.0f, source, ": rms_norm_eps must be positive");
   ZT_CHECK(rope_theta > 0.0f && rope_linear_factor > 0.0f, source,
            ": rope_theta and the rope scaling factor must be positive");

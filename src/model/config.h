@@ -29,8 +29,8 @@ struct LlamaConfig {
   int64_t eos_token_id = 2;
   std::string torch_dtype = "float32";
 
-  int64_t q_dim() const { return num_attention_heads * head_dim; }    // H*Dh
-  int64_t kv_dim() const { return num_key_value_heads * head_dim; }   // Hkv*Dh
+  int64_t q_dim() const { return num_attention_heads * head_dim; }   // H*Dh
+  int64_t kv_dim() const { return num_key_value_heads * head_dim; }  // Hkv*Dh
   int64_t qkv_dim() const { return q_dim() + 2 * kv_dim(); }
   // Checks internal consistency; `source` names the file in the message.
   void validate(const std::string& source) const;

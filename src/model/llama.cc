@@ -13,9 +13,9 @@
 namespace zerotune {
 
 #define ZT_PROFILED(region, call) \
-  do {                               \
-    ProfileScope scope_(region);     \
-    call;                            \
+  do {                            \
+    ProfileScope scope_(region);  \
+    call;                         \
   } while (0)
 
 TokenBatch TokenBatch::from_rows(const std::vector<std::vector<int32_t>>& input_ids,
@@ -110,12 +110,14 @@ static AttentionShape attention_shape(const LlamaConfig& c, const TokenBatch& b)
                         c.head_dim};
 }
 
-// x_out = x_mid + down(swiglu(gate_up(norm2(x_mid)))), x_mid = x_in + o(attn(rope(qkv(norm1(x_in))))).
+// x_out = x_mid + down(swiglu(gate_up(norm2(x_mid)))), x_mid = x_in +
+// o(attn(rope(qkv(norm1(x_in))))).
 void LlamaModel::layer_forward(int64_t l, const Tensor& x_in, const Tensor& x_out,
                                LayerActivations& a, const TokenBatch& batch) {
   const LayerTensors w = params_.layer(l);
   const LlamaConfig& c = config_;
-  ZT_PROFILED("rmsnorm_forward", rmsnorm_forward(a.xn1, a.rstd1, x_in, w.input_norm, c.rms_norm_eps));
+  ZT_PROFILED("rmsnorm_forward",
+              rmsnorm_forward(a.xn1, a.rstd1, x_in, w.input_norm, c.rms_norm_eps));
   ZT_PROFILED("linear_forward", linear_forward(a.qkv, a.xn1, w.wqkv));
   ZT_PROFILED("rope", rope_apply(a.qkv, c.num_attention_heads + c.num_key_value_heads,
                                  batch.positions, rope_cos_, rope_sin_, RopeDirection::forward));
@@ -123,7 +125,8 @@ void LlamaModel::layer_forward(int64_t l, const Tensor& x_in, const Tensor& x_ou
               attention_forward(a.attn, a.lse, a.qkv, batch.segments, attention_shape(c, batch)));
   std::memcpy(a.x_mid.f32(), x_in.f32(), static_cast<size_t>(x_in.nbytes()));
   ZT_PROFILED("linear_forward", linear_forward(a.x_mid, a.attn, w.wo, Accumulate::yes));
-  ZT_PROFILED("rmsnorm_forward", rmsnorm_forward(a.xn2, a.rstd2, a.x_mid, w.post_norm, c.rms_norm_eps));
+  ZT_PROFILED("rmsnorm_forward",
+              rmsnorm_forward(a.xn2, a.rstd2, a.x_mid, w.post_norm, c.rms_norm_eps));
   ZT_PROFILED("linear_forward", linear_forward(a.gate_up, a.xn2, w.wgate_up));
   ZT_PROFILED("swiglu_forward", swiglu_forward(a.h, a.gate_up));
   std::memcpy(x_out.f32(), a.x_mid.f32(), static_cast<size_t>(x_out.nbytes()));
@@ -162,10 +165,12 @@ CrossEntropyResult LlamaModel::run(const TokenBatch& batch, float loss_scale, bo
   };
 
   embedding_forward(layer_input(0), batch.ids, params_.embedding());
-  for (int64_t l = 0; l < L; ++l) layer_forward(l, layer_input(l), layer_input(l + 1), acts_for(l), batch);
+  for (int64_t l = 0; l < L; ++l)
+    layer_forward(l, layer_input(l), layer_input(l + 1), acts_for(l), batch);
   rmsnorm_forward(final_xn_, final_rstd_, layer_input(L), params_.final_norm(), c.rms_norm_eps);
   if (!backward) {
-    return lm_head_cross_entropy(final_xn_, params_.head(), batch.targets, 0.0f, Tensor(), Tensor());
+    return lm_head_cross_entropy(final_xn_, params_.head(), batch.targets, 0.0f, Tensor(),
+                                 Tensor());
   }
   CrossEntropyResult result;
   ZT_PROFILED("lm_head_cross_entropy",

@@ -55,10 +55,13 @@ LlamaParams::LlamaParams(const LlamaConfig& c) : config_(c) {
   }
 }
 
-Tensor LlamaParams::embedding() const { return groups_[0].view(groups_[0].views[0]); }
+Tensor LlamaParams::embedding() const {
+  return groups_[0].view(groups_[0].views[0]);
+}
 
 Tensor LlamaParams::final_norm() const {
-  const ParamGroup& g = groups_[static_cast<size_t>(first_layer_group_ + config_.num_hidden_layers)];
+  const ParamGroup& g =
+      groups_[static_cast<size_t>(first_layer_group_ + config_.num_hidden_layers)];
   return g.view(g.views[0]);
 }
 

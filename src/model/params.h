@@ -53,9 +53,9 @@ class LlamaParams {
   std::vector<ParamGroup>& groups() { return groups_; }
   const std::vector<ParamGroup>& groups() const { return groups_; }
 
-  Tensor embedding() const;  // [V, D]
+  Tensor embedding() const;   // [V, D]
   Tensor final_norm() const;  // [D]
-  Tensor head() const;       // [V, D]; the embedding when tied
+  Tensor head() const;        // [V, D]; the embedding when tied
   LayerTensors layer(int64_t l) const;
 
   // Every named tensor (for tied models the head is not listed separately).

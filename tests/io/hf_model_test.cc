@@ -20,7 +20,8 @@ class HfModel : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::path(::testing::TempDir()) /
-           ("hf_model_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("hf_model_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -75,8 +76,9 @@ TEST_F(HfModel, MissingTensorIsNamed) {
     load_hf_weights(dir_.string(), p);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("\"model.layers.1.mlp.up_proj.weight\" ([24, 16]) is missing"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("\"model.layers.1.mlp.up_proj.weight\" ([24, 16]) is missing"),
+        std::string::npos)
         << e.what();
   }
 }

@@ -32,7 +32,8 @@ LlamaConfig small_config(bool tied = false) {
 std::vector<std::vector<int32_t>> random_rows(Rng& rng, int64_t rows, int64_t len, int64_t vocab) {
   std::vector<std::vector<int32_t>> out(static_cast<size_t>(rows));
   for (auto& row : out) {
-    for (int64_t t = 0; t < len; ++t) row.push_back(static_cast<int32_t>(rng.below(static_cast<uint64_t>(vocab))));
+    for (int64_t t = 0; t < len; ++t)
+      row.push_back(static_cast<int32_t>(rng.below(static_cast<uint64_t>(vocab))));
   }
   return out;
 }

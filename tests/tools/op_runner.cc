@@ -75,7 +75,8 @@ void run(const std::string& op, Io& io) {
     const Tensor x = io.in("x"), dout = io.in("dout"), pos = io.in("positions");
     const int64_t n_heads = io.integer("n_heads"), head_dim = io.integer("head_dim");
     const int64_t max_pos = io.integer("max_positions");
-    Buffer cos(DType::f32, Shape{max_pos, head_dim / 2}), sin(DType::f32, Shape{max_pos, head_dim / 2});
+    Buffer cos(DType::f32, Shape{max_pos, head_dim / 2}),
+        sin(DType::f32, Shape{max_pos, head_dim / 2});
     rope_tables(cos, sin, io.scalar("theta"));
     const Tensor out = io.out("out", x.shape), dx = io.out("dx", x.shape);
     std::memcpy(out.data, x.data, static_cast<size_t>(x.nbytes()));
@@ -103,10 +104,11 @@ void run(const std::string& op, Io& io) {
     const Tensor x = io.in("x"), w = io.in("w"), targets = io.in("targets");
     int64_t count = 0;
     for (int64_t i = 0; i < targets.numel(); ++i) count += targets.i32()[i] != kIgnoreIndex;
-    const CrossEntropyResult r =
-        lm_head_cross_entropy(x, w, targets, 1.0f / static_cast<float>(count),
-                              io.out("dx", x.shape), io.out("dw", w.shape), io.integer("chunk_rows"));
-    io.out("loss", Shape{1}).f32()[0] = static_cast<float>(r.loss_sum / static_cast<double>(r.count));
+    const CrossEntropyResult r = lm_head_cross_entropy(
+        x, w, targets, 1.0f / static_cast<float>(count), io.out("dx", x.shape),
+        io.out("dw", w.shape), io.integer("chunk_rows"));
+    io.out("loss", Shape{1}).f32()[0] =
+        static_cast<float>(r.loss_sum / static_cast<double>(r.count));
     const CrossEntropyResult eval = lm_head_cross_entropy(x, w, targets, 0.0f, Tensor(), Tensor());
     io.out("loss_eval", Shape{1}).f32()[0] =
         static_cast<float>(eval.loss_sum / static_cast<double>(eval.count));
@@ -118,8 +120,9 @@ void run(const std::string& op, Io& io) {
     const Tensor v = io.out("exp_avg_sq", Shape{n});
     std::memcpy(param.data, io.in("param").data, static_cast<size_t>(param.nbytes()));
     // The reference's hyperparameters are Python floats; float32 copies of them would differ.
-    const AdamWConfig config{io.scalar64("hyper", 0), io.scalar64("hyper", 1), io.scalar64("hyper", 2),
-                             io.scalar64("hyper", 3), io.scalar64("hyper", 4)};
+    const AdamWConfig config{io.scalar64("hyper", 0), io.scalar64("hyper", 1),
+                             io.scalar64("hyper", 2), io.scalar64("hyper", 3),
+                             io.scalar64("hyper", 4)};
     for (int64_t s = 0; s < grads.dim(0); ++s) {
       adamw_step(param, grads.rows(s, 1).reshape(Shape{n}), m, v, config, s + 1);
     }

@@ -22,13 +22,13 @@ constexpr int64_t kQueryBlock = 128;
 void segment_starts(const int32_t* segments, int64_t seq_len, int64_t* first_key) {
   for (int64_t t = 0; t < seq_len; ++t) {
     first_key[t] = (segments && t > 0 && segments[t] == segments[t - 1]) ? first_key[t - 1]
-                   : (segments ? t : 0);
+                                                                         : (segments ? t : 0);
   }
 }
 
 struct Block {
-  int64_t r0, r1;    // query rows [r0, r1)
-  int64_t k0, kn;    // keys [k0, k0 + kn), kn = r1 - k0
+  int64_t r0, r1;  // query rows [r0, r1)
+  int64_t k0, kn;  // keys [k0, k0 + kn), kn = r1 - k0
 };
 
 Block query_block(int64_t qb, int64_t seq_len, const int64_t* first_key) {
@@ -189,12 +189,12 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 #pragma omp simd
           for (int64_t j = 0; j < blk.kn; ++j) ds[j] = p[j] * (ds[j] - di);
         }
-        gemm(false, false, rows, Dh, blk.kn, scale, dscores.data(), blk.kn, k + blk.k0 * W, W,
-             0.0f, dq + blk.r0 * W, W);
-        gemm(true, false, blk.kn, Dh, rows, scale, dscores.data(), blk.kn, q + blk.r0 * W, W,
-             1.0f, dk + blk.k0 * ld_kv, ld_kv);
-        gemm(true, false, blk.kn, Dh, rows, 1.0f, probs.data(), blk.kn, dO + blk.r0 * out_w,
-             out_w, 1.0f, dv + blk.k0 * ld_kv, ld_kv);
+        gemm(false, false, rows, Dh, blk.kn, scale, dscores.data(), blk.kn, k + blk.k0 * W, W, 0.0f,
+             dq + blk.r0 * W, W);
+        gemm(true, false, blk.kn, Dh, rows, scale, dscores.data(), blk.kn, q + blk.r0 * W, W, 1.0f,
+             dk + blk.k0 * ld_kv, ld_kv);
+        gemm(true, false, blk.kn, Dh, rows, 1.0f, probs.data(), blk.kn, dO + blk.r0 * out_w, out_w,
+             1.0f, dv + blk.k0 * ld_kv, ld_kv);
       }
     }
   }

@@ -63,10 +63,10 @@ CrossEntropyResult lm_head_cross_entropy(const float* x, const float* w, const i
 
   const int64_t chunk = chunk_rows > 0 ? chunk_rows : default_chunk_rows(v);
   const int64_t cap = std::min<int64_t>(chunk, result.count);
-  float* xc = scratch_floats(Scratch::lm_head_rows, cap * d);                // [C, D]
-  float* logits = scratch_floats(Scratch::lm_head_logits, cap * v);          // [C, V]
+  float* xc = scratch_floats(Scratch::lm_head_rows, cap * d);        // [C, D]
+  float* logits = scratch_floats(Scratch::lm_head_logits, cap * v);  // [C, V]
   float* dxc = want_grad ? scratch_floats(Scratch::lm_head_grad_rows, cap * d) : nullptr;
-  float* row_loss = scratch_floats(Scratch::lm_head_row_loss, cap);          // [C]
+  float* row_loss = scratch_floats(Scratch::lm_head_row_loss, cap);  // [C]
   for (int64_t c0 = 0; c0 < result.count; c0 += chunk) {
     const int64_t rows = std::min(chunk, result.count - c0);
     for (int64_t r = 0; r < rows; ++r) {
@@ -77,8 +77,7 @@ CrossEntropyResult lm_head_cross_entropy(const float* x, const float* w, const i
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       const int32_t target = targets[counted[static_cast<size_t>(c0 + r)]];
-      row_loss[r] =
-          softmax_xent_row(logits + r * v, v, target, scale, want_grad);
+      row_loss[r] = softmax_xent_row(logits + r * v, v, target, scale, want_grad);
     }
     for (int64_t r = 0; r < rows; ++r) result.loss_sum += row_loss[r];
     if (!want_grad) continue;

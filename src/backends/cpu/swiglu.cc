@@ -15,8 +15,7 @@ void swiglu_forward(float* h, const float* gate_up, int64_t n, int64_t f) {
   }
 }
 
-void swiglu_backward(float* dgate_up, const float* dh, const float* gate_up, int64_t n,
-                     int64_t f) {
+void swiglu_backward(float* dgate_up, const float* dh, const float* gate_up, int64_t n, int64_t f) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     const float* g = gate_up + i * 2 * f;
