@@ -7,8 +7,10 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libopenblas-openmp-dev  # BLAS sharing OpenMP's thread pool with our kernels
+  libsentencepiece-dev    # Llama's tokenizer.model
   libgtest-dev            # unit tests
   python3 python3-numpy python3-torch  # the PyTorch reference for numerical tests and benchmarks
+  python3-sentencepiece                # the reference for tokenizer parity
 )
 
 missing=()

@@ -36,7 +36,7 @@ TokenRows read_token_jsonl(const std::string& path, int64_t vocab_size) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = str(path, ":", line_no);
-    const json::Value row = json::parse(line, where);
+    const json::Value row = json::parse_line(line, path, line_no);
     ZT_CHECK(row.is_object(), where, ": expected a JSON object per line");
     std::vector<int32_t> ids = read_ids(row, "input_ids", where, vocab_size, false);
     std::vector<int32_t> labels =

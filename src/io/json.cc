@@ -360,7 +360,8 @@ std::string quote(std::string_view s) {
 
 class Parser {
  public:
-  Parser(std::string_view text, std::string_view source) : text_(text), source_(source) {}
+  Parser(std::string_view text, std::string_view source, int64_t first_line = 1)
+      : text_(text), source_(source), first_line_(first_line) {}
 
   Value parse_document() {
     if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
@@ -376,7 +377,7 @@ class Parser {
   char peek() const { return text_[pos_]; }
 
   [[noreturn]] void fail_at(size_t pos, const std::string& message) const {
-    int64_t line = 1, column = 1;
+    int64_t line = first_line_, column = 1;
     for (size_t i = 0; i < pos && i < text_.size(); ++i) {
       if (text_[i] == '\n') {
         ++line;
@@ -671,11 +672,16 @@ class Parser {
 
   std::string_view text_;
   std::string_view source_;
+  int64_t first_line_;
   size_t pos_ = 0;
 };
 
 Value parse(std::string_view text, std::string_view source) {
   return Parser(text, source).parse_document();
+}
+
+Value parse_line(std::string_view text, std::string_view source, int64_t line_number) {
+  return Parser(text, source, line_number).parse_document();
 }
 
 }  // namespace zerotune::json

@@ -128,6 +128,8 @@ int64_t Value::checked_int64(T value) {
 // keys keep the last value (at the first key's position). A leading UTF-8 BOM is skipped.
 constexpr int kMaxDepth = 256;
 Value parse(std::string_view text, std::string_view source);
+// One line of a JSON Lines file: errors read `source:line_number:column: ...`.
+Value parse_line(std::string_view text, std::string_view source, int64_t line_number);
 
 // `s` as a JSON string literal with quotes and escapes; UTF-8 passes through unescaped. Throws
 // when `s` is not valid UTF-8, since the result would not be valid JSON.
