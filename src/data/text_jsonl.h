@@ -102,7 +102,7 @@ class TextJsonlWriter {
 
  private:
   AtomicFile file_;
-  std::string key_;  // the quoted field name followed by ": "
+  std::string field_;
   int64_t rows_ = 0;
 };
 

@@ -404,7 +404,7 @@ TEST(JsonParseLine, ErrorsCarryTheFileLine) {
     parse_line("{\"input_ids\": [1, 2", "batch.jsonl", 7);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()).rfind("batch.jsonl:7:19: ", 0), 0u) << e.what();
+    EXPECT_EQ(std::string(e.what()).rfind("batch.jsonl:7:20: ", 0), 0u) << e.what();
   }
   EXPECT_EQ(parse_line("[1]", "x", 3).items().size(), 1u);
 }
