@@ -17,6 +17,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/presets.h"
 #include "core/profile.h"
 #include "core/timer.h"
 #include "kernels/matmul.h"
@@ -25,17 +26,6 @@
 
 namespace zerotune {
 namespace {
-
-struct Preset {
-  const char* name;
-  int64_t dim, layers, heads, kv_heads, hidden, vocab, seq_len, batch;
-};
-
-constexpr Preset kPresets[] = {
-    {"tiny", 288, 6, 6, 6, 768, 32000, 256, 8},
-    {"small", 512, 8, 8, 8, 1376, 32000, 512, 4},
-    {"gqa", 768, 12, 12, 4, 2048, 32000, 512, 2},
-};
 
 double measure_sgemm_gflops() {
   const int64_t n = 1536;
@@ -92,20 +82,15 @@ int cmd_bench(int argc, char** argv, int first) {
   c.intermediate_size = args.get_int("--hidden");
   c.vocab_size = args.get_int("--vocab");
   if (args.has("--preset")) {
-    const std::string name = args.get("--preset");
-    const Preset* p = nullptr;
-    for (const Preset& candidate : kPresets) {
-      if (name == candidate.name) p = &candidate;
-    }
-    ZT_CHECK(p, "zerotune bench: unknown --preset '", name, "' (tiny, small, gqa)");
-    c.hidden_size = p->dim;
-    c.num_hidden_layers = p->layers;
-    c.num_attention_heads = p->heads;
-    c.num_key_value_heads = p->kv_heads;
-    c.intermediate_size = p->hidden;
-    c.vocab_size = p->vocab;
-    seq_len = p->seq_len;
-    batch_size = p->batch;
+    const ModelPreset& p = model_preset(args.get("--preset"));
+    c.hidden_size = p.dim;
+    c.num_hidden_layers = p.layers;
+    c.num_attention_heads = p.heads;
+    c.num_key_value_heads = p.kv_heads;
+    c.intermediate_size = p.hidden;
+    c.vocab_size = p.vocab;
+    seq_len = p.seq_len;
+    batch_size = p.batch;
   }
   if (c.num_key_value_heads == 0) c.num_key_value_heads = c.num_attention_heads;
   ZT_CHECK(c.num_attention_heads > 0 && c.hidden_size % c.num_attention_heads == 0,

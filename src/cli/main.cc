@@ -17,6 +17,12 @@ const char* kUsage =
     "Fine-tunes Llama-family models from Hugging Face checkpoints.\n"
     "\n"
     "commands:\n"
+    "  train         fine-tune a Hugging Face Llama folder on JSONL text\n"
+    "  data gsm8k    GSM8K as published -> train.jsonl, test.jsonl, tokens.json\n"
+    "  data synth    built-in grade-school word problems in the same format (offline default)\n"
+    "  tokenize      text JSONL -> token ids, exactly as training sees them\n"
+    "  tokenizer train  train a SentencePiece tokenizer.model on text JSONL\n"
+    "  init          write a randomly initialised Llama folder in Hugging Face layout\n"
     "  debug grads   loss and every parameter gradient of one batch (fp32), for checking numerics\n"
     "  debug steps   a few AdamW steps on one batch, printing the loss of each\n"
     "  bench         training-step throughput on random tokens, one JSON line out\n"
@@ -45,6 +51,11 @@ int main(int argc, char** argv) {
     }
     if (command == "debug") return zerotune::cmd_debug(argc, argv, 2);
     if (command == "bench") return zerotune::cmd_bench(argc, argv, 2);
+    if (command == "init") return zerotune::cmd_init(argc, argv, 2);
+    if (command == "train") return zerotune::cmd_train(argc, argv, 2);
+    if (command == "data") return zerotune::cmd_data(argc, argv, 2);
+    if (command == "tokenize") return zerotune::cmd_tokenize(argc, argv, 2);
+    if (command == "tokenizer") return zerotune::cmd_tokenizer(argc, argv, 2);
     std::fprintf(stderr, "zerotune: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const zerotune::Error& e) {

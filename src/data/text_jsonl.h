@@ -31,7 +31,7 @@ class JsonlReader {
   bool next(json::Value& row);
   const std::string& path() const { return path_; }
   int64_t line() const { return line_no_; }  // 1-based line of the row last returned
-  std::string where() const;                  // "path:line" for error messages
+  std::string where() const;                 // "path:line" for error messages
 
  private:
   bool read_line(std::string& line);  // false at end of file

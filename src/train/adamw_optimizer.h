@@ -16,6 +16,10 @@ class AdamWOptimizer {
   void step(LlamaParams& params, const LlamaParams& grads, double lr);
   int64_t steps_taken() const { return step_; }
   const AdamWConfig& config() const { return config_; }
+  // Moments of group i, for saving and restoring training state.
+  Buffer& exp_avg(size_t i) { return exp_avg_[i]; }
+  Buffer& exp_avg_sq(size_t i) { return exp_avg_sq_[i]; }
+  void set_steps_taken(int64_t steps) { step_ = steps; }
 
  private:
   AdamWConfig config_;

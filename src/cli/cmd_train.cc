@@ -1,0 +1,156 @@
+// `zerotune train`: the fine-tuning job, with the flags of the Python job it replaces.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "io/json.h"
+#include "train/trainer.h"
+
+namespace zerotune {
+namespace {
+
+// Applies a DeepSpeed JSON config: the keys we honour override the flags unless "auto"; every
+// other key is named in a warning.
+void apply_ds_config(const std::string& path, TrainOptions& o) {
+  std::ifstream in(path, std::ios::binary);
+  ZT_CHECK(in, path, ": cannot open (--ds-config)");
+  std::ostringstream text;
+  text << in.rdbuf();
+  const json::Value root = json::parse(text.str(), path);
+  ZT_CHECK(root.is_object(), path, ": expected a JSON object");
+  auto is_auto = [](const json::Value& v) { return v.is_string() && v.as_string("") == "auto"; };
+  for (const auto& [key, value] : root.members()) {
+    const std::string where = path + ": \"" + key + "\"";
+    if (key == "train_micro_batch_size_per_gpu") {
+      if (!is_auto(value)) o.batch_size = value.as_int64(where);
+    } else if (key == "gradient_accumulation_steps") {
+      if (!is_auto(value)) o.grad_accum = value.as_int64(where);
+    } else if (key == "gradient_clipping") {
+      if (!is_auto(value)) o.grad_clip = value.as_double(where);
+    } else if (key == "bf16" || key == "fp16") {
+      const json::Value* enabled = value.find("enabled");
+      if (enabled && !is_auto(*enabled) && enabled->as_bool(where + ".enabled")) {
+        std::fprintf(stderr,
+                     "zerotune train: warning: %s %s.enabled: the CPU backend computes in fp32\n",
+                     path.c_str(), key.c_str());
+      }
+    } else if (key == "zero_optimization") {
+      for (const auto& [zkey, zvalue] : value.as_object(where)) {
+        if (zkey == "stage") {
+          if (!is_auto(zvalue)) {
+            const int64_t stage = zvalue.as_int64(where + ".stage");
+            ZT_CHECK(stage >= 0 && stage <= 3, where, ".stage must be 0-3, got ", stage);
+          }
+          // One process: every stage is the same computation; sharding comes with MPI.
+        } else {
+          std::fprintf(stderr, "zerotune train: warning: %s: ignoring zero_optimization.%s\n",
+                       path.c_str(), zkey.c_str());
+        }
+      }
+    } else if (key == "train_batch_size") {
+      // Derived: micro batch x accumulation x ranks; checked when both are explicit numbers.
+      if (!is_auto(value)) {
+        ZT_CHECK(value.as_int64(where) == o.batch_size * o.grad_accum * o.world_size, where,
+                 " = ", value.as_int64(where), " disagrees with micro batch ", o.batch_size,
+                 " x accumulation ", o.grad_accum, " x ranks ", o.world_size);
+      }
+    } else {
+      std::fprintf(stderr, "zerotune train: warning: %s: ignoring \"%s\"\n", path.c_str(),
+                   key.c_str());
+    }
+  }
+}
+
+}  // namespace
+
+int cmd_train(int argc, char** argv, int first) {
+  Args args("zerotune train",
+            "Fine-tunes a Hugging Face Llama folder on JSONL text ({\"input\": ...} per line):\n"
+            "AdamW (0.9, 0.999, 1e-8), linear warm-up then linear decay to 0, token-weighted loss\n"
+            "over the global batch, gradient clipping by global norm; evaluates, writes\n"
+            "OUTPUT_DIR/epoch-<k>/ (an HF folder) and metrics.jsonl after every epoch, and keeps\n"
+            "the training state in OUTPUT_DIR/train_state for --resume.");
+  args.option("--model_name", "DIR", "Hugging Face Llama folder with tokenizer.model")
+      .option("--train_path", "FILE", "training JSONL")
+      .option("--test_path", "FILE", "evaluation JSONL")
+      .option("--special_token_path", "FILE", "tokens.json of special tokens to add")
+      .option("--output_dir", "DIR", "where checkpoints, metrics and state go")
+      .option("--batch-size-per-device|-bs", "B", "micro-batch per device", "16")
+      .option("--eval-batch-size-per-device", "E", "evaluation batch per device", "64")
+      .option("--num-epochs", "N", "epochs", "1")
+      .option("--lr", "LR", "peak learning rate", "5e-6")
+      .option("--ctx-len", "T", "tokens per example (longer ones are truncated)", "512")
+      .option("--grad_accum", "A", "micro-batches per optimizer step", "1")
+      .option("--warmup-steps", "W", "linear warm-up steps (default 10 x world size)")
+      .option("--max-steps", "M", "stop after M optimizer steps (0 = no limit)", "0")
+      .option("--weight-decay", "WD", "AdamW decoupled weight decay", "0")
+      .option("--grad-clip", "C", "clip the global gradient norm to C (0 = off)", "1.0")
+      .option("--mx", "no|bf16|fp16", "mixed precision (the CPU backend computes in fp32)", "bf16")
+      .option("--stop-perplexity", "P", "stop after an epoch whose eval perplexity is below P (0 = off)", "0")
+      .option("--num-checkpoints-to-keep", "N", "keep the best N epoch checkpoints (0 = all)", "0")
+      .option("--seed", "S", "shuffle and initialisation seed", "42")
+      .option("--save-dtype", "f32|bf16|f16", "checkpoint dtype (default: the input config's)")
+      .option("--ds-config", "FILE", "DeepSpeed JSON config (batch, accumulation, clipping, precision, stage)")
+      .option("--num-devices|-nd", "N", "processes (devices) to train on", "1")
+      .option("--stop-after-epochs", "K", "stop after K epochs as if interrupted (for --resume)", "0")
+      .flag("--no-grad-ckpt", "keep every layer's activations instead of recomputing them")
+      .flag("--no-shuffle", "train in file order")
+      .flag("--as-test", "one forward and backward, then the checkpoint path, then exit")
+      .flag("--resume", "continue the run in --output_dir from its training state")
+      .flag("--packing", "pack examples into ctx-len rows (same loss, fewer tokens computed)")
+      .flag("--pad-to-longest", "pad each micro-batch to its longest example, not ctx-len");
+  if (!args.parse(argc, argv, first)) return 0;
+
+  TrainOptions o;
+  o.model_dir = args.get("--model_name");
+  o.train_path = args.get("--train_path");
+  o.test_path = args.get("--test_path");
+  o.special_token_path = args.get("--special_token_path");
+  o.output_dir = args.get("--output_dir");
+  o.batch_size = args.get_int("--batch-size-per-device");
+  o.eval_batch_size = args.get_int("--eval-batch-size-per-device");
+  o.num_epochs = args.get_int("--num-epochs");
+  o.lr = args.get_double("--lr");
+  o.ctx_len = args.get_int("--ctx-len");
+  o.grad_accum = args.get_int("--grad_accum");
+  o.world_size = args.get_int("--num-devices");
+  ZT_CHECK(o.world_size > 0, "zerotune train: -nd must be positive, got ", o.world_size);
+  o.warmup_steps = args.has("--warmup-steps") ? args.get_int("--warmup-steps") : 10 * o.world_size;
+  o.max_steps = args.get_int("--max-steps");
+  o.weight_decay = args.get_double("--weight-decay");
+  o.grad_clip = args.get_double("--grad-clip");
+  o.stop_perplexity = args.get_double("--stop-perplexity");
+  o.keep_checkpoints = args.get_int("--num-checkpoints-to-keep");
+  o.stop_after_epochs = args.get_int("--stop-after-epochs");
+  o.seed = static_cast<uint64_t>(args.get_int("--seed"));
+  o.shuffle = !args.has("--no-shuffle");
+  o.grad_ckpt = !args.has("--no-grad-ckpt");
+  o.as_test = args.has("--as-test");
+  o.resume = args.has("--resume");
+  o.layout = args.has("--packing") ? Layout::packed : Layout::padded;
+  o.pad_mode = args.has("--pad-to-longest") ? PadMode::to_longest : PadMode::to_ctx_len;
+  ZT_CHECK(!(args.has("--packing") && args.has("--pad-to-longest")),
+           "zerotune train: --packing and --pad-to-longest exclude each other");
+  const std::string mx = args.get("--mx");
+  ZT_CHECK(mx == "no" || mx == "bf16" || mx == "fp16", "zerotune train: --mx must be no, bf16 or fp16, got '",
+           mx, "'");
+  if (mx != "no") {
+    std::fprintf(stderr, "zerotune train: warning: --mx %s: the CPU backend computes in fp32\n",
+                 mx.c_str());
+  }
+  if (args.has("--save-dtype")) {
+    ZT_CHECK(parse_dtype(args.get("--save-dtype"), &o.save_dtype) &&
+                 (o.save_dtype == DType::f32 || o.save_dtype == DType::bf16 ||
+                  o.save_dtype == DType::f16),
+             "zerotune train: --save-dtype must be f32, bf16 or f16, got '", args.get("--save-dtype"),
+             "'");
+    o.save_dtype_given = true;
+  }
+  if (args.has("--ds-config")) apply_ds_config(args.get("--ds-config"), o);
+  return run_training(o);
+}
+
+}  // namespace zerotune

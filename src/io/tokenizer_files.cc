@@ -1,0 +1,407 @@
+#include "io/tokenizer_files.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <unordered_map>
+
+#include "core/check.h"
+#include "io/json.h"
+
+namespace zerotune {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A real Llama tokenizer.model is ~0.5 MB; anything near this bound is not one.
+constexpr int64_t kMaxModelBytes = int64_t{64} << 20;
+constexpr int64_t kMaxJsonBytes = int64_t{16} << 20;
+// transformers writes model_max_length = int(1e30) (VERY_LARGE_INTEGER) for "no limit".
+constexpr double kUnsetModelMaxLength = 1e18;
+
+std::string read_bounded(const fs::path& path, int64_t max_bytes) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  ZT_CHECK(!ec, path.string(), ": cannot read: ", ec.message());
+  ZT_CHECK(static_cast<int64_t>(size) <= max_bytes, path.string(), ": ", size,
+           " bytes is over the ", max_bytes, "-byte limit for this file");
+  std::ifstream in(path, std::ios::binary);
+  ZT_CHECK(in, path.string(), ": cannot open");
+  std::string bytes(static_cast<size_t>(size), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(size));
+  ZT_CHECK(in.gcount() == static_cast<std::streamsize>(size), path.string(),
+           ": short read (file changed while reading?)");
+  return bytes;
+}
+
+// The parsed file, or null when it does not exist.
+json::Value read_optional_json(const fs::path& path) {
+  if (!fs::exists(path)) return nullptr;
+  json::Value root = json::parse(read_bounded(path, kMaxJsonBytes), path.string());
+  ZT_CHECK(root.is_object(), path.string(), ": expected a JSON object, got ",
+           json::Value::kind_name(root.kind()));
+  return root;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protobuf wire format (https://protobuf.dev/programming-guides/encoding/), just enough to list
+// ModelProto.pieces (field 1) and each SentencePiece.piece (field 1).
+
+class WireReader {
+ public:
+  WireReader(std::string_view bytes, const std::string& source, const char* what)
+      : bytes_(bytes), source_(source), what_(what) {}
+
+  bool done() const { return pos_ >= bytes_.size(); }
+
+  uint64_t varint() {
+    uint64_t value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      ZT_CHECK(pos_ < bytes_.size(), source_, ": truncated varint in ", what_, " at byte ", pos_);
+      const auto byte = static_cast<unsigned char>(bytes_[pos_++]);
+      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) return value;
+    }
+    fail(str(source_, ": varint longer than 10 bytes in ", what_, " at byte ", pos_));
+  }
+
+  std::string_view bytes(uint64_t count) {
+    ZT_CHECK(count <= bytes_.size() - pos_, source_, ": field of ", count, " bytes in ", what_,
+             " runs past its end (", bytes_.size() - pos_, " bytes left at byte ", pos_, ")");
+    const std::string_view out = bytes_.substr(pos_, count);
+    pos_ += count;
+    return out;
+  }
+
+  // Skips a field's value of `wire_type`; groups (3, 4) are long deprecated and never in a
+  // SentencePiece model, so they are an error like any other unknown type.
+  void skip(uint32_t wire_type) {
+    switch (wire_type) {
+      case 0:
+        varint();
+        return;
+      case 1:
+        bytes(8);
+        return;
+      case 2:
+        bytes(varint());
+        return;
+      case 5:
+        bytes(4);
+        return;
+      default:
+        fail(str(source_, ": unsupported protobuf wire type ", wire_type, " in ", what_,
+                 " at byte ", pos_, " (not a SentencePiece model?)"));
+    }
+  }
+
+ private:
+  std::string_view bytes_;
+  const std::string& source_;
+  const char* what_;
+  size_t pos_ = 0;
+};
+
+std::string piece_text(std::string_view message, const std::string& source) {
+  WireReader reader(message, source, "a SentencePiece entry");
+  std::string piece;
+  while (!reader.done()) {
+    const uint64_t tag = reader.varint();
+    const auto wire_type = static_cast<uint32_t>(tag & 7);
+    if ((tag >> 3) == 1 && wire_type == 2) {
+      piece = std::string(reader.bytes(reader.varint()));
+    } else {
+      reader.skip(wire_type);
+    }
+  }
+  return piece;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+// A special token in either spelling transformers writes: "<s>" or {"content": "<s>", ...}
+// (AddedToken). Null means "none" (empty).
+std::string token_content(const json::Value& value, const std::string& what) {
+  if (value.is_null()) return "";
+  if (value.is_string()) return value.as_string(what);
+  ZT_CHECK(value.is_object(), what, " must be a string, null or an object with \"content\", got ",
+           json::Value::kind_name(value.kind()));
+  const json::Value* content = value.find("content");
+  ZT_CHECK(content != nullptr, what, " is an object without \"content\"");
+  return content->as_string(what + ".content");
+}
+
+void read_special_tokens(const json::Value& root, const std::string& source, TokenizerFiles& out) {
+  const std::pair<const char*, std::string*> fields[] = {{"bos_token", &out.bos_token},
+                                                         {"eos_token", &out.eos_token},
+                                                         {"unk_token", &out.unk_token},
+                                                         {"pad_token", &out.pad_token}};
+  for (const auto& [key, target] : fields) {
+    if (const json::Value* v = root.find(key))
+      *target = token_content(*v, str(source, ": \"", key, "\""));
+  }
+}
+
+using AddedTokens = std::vector<std::pair<std::string, int32_t>>;
+
+// The tokens that get new ids, sorted by id, after checking that they take base, base+1, ...
+// (naming the first that does not). Entries below base that restate a SentencePiece piece with its
+// own id, which some exports list, are dropped; any other id below base is an error.
+AddedTokens new_tokens_only(AddedTokens tokens, const std::vector<std::string>& pieces,
+                            const std::string& source) {
+  std::stable_sort(tokens.begin(), tokens.end(),
+                   [](const auto& a, const auto& b) { return a.second < b.second; });
+  const auto base = static_cast<int64_t>(pieces.size());
+  AddedTokens out;
+  for (const auto& [token, id] : tokens) {
+    if (id >= 0 && id < base && pieces[static_cast<size_t>(id)] == token) continue;
+    const int64_t expected = base + static_cast<int64_t>(out.size());
+    ZT_CHECK(id == expected, source, ": ", json::quote(token), " has id ", id, ", expected ",
+             expected,
+             " (added token ids must run consecutively from the tokenizer.model "
+             "vocabulary size ",
+             base, ")");
+    ZT_CHECK(!token.empty(), source, ": an added token (id ", expected, ") is empty");
+    out.emplace_back(token, id);
+  }
+  return out;
+}
+
+int32_t added_token_id(const json::Value& value, const std::string& what) {
+  const int64_t id = value.as_int64(what);
+  ZT_CHECK(id >= 0 && id < (int64_t{1} << 31), what, " = ", id,
+           " is outside the 32-bit token id range");
+  return static_cast<int32_t>(id);
+}
+
+AddedTokens read_added_tokens_json(const json::Value& root, const std::string& source,
+                                   const std::vector<std::string>& pieces) {
+  AddedTokens tokens;
+  for (const auto& [token, id] : root.members()) {
+    tokens.emplace_back(token, added_token_id(id, str(source, ": ", json::quote(token))));
+  }
+  return new_tokens_only(std::move(tokens), pieces, source);
+}
+
+// transformers >= 4.34 may save added tokens only in tokenizer_config.json's
+// added_tokens_decoder ({"32000": {"content": ...}}); entries below the SentencePiece vocabulary
+// size declare its control tokens and are not added tokens.
+AddedTokens read_added_tokens_decoder(const json::Value& decoder, const std::string& source,
+                                      const std::vector<std::string>& pieces) {
+  const std::string what = source + ": \"added_tokens_decoder\"";
+  const auto base = static_cast<int64_t>(pieces.size());
+  AddedTokens tokens;
+  for (const auto& [key, entry] : decoder.as_object(what)) {
+    const std::string entry_what = str(what, "[", json::quote(key), "]");
+    int64_t id = -1;
+    const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), id);
+    ZT_CHECK(error == std::errc() && end == key.data() + key.size() && id >= 0 &&
+                 id < (int64_t{1} << 31),
+             entry_what, ": the key must be a token id");
+    if (id < base) continue;
+    tokens.emplace_back(token_content(entry, entry_what), static_cast<int32_t>(id));
+  }
+  return new_tokens_only(std::move(tokens), pieces, what);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+[[noreturn]] void fail_io(const std::string& path, const char* action) {
+  fail(str(path, ": cannot ", action, ": ", std::strerror(errno)));
+}
+
+// Writes `bytes` to `path` + ".tmp", fsyncs it and renames it over `path`: a reader never sees a
+// half-written file under the real name.
+void write_file_atomically(const fs::path& path_in, std::string_view bytes) {
+  const std::string path = path_in.string();
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail_io(tmp, "create");
+  const char* data = bytes.data();
+  size_t left = bytes.size();
+  bool ok = true;
+  while (ok && left > 0) {
+    const ssize_t written = ::write(fd, data, left);
+    if (written < 0 && errno == EINTR) continue;
+    ok = written > 0;
+    if (ok) {
+      data += written;
+      left -= static_cast<size_t>(written);
+    }
+  }
+  const int saved_errno = errno;
+  ok = ok && ::fsync(fd) == 0;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int error = ok ? errno : saved_errno;
+    ::unlink(tmp.c_str());
+    errno = error;
+    fail_io(path, "write");
+  }
+}
+
+json::Value added_token_entry(const std::string& content) {
+  // The fields transformers' AddedToken.__getstate__ writes, for Llama's control tokens.
+  json::Value entry = json::Value::object();
+  entry.set("content", content);
+  entry.set("lstrip", false);
+  entry.set("normalized", false);
+  entry.set("rstrip", false);
+  entry.set("single_word", false);
+  entry.set("special", true);
+  return entry;
+}
+
+json::Value special_token_object(const std::string& content) {
+  json::Value entry = json::Value::object();
+  entry.set("content", content);
+  entry.set("lstrip", false);
+  entry.set("normalized", false);
+  entry.set("rstrip", false);
+  entry.set("single_word", false);
+  return entry;
+}
+
+}  // namespace
+
+std::vector<std::string> sentencepiece_pieces(std::string_view model_proto,
+                                              const std::string& source) {
+  WireReader reader(model_proto, source, "the ModelProto");
+  std::vector<std::string> pieces;
+  while (!reader.done()) {
+    const uint64_t tag = reader.varint();
+    const auto wire_type = static_cast<uint32_t>(tag & 7);
+    ZT_CHECK((tag >> 3) != 0, source, ": protobuf field number 0 (not a SentencePiece model?)");
+    if ((tag >> 3) == 1 && wire_type == 2) {
+      pieces.push_back(piece_text(reader.bytes(reader.varint()), source));
+    } else {
+      reader.skip(wire_type);
+    }
+  }
+  ZT_CHECK(!pieces.empty(), source, ": no vocabulary pieces (not a SentencePiece model)");
+  return pieces;
+}
+
+int64_t tokenizer_token_id(const std::vector<std::string>& pieces, const TokenizerFiles& files,
+                           std::string_view token) {
+  if (token.empty()) return -1;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (pieces[i] == token) return static_cast<int64_t>(i);
+  }
+  for (const auto& [added, id] : files.added_tokens) {
+    if (added == token) return id;
+  }
+  return -1;
+}
+
+TokenizerFiles read_tokenizer_files(const std::string& dir) {
+  const fs::path root(dir);
+  TokenizerFiles out;
+  const fs::path model_path = root / "tokenizer.model";
+  ZT_CHECK(fs::exists(model_path), model_path.string(),
+           ": missing (a SentencePiece tokenizer.model is required; tokenizer.json alone is not "
+           "read yet)");
+  out.model_proto = read_bounded(model_path, kMaxModelBytes);
+  const std::vector<std::string> pieces =
+      sentencepiece_pieces(out.model_proto, model_path.string());
+
+  const fs::path config_path = root / "tokenizer_config.json";
+  const json::Value config = read_optional_json(config_path);
+  if (config.is_object()) {
+    read_special_tokens(config, config_path.string(), out);
+    if (const json::Value* m = config.find("model_max_length"); m && !m->is_null()) {
+      const std::string what = config_path.string() + ": \"model_max_length\"";
+      if (m->as_double(what) < kUnsetModelMaxLength) {
+        out.model_max_length = m->as_int64(what);
+        ZT_CHECK(out.model_max_length > 0, what, " must be positive, got ", out.model_max_length);
+      }
+    }
+  }
+  // transformers lets special_tokens_map.json override tokenizer_config.json's tokens.
+  const fs::path map_path = root / "special_tokens_map.json";
+  const json::Value map = read_optional_json(map_path);
+  if (map.is_object()) read_special_tokens(map, map_path.string(), out);
+
+  const fs::path added_path = root / "added_tokens.json";
+  const json::Value added = read_optional_json(added_path);
+  if (added.is_object()) {
+    out.added_tokens = read_added_tokens_json(added, added_path.string(), pieces);
+  } else if (const json::Value* decoder = config.find("added_tokens_decoder");
+             decoder && !decoder->is_null()) {
+    out.added_tokens = read_added_tokens_decoder(*decoder, config_path.string(), pieces);
+  }
+  return out;
+}
+
+void write_tokenizer_files(const std::string& dir, const TokenizerFiles& files) {
+  const fs::path root(dir);
+  ZT_CHECK(fs::is_directory(root), dir,
+           ": not a directory (write_tokenizer_files needs it to exist)");
+  const std::string model_source = (root / "tokenizer.model").string();
+  ZT_CHECK(static_cast<int64_t>(files.model_proto.size()) <= kMaxModelBytes, model_source, ": ",
+           files.model_proto.size(), " bytes is over the ", kMaxModelBytes, "-byte limit");
+  const std::vector<std::string> pieces = sentencepiece_pieces(files.model_proto, model_source);
+  const AddedTokens added =
+      new_tokens_only(files.added_tokens, pieces, (root / "added_tokens.json").string());
+
+  json::Value added_json = json::Value::object();
+  for (const auto& [token, id] : added) added_json.set(token, id);
+
+  json::Value map = json::Value::object();
+  const std::pair<const char*, const std::string*> specials[] = {{"bos_token", &files.bos_token},
+                                                                 {"eos_token", &files.eos_token},
+                                                                 {"pad_token", &files.pad_token},
+                                                                 {"unk_token", &files.unk_token}};
+  for (const auto& [key, token] : specials) {
+    if (!token->empty()) map.set(key, special_token_object(*token));
+  }
+
+  // Keys in the order transformers writes them (json.dumps(sort_keys=True)); ids in id order.
+  std::map<int64_t, std::string> decoder_entries;
+  for (const auto& [key, token] : specials) {
+    const int64_t id = tokenizer_token_id(pieces, files, *token);
+    // A special token outside the vocabulary has no id to declare; transformers would add it.
+    if (id >= 0) decoder_entries.emplace(id, *token);
+  }
+  for (const auto& [token, id] : added) decoder_entries.emplace(id, token);
+  json::Value decoder = json::Value::object();
+  for (const auto& [id, token] : decoder_entries)
+    decoder.set(std::to_string(id), added_token_entry(token));
+
+  json::Value config = json::Value::object();
+  config.set("add_bos_token", true);
+  config.set("add_eos_token", false);
+  config.set("added_tokens_decoder", std::move(decoder));
+  if (!files.bos_token.empty()) config.set("bos_token", files.bos_token);
+  config.set("clean_up_tokenization_spaces", false);
+  if (!files.eos_token.empty()) config.set("eos_token", files.eos_token);
+  config.set("legacy", true);
+  if (files.model_max_length > 0) config.set("model_max_length", files.model_max_length);
+  if (!files.pad_token.empty()) config.set("pad_token", files.pad_token);
+  config.set("sp_model_kwargs", json::Value::object());
+  config.set("tokenizer_class", "LlamaTokenizer");
+  if (!files.unk_token.empty()) config.set("unk_token", files.unk_token);
+
+  write_file_atomically(root / "tokenizer.model", files.model_proto);
+  write_file_atomically(root / "added_tokens.json", added_json.dump(2) + "\n");
+  write_file_atomically(root / "special_tokens_map.json", map.dump(2) + "\n");
+  write_file_atomically(root / "tokenizer_config.json", config.dump(2) + "\n");
+  // Makes the renames durable; best effort, as some file systems refuse fsync on a directory.
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    (void)::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+}  // namespace zerotune

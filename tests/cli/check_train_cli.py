@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""Behaviour of `zerotune train` around the numbers (which check_train.py compares with PyTorch):
+resume equivalence bit for bit, keep-best-n, --stop-perplexity, --as-test, checkpoint contents,
+and bad flags refused before any work with the existing output left untouched.
+
+  check_train_cli.py --zerotune BIN --workdir DIR
+
+Ends with `N passed, M failed`; exits 1 when anything failed. Needs only the Python standard
+library.
+"""
+
+import argparse
+import filecmp
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+passed = failed = 0
+
+
+def check(ok, label, detail=""):
+    global passed, failed
+    passed += bool(ok)
+    failed += not ok
+    print(f"{'PASS' if ok else 'FAIL'}  {label}{'  ' + detail if detail else ''}")
+
+
+def run(cmd, **kw):
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
+
+
+def tree_digest(path):
+    h = hashlib.sha256()
+    for root, dirs, files in sorted(os.walk(path)):
+        dirs.sort()
+        for f in sorted(files):
+            p = os.path.join(root, f)
+            h.update(os.path.relpath(p, path).encode())
+            with open(p, "rb") as fh:
+                h.update(fh.read())
+    return h.hexdigest()
+
+
+def metrics(out):
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--zerotune", required=True)
+    ap.add_argument("--workdir", required=True)
+    args = ap.parse_args()
+    z, w = os.path.abspath(args.zerotune), os.path.abspath(args.workdir)
+    shutil.rmtree(w, ignore_errors=True)
+    os.makedirs(w)
+    data, tok, model = f"{w}/data", f"{w}/tok", f"{w}/model"
+    for cmd in ([z, "data", "synth", "--out", data, "--train", "24", "--test", "8", "--seed", "2"],
+                [z, "tokenizer", "train", "--input", f"{data}/train.jsonl", "--vocab-size", "400",
+                 "--out", tok, "--special_token_path", f"{data}/tokens.json"],
+                [z, "init", "--out", model, "--preset", "tiny", "--dim", "48", "--n-layers", "2",
+                 "--n-heads", "4", "--n-kv-heads", "2", "--hidden", "96", "--tokenizer", tok,
+                 "--special_token_path", f"{data}/tokens.json", "--max-positions", "256"]):
+        r = run(cmd)
+        if r.returncode != 0:
+            print(f"FAIL  setup: {' '.join(cmd)}: {r.stderr.strip()}")
+            print("0 passed, 1 failed")
+            return 1
+
+    base = [z, "train", "--model_name", model, "--train_path", f"{data}/train.jsonl",
+            "--test_path", f"{data}/test.jsonl", "--special_token_path", f"{data}/tokens.json",
+            "-bs", "4", "--eval-batch-size-per-device", "8", "--lr", "3e-3", "--ctx-len", "192",
+            "--warmup-steps", "2", "--seed", "7", "--packing"]
+
+    # Resume: 3 epochs straight vs 1 epoch, stop, --resume.
+    full, split = f"{w}/full", f"{w}/split"
+    r1 = run(base + ["--num-epochs", "3", "--output_dir", full])
+    check(r1.returncode == 0, "train 3 epochs", r1.stderr.strip()[-300:] if r1.returncode else "")
+    r2 = run(base + ["--num-epochs", "3", "--output_dir", split, "--stop-after-epochs", "1"])
+    check(r2.returncode == 0 and not os.path.exists(f"{split}/epoch-2"), "stop after epoch 1")
+    r3 = run(base + ["--num-epochs", "3", "--output_dir", split, "--resume"])
+    check(r3.returncode == 0, "resume", r3.stderr.strip()[-300:] if r3.returncode else "")
+    if r1.returncode == 0 and r3.returncode == 0:
+        a = [(m["type"], m.get("loss"), m.get("lr"), m.get("grad_norm"), m.get("eval_loss"))
+             for m in metrics(full)]
+        b = [(m["type"], m.get("loss"), m.get("lr"), m.get("grad_norm"), m.get("eval_loss"))
+             for m in metrics(split)]
+        check(a == b, "resumed metrics equal the uninterrupted run's, bit for bit",
+              f"{len(a)} vs {len(b)} rows")
+        same = filecmp.cmp(f"{full}/epoch-3/model.safetensors", f"{split}/epoch-3/model.safetensors",
+                           shallow=False)
+        check(same, "resumed final checkpoint bytes equal")
+        rows = metrics(full)
+        evals = [m for m in rows if m["type"] == "eval"]
+        check(len(evals) == 3 and evals[-1]["perplexity"] < evals[0]["perplexity"],
+              "eval perplexity falls", str([round(e["perplexity"], 3) for e in evals]))
+        train_rows = [m for m in rows if m["type"] == "train"]
+        check([m["step"] for m in train_rows] == list(range(1, len(train_rows) + 1)),
+              "train rows numbered from 1")
+        check(train_rows[0]["lr"] == 0.0, "warm-up: first step uses lr 0")
+        files = sorted(os.listdir(f"{full}/epoch-1"))
+        want = ["added_tokens.json", "config.json", "generation_config.json", "model.safetensors",
+                "special_tokens_map.json", "tokenizer.model", "tokenizer_config.json"]
+        check(files == want, "checkpoint files", str(files))
+        cfg = json.load(open(f"{full}/epoch-1/config.json"))
+        check(cfg["vocab_size"] == 404 and cfg["architectures"] == ["LlamaForCausalLM"],
+              "checkpoint config.json", f"vocab_size {cfg['vocab_size']}")
+        added = json.load(open(f"{full}/epoch-1/added_tokens.json"))
+        check(added == {"<START_Q>": 400, "<END_Q>": 401, "<START_A>": 402, "<END_A>": 403},
+              "checkpoint added_tokens.json", str(added))
+
+    # Keep the best one of three epochs.
+    best = f"{w}/best"
+    r = run(base + ["--num-epochs", "3", "--output_dir", best, "--num-checkpoints-to-keep", "1"])
+    if r.returncode == 0:
+        evals = [m for m in metrics(best) if m["type"] == "eval"]
+        want = min(evals, key=lambda m: m["perplexity"])["epoch"]
+        kept = sorted(d for d in os.listdir(best) if d.startswith("epoch-"))
+        check(kept == [f"epoch-{want}"], "keep-best-1 keeps the lowest perplexity", str(kept))
+    else:
+        check(False, "keep-best-1 run", r.stderr.strip()[-300:])
+
+    # --stop-perplexity: any perplexity is below 1e9, so one epoch only.
+    stop = f"{w}/stop"
+    r = run(base + ["--num-epochs", "3", "--output_dir", stop, "--stop-perplexity", "1e9"])
+    kept = sorted(d for d in os.listdir(stop) if d.startswith("epoch-")) if r.returncode == 0 else []
+    check(r.returncode == 0 and kept == ["epoch-1"], "--stop-perplexity stops after epoch 1", str(kept))
+
+    # --as-test: one train row, a checkpoint, done.
+    astest = f"{w}/astest"
+    r = run(base + ["--num-epochs", "3", "--output_dir", astest, "--as-test"])
+    ok = r.returncode == 0 and os.path.exists(f"{astest}/epoch-1/model.safetensors")
+    ok = ok and len([m for m in metrics(astest) if m["type"] == "train"]) == 1
+    check(ok, "--as-test: one step and a checkpoint", r.stderr.strip()[-200:] if not ok else "")
+
+    # Bad flags: refused before any work, the existing run untouched.
+    if os.path.exists(full):
+        before = tree_digest(full)
+        bad = [(["--ctx-len", "0"], "--ctx-len"), (["-bs", "0"], "--batch-size-per-device"),
+               (["--lr", "-1"], "--lr"), (["--bogus"], "--bogus"), (["--mx", "fp8"], "--mx"),
+               (["--grad-clip", "-1"], "--grad-clip"), (["-nd", "2"], "MPI"),
+               ([], "--resume")]  # an existing run without --resume
+        for extra, needle in bad:
+            r = run(base + ["--num-epochs", "1", "--output_dir", full] + extra)
+            msg = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
+            check(r.returncode != 0 and needle in msg, f"refused {' '.join(extra) or 'existing run'}", msg)
+        check(tree_digest(full) == before, "failed starts left the existing run untouched")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
