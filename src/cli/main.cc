@@ -23,6 +23,7 @@ const char* kUsage =
     "  tokenize      text JSONL -> token ids, exactly as training sees them\n"
     "  tokenizer train  train a SentencePiece tokenizer.model on text JSONL\n"
     "  init          write a randomly initialised Llama folder in Hugging Face layout\n"
+    "  generate      greedy decoding with a KV cache from a Hugging Face folder\n"
     "  debug grads   loss and every parameter gradient of one batch (fp32), for checking numerics\n"
     "  debug steps   a few AdamW steps on one batch, printing the loss of each\n"
     "  bench         training-step throughput on random tokens, one JSON line out\n"
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
     if (command == "bench") return zerotune::cmd_bench(argc, argv, 2);
     if (command == "init") return zerotune::cmd_init(argc, argv, 2);
     if (command == "train") return zerotune::cmd_train(argc, argv, 2);
+    if (command == "generate") return zerotune::cmd_generate(argc, argv, 2);
     if (command == "data") return zerotune::cmd_data(argc, argv, 2);
     if (command == "tokenize") return zerotune::cmd_tokenize(argc, argv, 2);
     if (command == "tokenizer") return zerotune::cmd_tokenizer(argc, argv, 2);
