@@ -136,6 +136,29 @@ def main():
     ok = ok and len([m for m in metrics(astest) if m["type"] == "train"]) == 1
     check(ok, "--as-test: one step and a checkpoint", r.stderr.strip()[-200:] if not ok else "")
 
+    # --ds-config: honoured keys override flags ("auto" keeps them), ignored keys are named.
+    ds = f"{w}/ds.json"
+    with open(ds, "w") as f:
+        json.dump({"train_micro_batch_size_per_gpu": 3, "gradient_accumulation_steps": "auto",
+                   "gradient_clipping": 0.5, "bf16": {"enabled": True},
+                   "zero_optimization": {"stage": 3, "overlap_comm": True},
+                   "steps_per_print": 10}, f)
+    dsrun = f"{w}/dsrun"
+    r = run(base + ["--num-epochs", "1", "--output_dir", dsrun, "--ds-config", ds,
+                    "--save-dtype", "bf16"])
+    if r.returncode == 0:
+        rows = [m for m in metrics(dsrun) if m["type"] == "train"]
+        check(len(rows) == 8, "--ds-config micro batch 3: 24 examples in 8 steps", f"{len(rows)} steps")
+        check("ignoring \"steps_per_print\"" in r.stderr and "zero_optimization.overlap_comm" in r.stderr,
+              "--ds-config warns about each ignored key")
+        with open(f"{dsrun}/epoch-1/model.safetensors", "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(n))
+        dtypes = {v["dtype"] for k, v in header.items() if k != "__metadata__"}
+        check(dtypes == {"BF16"}, "--save-dtype bf16 checkpoint", str(dtypes))
+    else:
+        check(False, "--ds-config run", r.stderr.strip()[-300:])
+
     # Bad flags: refused before any work, the existing run untouched.
     if os.path.exists(full):
         before = tree_digest(full)
