@@ -297,9 +297,10 @@ void publish_folder(const fs::path& tmp, const fs::path& target, const fs::path&
     }
     if (::rename(tmp.c_str(), target.c_str()) != 0) {
       const int error = errno;
-      (void)::rename(old.c_str(), target.c_str());
+      const bool restored = ::rename(old.c_str(), target.c_str()) == 0;
       fail(str(target.string(), ": cannot rename ", tmp.string(),
-               " into place: ", std::strerror(error)));
+               " into place: ", std::strerror(error),
+               restored ? "" : str("; the previous checkpoint is at ", old.string())));
     }
   }
   fsync_directory(parent, false);
@@ -444,11 +445,14 @@ void write_hf_checkpoint(const std::string& dir, const LlamaParams& params,
   std::vector<std::string> pieces;
   if (tokenizer) {
     pieces = sentencepiece_pieces(tokenizer->model_proto, "write_hf_checkpoint: tokenizer.model");
-    const int64_t tokenizer_vocab =
-        static_cast<int64_t>(pieces.size() + tokenizer->added_tokens.size());
+    int64_t tokenizer_vocab = static_cast<int64_t>(pieces.size());
+    for (const auto& [token, id] : tokenizer->added_tokens) {
+      tokenizer_vocab = std::max<int64_t>(tokenizer_vocab, int64_t{id} + 1);
+    }
     ZT_CHECK(tokenizer_vocab <= c.vocab_size, "write_hf_checkpoint: the tokenizer has ",
              tokenizer_vocab, " tokens (", pieces.size(), " SentencePiece + ",
-             tokenizer->added_tokens.size(), " added) but the model's vocab_size is ", c.vocab_size,
+             tokenizer_vocab - static_cast<int64_t>(pieces.size()),
+             " added) but the model's vocab_size is ", c.vocab_size,
              "; resize the embeddings first");
   }
   json::Value generation = json::Value::object();
@@ -470,6 +474,15 @@ void write_hf_checkpoint(const std::string& dir, const LlamaParams& params,
     if (options.after_file_written) options.after_file_written(file.string());
   };
 
+  // The tokenizer files first: small, and write_tokenizer_files validates the added token ids, so
+  // bad input fails before the weights are written.
+  if (tokenizer) {
+    write_tokenizer_files(tmp.path().string(), *tokenizer);
+    for (const char* name : {"tokenizer.model", "added_tokens.json", "special_tokens_map.json",
+                             "tokenizer_config.json"}) {
+      written(tmp.path() / name);
+    }
+  }
   write_json_file((tmp.path() / "config.json").string(), config);
   written(tmp.path() / "config.json");
   write_json_file((tmp.path() / "generation_config.json").string(), generation);
@@ -502,13 +515,6 @@ void write_hf_checkpoint(const std::string& dir, const LlamaParams& params,
     index.set("weight_map", std::move(weight_map));
     write_json_file((tmp.path() / "model.safetensors.index.json").string(), index);
     written(tmp.path() / "model.safetensors.index.json");
-  }
-  if (tokenizer) {
-    write_tokenizer_files(tmp.path().string(), *tokenizer);
-    for (const char* name : {"tokenizer.model", "added_tokens.json", "special_tokens_map.json",
-                             "tokenizer_config.json"}) {
-      written(tmp.path() / name);
-    }
   }
   fsync_directory(tmp.path(), true);
   publish_folder(tmp.path(), target, target.string() + ".old-" + pid);

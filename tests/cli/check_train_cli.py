@@ -108,6 +108,11 @@ def main():
         cfg = json.load(open(f"{full}/epoch-1/config.json"))
         check(cfg["vocab_size"] == 404 and cfg["architectures"] == ["LlamaForCausalLM"],
               "checkpoint config.json", f"vocab_size {cfg['vocab_size']}")
+        checker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference",
+                               "check_checkpoint.py")
+        r = run([sys.executable, checker, "--folder", f"{full}/epoch-1", "--expect-tokenizer"])
+        check(r.returncode == 0, "epoch-1 is a Hugging Face folder (check_checkpoint.py)",
+              (r.stdout + r.stderr).strip().splitlines()[-1] if (r.stdout + r.stderr).strip() else "")
         added = json.load(open(f"{full}/epoch-1/added_tokens.json"))
         check(added == {"<START_Q>": 400, "<END_Q>": 401, "<START_A>": 402, "<END_A>": 403},
               "checkpoint added_tokens.json", str(added))

@@ -385,6 +385,12 @@ TEST_F(HfCheckpointTest, FailureMidWriteKeepsThePreviousCheckpoint) {
     EXPECT_EQ(read_text(dir_ / "model.safetensors"), first_weights) << fail_after;
     EXPECT_FALSE(fs::exists(dir_ / "tokenizer.model")) << fail_after;
   }
+  // Invalid tokenizer input fails the same way.
+  TokenizerFiles bad = sample_tokenizer();
+  bad.added_tokens = {{"<a>", 37}, {"<b>", 39}};
+  options.after_file_written = nullptr;
+  EXPECT_THROW(write_hf_checkpoint(dir_.string(), second, nullptr, &bad, options), Error);
+  EXPECT_EQ(listing(root_), std::vector<std::string>{"ckpt"});
   expect_same_bytes(first, read_hf_folder(dir_.string()).params);
 }
 
