@@ -5,8 +5,8 @@ and bad flags refused before any work with the existing output left untouched.
 
   check_train_cli.py --zerotune BIN --workdir DIR
 
-Ends with `N passed, M failed`; exits 1 when anything failed. Needs only the Python standard
-library.
+Ends with `N passed, M failed`; exits 1 when anything failed. The checkpoint's format is checked
+by tests/reference/check_checkpoint.py (which needs python3-torch).
 """
 
 import argparse
