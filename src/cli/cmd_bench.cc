@@ -52,15 +52,9 @@ int cmd_bench(int argc, char** argv, int first) {
             "Times training steps (forward, backward, AdamW) on random tokens; prints one JSON\n"
             "line last with tokens_per_s, step_s_median, params, peak_rss_mb, mfu.\n"
             "FLOPs/token = 6*N_matmul + 6*L*T*H*Dh; MFU is against the measured sgemm peak.");
-  args.option("--preset", "tiny|small|gqa", "set the model and batch shape below at once")
-      .option("--dim", "D", "hidden size", "288")
-      .option("--n-layers", "L", "decoder layers", "6")
-      .option("--n-heads", "H", "attention heads", "6")
-      .option("--n-kv-heads", "K", "key/value heads (0 = heads)", "0")
-      .option("--hidden", "F", "MLP hidden size", "768")
-      .option("--vocab", "V", "vocabulary size", "32000")
-      .option("--seq-len", "T", "tokens per sequence", "256")
-      .option("--batch", "B", "sequences per step", "8")
+  add_shape_flags(args);
+  args.option("--seq-len", "T", "tokens per sequence (overrides the preset)")
+      .option("--batch", "B", "sequences per step (overrides the preset)")
       .option("--steps", "S", "timed steps", "5")
       .option("--warmup", "W", "untimed steps first", "1")
       .option("--threads", "N", "OpenMP/BLAS threads (0 = OpenMP's default)", "0")
@@ -73,30 +67,10 @@ int cmd_bench(int argc, char** argv, int first) {
   if (const int64_t threads = args.get_int("--threads"); threads > 0) {
     omp_set_num_threads(static_cast<int>(threads));
   }
-  LlamaConfig c;
-  int64_t batch_size = args.get_int("--batch"), seq_len = args.get_int("--seq-len");
-  c.hidden_size = args.get_int("--dim");
-  c.num_hidden_layers = args.get_int("--n-layers");
-  c.num_attention_heads = args.get_int("--n-heads");
-  c.num_key_value_heads = args.get_int("--n-kv-heads");
-  c.intermediate_size = args.get_int("--hidden");
-  c.vocab_size = args.get_int("--vocab");
-  if (args.has("--preset")) {
-    const ModelPreset& p = model_preset(args.get("--preset"));
-    c.hidden_size = p.dim;
-    c.num_hidden_layers = p.layers;
-    c.num_attention_heads = p.heads;
-    c.num_key_value_heads = p.kv_heads;
-    c.intermediate_size = p.hidden;
-    c.vocab_size = p.vocab;
-    seq_len = p.seq_len;
-    batch_size = p.batch;
-  }
-  if (c.num_key_value_heads == 0) c.num_key_value_heads = c.num_attention_heads;
-  ZT_CHECK(c.num_attention_heads > 0 && c.hidden_size % c.num_attention_heads == 0,
-           "zerotune bench: --dim ", c.hidden_size, " is not a multiple of --n-heads ",
-           c.num_attention_heads);
-  c.head_dim = c.hidden_size / c.num_attention_heads;
+  LlamaConfig c = shape_config(args, "zerotune bench");
+  const ModelPreset& preset = model_preset(args.get("--preset"));
+  const int64_t batch_size = args.has("--batch") ? args.get_int("--batch") : preset.batch;
+  const int64_t seq_len = args.has("--seq-len") ? args.get_int("--seq-len") : preset.seq_len;
   c.max_position_embeddings = std::max<int64_t>(seq_len, 1);
   c.validate("zerotune bench");
   ZT_CHECK(batch_size > 0 && seq_len > 1, "zerotune bench: need --batch >= 1 and --seq-len >= 2");

@@ -12,27 +12,14 @@
 
 namespace zerotune {
 
-const ModelPreset& model_preset(const std::string& name) {
-  for (const ModelPreset& p : kModelPresets) {
-    if (name == p.name) return p;
-  }
-  fail(str("unknown preset '", name, "' (tiny, small, gqa)"));
-}
-
 int cmd_init(int argc, char** argv, int first) {
   Args args("zerotune init",
             "Writes a randomly initialised Llama model folder in Hugging Face layout\n"
             "(normal(0, 0.02) matrices, unit norm weights), with the tokenizer's files when one\n"
             "is given; its vocabulary then sizes the embedding. Refuses to overwrite a folder.");
-  args.option("--out", "DIR", "the model folder to create")
-      .option("--preset", "tiny|small|gqa", "model shape", "tiny")
-      .option("--dim", "D", "hidden size (overrides the preset)")
-      .option("--n-layers", "L", "decoder layers (overrides the preset)")
-      .option("--n-heads", "H", "attention heads (overrides the preset)")
-      .option("--n-kv-heads", "K", "key/value heads (overrides the preset)")
-      .option("--hidden", "F", "MLP hidden size (overrides the preset)")
-      .option("--vocab", "V", "vocabulary size when no tokenizer is given (overrides the preset)")
-      .option("--tokenizer", "FILE_OR_DIR", "tokenizer.model, or a folder holding one")
+  args.option("--out", "DIR", "the model folder to create");
+  add_shape_flags(args);
+  args.option("--tokenizer", "FILE_OR_DIR", "tokenizer.model, or a folder holding one")
       .option("--special_token_path", "tokens.json", "special tokens to add to the tokenizer")
       .option("--max-positions", "P", "max_position_embeddings", "2048")
       .option("--rope-theta", "X", "rotary base", "10000")
@@ -44,21 +31,7 @@ int cmd_init(int argc, char** argv, int first) {
   ZT_CHECK(!std::filesystem::exists(out), out,
            ": already exists; zerotune init never overwrites a folder");
 
-  const ModelPreset& p = model_preset(args.get("--preset"));
-  auto pick = [&](const char* flag, int64_t preset_value) {
-    return args.has(flag) ? args.get_int(flag) : preset_value;
-  };
-  LlamaConfig c;
-  c.hidden_size = pick("--dim", p.dim);
-  c.num_hidden_layers = pick("--n-layers", p.layers);
-  c.num_attention_heads = pick("--n-heads", p.heads);
-  c.num_key_value_heads = pick("--n-kv-heads", p.kv_heads);
-  c.intermediate_size = pick("--hidden", p.hidden);
-  c.vocab_size = pick("--vocab", p.vocab);
-  ZT_CHECK(c.num_attention_heads > 0 && c.hidden_size % c.num_attention_heads == 0,
-           "zerotune init: --dim ", c.hidden_size, " is not a multiple of --n-heads ",
-           c.num_attention_heads);
-  c.head_dim = c.hidden_size / c.num_attention_heads;
+  LlamaConfig c = shape_config(args, "zerotune init");
   c.max_position_embeddings = args.get_int("--max-positions");
   c.rope_theta = static_cast<float>(args.get_double("--rope-theta"));
   c.tie_word_embeddings = args.has("--tie");

@@ -53,8 +53,8 @@ void apply_ds_config(const std::string& path, TrainOptions& o) {
     } else if (key == "train_batch_size") {
       // Derived: micro batch x accumulation x ranks; checked when both are explicit numbers.
       if (!is_auto(value)) {
-        ZT_CHECK(value.as_int64(where) == o.batch_size * o.grad_accum * o.world_size, where,
-                 " = ", value.as_int64(where), " disagrees with micro batch ", o.batch_size,
+        ZT_CHECK(value.as_int64(where) == o.batch_size * o.grad_accum * o.world_size, where, " = ",
+                 value.as_int64(where), " disagrees with micro batch ", o.batch_size,
                  " x accumulation ", o.grad_accum, " x ranks ", o.world_size);
       }
     } else {
@@ -89,13 +89,16 @@ int cmd_train(int argc, char** argv, int first) {
       .option("--weight-decay", "WD", "AdamW decoupled weight decay", "0")
       .option("--grad-clip", "C", "clip the global gradient norm to C (0 = off)", "1.0")
       .option("--mx", "no|bf16|fp16", "mixed precision (the CPU backend computes in fp32)", "bf16")
-      .option("--stop-perplexity", "P", "stop after an epoch whose eval perplexity is below P (0 = off)", "0")
+      .option("--stop-perplexity", "P",
+              "stop after an epoch whose eval perplexity is below P (0 = off)", "0")
       .option("--num-checkpoints-to-keep", "N", "keep the best N epoch checkpoints (0 = all)", "0")
       .option("--seed", "S", "shuffle and initialisation seed", "42")
       .option("--save-dtype", "f32|bf16|f16", "checkpoint dtype (default: the input config's)")
-      .option("--ds-config", "FILE", "DeepSpeed JSON config (batch, accumulation, clipping, precision, stage)")
+      .option("--ds-config", "FILE",
+              "DeepSpeed JSON config (batch, accumulation, clipping, precision, stage)")
       .option("--num-devices|-nd", "N", "processes (devices) to train on", "1")
-      .option("--stop-after-epochs", "K", "stop after K epochs as if interrupted (for --resume)", "0")
+      .option("--stop-after-epochs", "K", "stop after K epochs as if interrupted (for --resume)",
+              "0")
       .flag("--no-grad-ckpt", "keep every layer's activations instead of recomputing them")
       .flag("--no-shuffle", "train in file order")
       .flag("--as-test", "one forward and backward, then the checkpoint path, then exit")
@@ -135,8 +138,8 @@ int cmd_train(int argc, char** argv, int first) {
   ZT_CHECK(!(args.has("--packing") && args.has("--pad-to-longest")),
            "zerotune train: --packing and --pad-to-longest exclude each other");
   const std::string mx = args.get("--mx");
-  ZT_CHECK(mx == "no" || mx == "bf16" || mx == "fp16", "zerotune train: --mx must be no, bf16 or fp16, got '",
-           mx, "'");
+  ZT_CHECK(mx == "no" || mx == "bf16" || mx == "fp16",
+           "zerotune train: --mx must be no, bf16 or fp16, got '", mx, "'");
   if (mx != "no") {
     std::fprintf(stderr, "zerotune train: warning: --mx %s: the CPU backend computes in fp32\n",
                  mx.c_str());
@@ -145,8 +148,8 @@ int cmd_train(int argc, char** argv, int first) {
     ZT_CHECK(parse_dtype(args.get("--save-dtype"), &o.save_dtype) &&
                  (o.save_dtype == DType::f32 || o.save_dtype == DType::bf16 ||
                   o.save_dtype == DType::f16),
-             "zerotune train: --save-dtype must be f32, bf16 or f16, got '", args.get("--save-dtype"),
-             "'");
+             "zerotune train: --save-dtype must be f32, bf16 or f16, got '",
+             args.get("--save-dtype"), "'");
     o.save_dtype_given = true;
   }
   if (args.has("--ds-config")) apply_ds_config(args.get("--ds-config"), o);

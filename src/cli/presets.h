@@ -1,8 +1,11 @@
-// Built-in model shapes shared by `bench` and `init`.
+// Built-in model shapes shared by `bench` and `init`, and the flags that pick and adjust them.
 #pragma once
 
 #include <cstdint>
 #include <string>
+
+#include "cli/args.h"
+#include "model/config.h"
 
 namespace zerotune {
 
@@ -19,5 +22,11 @@ inline constexpr ModelPreset kModelPresets[] = {
 
 // The preset called `name`, or an error listing the known ones.
 const ModelPreset& model_preset(const std::string& name);
+
+// Declares --preset (default tiny) and the shape flags that override it.
+void add_shape_flags(Args& args);
+// The preset's shape with the given flags applied (head_dim = dim / heads); `cmd` names the
+// command in errors. Other LlamaConfig fields keep their defaults.
+LlamaConfig shape_config(const Args& args, const char* cmd);
 
 }  // namespace zerotune

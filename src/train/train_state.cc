@@ -22,8 +22,8 @@ void replace_folder(const std::string& tmp_dir, const std::string& final_dir) {
   if (had_old) fs::remove_all(old);
 }
 
-void save_train_state(const std::string& dir, const LlamaParams& params,
-                      AdamWOptimizer& optimizer, const LoopState& loop) {
+void save_train_state(const std::string& dir, const LlamaParams& params, AdamWOptimizer& optimizer,
+                      const LoopState& loop) {
   const std::string tmp = dir + ".tmp-" + std::to_string(getpid());
   fs::remove_all(tmp);
   fs::create_directories(tmp);
@@ -60,8 +60,7 @@ void save_train_state(const std::string& dir, const LlamaParams& params,
   replace_folder(tmp, dir);
 }
 
-LoopState load_train_state(const std::string& dir, LlamaParams& params,
-                           AdamWOptimizer& optimizer) {
+LoopState load_train_state(const std::string& dir, LlamaParams& params, AdamWOptimizer& optimizer) {
   const std::string state_path = (fs::path(dir) / "state.json").string();
   std::ifstream in(state_path, std::ios::binary);
   ZT_CHECK(in, state_path, ": cannot open (no training state to resume from)");

@@ -13,16 +13,16 @@
 namespace zerotune {
 
 struct LoopState {
-  int64_t global_step = 0;        // optimizer steps taken
-  int64_t epochs_done = 0;        // complete epochs (the sampler resumes at the next one)
-  int64_t total_steps = 0;        // of the schedule, checked on resume
+  int64_t global_step = 0;  // optimizer steps taken
+  int64_t epochs_done = 0;  // complete epochs (the sampler resumes at the next one)
+  int64_t total_steps = 0;  // of the schedule, checked on resume
   uint64_t seed = 0;
   std::vector<std::pair<double, int64_t>> checkpoints;  // (perplexity, epoch) kept on disk
 };
 
 // Writes `dir` (replacing it atomically): state.json and rank-00000.safetensors.
-void save_train_state(const std::string& dir, const LlamaParams& params,
-                      AdamWOptimizer& optimizer, const LoopState& loop);
+void save_train_state(const std::string& dir, const LlamaParams& params, AdamWOptimizer& optimizer,
+                      const LoopState& loop);
 // Restores into already-shaped params and optimizer; errors name the file and tensor.
 LoopState load_train_state(const std::string& dir, LlamaParams& params, AdamWOptimizer& optimizer);
 

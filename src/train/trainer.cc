@@ -159,9 +159,10 @@ int run_training(const TrainOptions& o) {
                "zerotune train: %s, %lld train / %lld test examples (%lld / %lld truncated to "
                "%lld tokens), %lld steps of %lld examples\n",
                config.summary().c_str(), static_cast<long long>(n_train),
-               static_cast<long long>(test.examples.size()), static_cast<long long>(train.truncated),
-               static_cast<long long>(test.truncated), static_cast<long long>(o.ctx_len),
-               static_cast<long long>(total_steps), static_cast<long long>(global_batch));
+               static_cast<long long>(test.examples.size()),
+               static_cast<long long>(train.truncated), static_cast<long long>(test.truncated),
+               static_cast<long long>(o.ctx_len), static_cast<long long>(total_steps),
+               static_cast<long long>(global_batch));
 
   LlamaModel model(config, o.grad_ckpt ? Checkpointing::per_layer : Checkpointing::off);
   for (size_t g = 0; g < params.groups().size(); ++g) {
@@ -199,10 +200,11 @@ int run_training(const TrainOptions& o) {
   auto evaluate = [&]() {
     double loss_sum = 0.0;
     int64_t count = 0;
-    const std::vector<int64_t> order = epoch_order(static_cast<int64_t>(test.examples.size()),
-                                                   false, 0, 0);
+    const std::vector<int64_t> order =
+        epoch_order(static_cast<int64_t>(test.examples.size()), false, 0, 0);
     for (int64_t b = 0; b < static_cast<int64_t>(order.size()); b += o.eval_batch_size) {
-      const int64_t e = std::min<int64_t>(static_cast<int64_t>(order.size()), b + o.eval_batch_size);
+      const int64_t e =
+          std::min<int64_t>(static_cast<int64_t>(order.size()), b + o.eval_batch_size);
       const TokenBatch batch =
           make_micro_batch(pick(test, order, b, e), pad_id, o.ctx_len, o.layout, o.pad_mode);
       const CrossEntropyResult r = model.forward_loss(batch);
@@ -234,8 +236,8 @@ int run_training(const TrainOptions& o) {
       model.grads().zero();
       double loss_sum = 0.0;
       for (const TokenBatch& mb : micro) {
-        loss_sum += model.forward_backward(mb, tokens ? 1.0f / static_cast<float>(tokens) : 0.0f)
-                        .loss_sum;
+        loss_sum +=
+            model.forward_backward(mb, tokens ? 1.0f / static_cast<float>(tokens) : 0.0f).loss_sum;
       }
       const double grad_norm = global_grad_norm(model.grads());
       if (o.grad_clip > 0.0) {
@@ -261,11 +263,13 @@ int run_training(const TrainOptions& o) {
       metrics.write(row);
       const double eta = epoch_timer.seconds() / static_cast<double>(s + 1) *
                          static_cast<double>(total_steps - loop.global_step);
-      std::fprintf(stderr, "%sstep %lld/%lld epoch %lld loss %.4f lr %.3g grad_norm %.3f %.0f tok/s ETA %s%s",
-                   tty ? "\r" : "", static_cast<long long>(loop.global_step),
-                   static_cast<long long>(total_steps), static_cast<long long>(epoch + 1), loss, lr,
-                   grad_norm, static_cast<double>(tokens) / step_time, format_seconds(eta).c_str(),
-                   tty ? "   " : "\n");
+      std::fprintf(
+          stderr,
+          "%sstep %lld/%lld epoch %lld loss %.4f lr %.3g grad_norm %.3f %.0f tok/s ETA %s%s",
+          tty ? "\r" : "", static_cast<long long>(loop.global_step),
+          static_cast<long long>(total_steps), static_cast<long long>(epoch + 1), loss, lr,
+          grad_norm, static_cast<double>(tokens) / step_time, format_seconds(eta).c_str(),
+          tty ? "   " : "\n");
       if (o.as_test) break;
     }
     if (tty) std::fputc('\n', stderr);
@@ -286,7 +290,8 @@ int run_training(const TrainOptions& o) {
                  static_cast<long long>(epoch + 1), eval_loss, perplexity);
 
     // Checkpoint, then keep the best n by perplexity (ties: the earlier epoch stays).
-    const std::string ckpt = (fs::path(o.output_dir) / ("epoch-" + std::to_string(epoch + 1))).string();
+    const std::string ckpt =
+        (fs::path(o.output_dir) / ("epoch-" + std::to_string(epoch + 1))).string();
     HfCheckpointOptions save;
     save.save_dtype = save_dtype;
     write_hf_checkpoint(ckpt, model.params(), folder.raw_config, &tokenizer_files, save);
@@ -317,10 +322,10 @@ int run_training(const TrainOptions& o) {
   }
   if (!loop.checkpoints.empty()) {
     const auto& best = loop.checkpoints.front();
-    std::fprintf(stderr,
-                 "zerotune train: done (%s) in %s; best checkpoint %s/epoch-%lld, perplexity %.4f\n",
-                 stop_reason.c_str(), format_seconds(total_timer.seconds()).c_str(),
-                 o.output_dir.c_str(), static_cast<long long>(best.second), best.first);
+    std::fprintf(
+        stderr, "zerotune train: done (%s) in %s; best checkpoint %s/epoch-%lld, perplexity %.4f\n",
+        stop_reason.c_str(), format_seconds(total_timer.seconds()).c_str(), o.output_dir.c_str(),
+        static_cast<long long>(best.second), best.first);
   }
   return 0;
 }

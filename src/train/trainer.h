@@ -22,9 +22,9 @@ struct TrainOptions {
   int64_t max_steps = 0;  // 0: no limit
   double lr = 5e-6;
   double weight_decay = 0.0;
-  double grad_clip = 1.0;        // 0: off
-  double stop_perplexity = 0.0;  // 0: off
-  int64_t keep_checkpoints = 0;  // 0: all
+  double grad_clip = 1.0;         // 0: off
+  double stop_perplexity = 0.0;   // 0: off
+  int64_t keep_checkpoints = 0;   // 0: all
   int64_t stop_after_epochs = 0;  // 0: off; stop as if interrupted (state saved) for --resume
   uint64_t seed = 42;
   bool shuffle = true;

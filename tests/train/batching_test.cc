@@ -16,10 +16,10 @@ TEST(EpochOrder, FileOrderOrASeededPermutationPerEpoch) {
   std::vector<int64_t> sorted = a;
   std::sort(sorted.begin(), sorted.end());
   for (int64_t i = 0; i < 1000; ++i) ASSERT_EQ(sorted[size_t(i)], i);  // a permutation
-  EXPECT_EQ(a, epoch_order(1000, true, 42, 0));                          // reproducible
-  EXPECT_NE(a, epoch_order(1000, true, 42, 1));                          // new each epoch
-  EXPECT_NE(a, epoch_order(1000, true, 43, 0));                          // and per seed
-  EXPECT_NE(a, epoch_order(1000, false, 42, 0));                         // shuffled at all
+  EXPECT_EQ(a, epoch_order(1000, true, 42, 0));                        // reproducible
+  EXPECT_NE(a, epoch_order(1000, true, 42, 1));                        // new each epoch
+  EXPECT_NE(a, epoch_order(1000, true, 43, 0));                        // and per seed
+  EXPECT_NE(a, epoch_order(1000, false, 42, 0));                       // shuffled at all
 }
 
 TEST(PackExamples, NextFitRowsWithRestartedPositionsAndSegments) {
@@ -32,8 +32,8 @@ TEST(PackExamples, NextFitRowsWithRestartedPositionsAndSegments) {
   const int32_t* pos = b.positions.view().ptr<int32_t>();
   const int32_t* seg = b.segments.view().ptr<int32_t>();
   const std::vector<int32_t> want_ids = {1, 5, 6, 2, 1, 7, 2, 2, 1, 8, 9, 10, 11, 2, 2, 2};
-  const std::vector<int32_t> want_tg = {5, 6, 2, -100, 7, 2, -100, -100,
-                                        8, 9, 10, 11, 2, -100, -100, -100};
+  const std::vector<int32_t> want_tg = {5, 6, 2,  -100, 7, 2,    -100, -100,
+                                        8, 9, 10, 11,   2, -100, -100, -100};
   const std::vector<int32_t> want_pos = {0, 1, 2, 3, 0, 1, 2, 0, 0, 1, 2, 3, 4, 5, 0, 1};
   const std::vector<int32_t> want_seg = {0, 0, 0, 0, 1, 1, 1, 2, 0, 0, 0, 0, 0, 0, 1, 1};
   for (size_t i = 0; i < 16; ++i) {
@@ -43,8 +43,8 @@ TEST(PackExamples, NextFitRowsWithRestartedPositionsAndSegments) {
     EXPECT_EQ(seg[i], want_seg[i]) << i;
   }
   // Same counted tokens as the padded layout: the loss is over the same positions.
-  EXPECT_EQ(b.count_targets(), make_micro_batch(ex, 2, 8, Layout::padded, PadMode::to_ctx_len)
-                                   .count_targets());
+  EXPECT_EQ(b.count_targets(),
+            make_micro_batch(ex, 2, 8, Layout::padded, PadMode::to_ctx_len).count_targets());
   EXPECT_THROW(pack_examples({{1, 2, 3, 4, 5, 6, 7, 8, 9}}, 2, 8), Error);
 }
 
