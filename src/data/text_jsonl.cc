@@ -178,10 +178,4 @@ void write_text_jsonl(const std::string& path, const std::vector<std::string>& t
   writer.commit();
 }
 
-void write_file_atomic(const std::string& path, std::string_view bytes) {
-  AtomicFile file(path);
-  file.write(bytes);
-  file.commit();
-}
-
 }  // namespace zerotune

@@ -112,7 +112,4 @@ std::string text_jsonl_line(std::string_view text, std::string_view field = "inp
 void write_text_jsonl(const std::string& path, const std::vector<std::string>& texts,
                       const std::string& field = "input");
 
-// `bytes` to `path` via a temporary and rename.
-void write_file_atomic(const std::string& path, std::string_view bytes);
-
 }  // namespace zerotune

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/files.h"
 #include "io/hf_model.h"
 #include "io/safetensors.h"
 
@@ -257,68 +258,18 @@ std::string shard_name(size_t index, size_t count) {
   return name;
 }
 
-void fsync_directory(const fs::path& dir, bool required) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  const bool ok = fd >= 0 && ::fsync(fd) == 0;
-  const int error = errno;
-  if (fd >= 0) ::close(fd);
-  // Some file systems refuse fsync on directories; only the temporary folder's own entries must
-  // be durable before it is published, so the parent's sync is best effort.
-  ZT_CHECK(ok || !required, dir.string(), ": cannot fsync the folder: ", std::strerror(error));
-}
-
-void remove_tree_quietly(const fs::path& path) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
-}
-
-// Publishes the complete folder `tmp` as `target`, swapping out an existing checkpoint.
-void publish_folder(const fs::path& tmp, const fs::path& target, const fs::path& old) {
-  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  if (!fs::exists(target)) {
-    if (::rename(tmp.c_str(), target.c_str()) != 0) {
-      fail(str(target.string(), ": cannot rename ", tmp.string(),
-               " into place: ", std::strerror(errno)));
-    }
-    fsync_directory(parent, false);
-    return;
-  }
-  remove_tree_quietly(old);
-  // RENAME_EXCHANGE swaps the two names in one step: `target` always names a whole checkpoint.
-  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
-    // `tmp` now holds the previous checkpoint; the name says so should we crash before deleting.
-    if (::rename(tmp.c_str(), old.c_str()) != 0) remove_tree_quietly(tmp);
-  } else {
-    // File systems without RENAME_EXCHANGE: move the old folder aside first; a crash between the
-    // two renames leaves both complete folders on disk under the .old and .tmp names.
-    if (::rename(target.c_str(), old.c_str()) != 0) {
-      fail(str(target.string(), ": cannot move the previous checkpoint aside to ", old.string(),
-               ": ", std::strerror(errno)));
-    }
-    if (::rename(tmp.c_str(), target.c_str()) != 0) {
-      const int error = errno;
-      const bool restored = ::rename(old.c_str(), target.c_str()) == 0;
-      fail(str(target.string(), ": cannot rename ", tmp.string(),
-               " into place: ", std::strerror(error),
-               restored ? "" : str("; the previous checkpoint is at ", old.string())));
-    }
-  }
-  fsync_directory(parent, false);
-  remove_tree_quietly(old);
-}
-
 // Removes the temporary folder unless the save was published.
 class TempFolder {
  public:
   explicit TempFolder(fs::path path) : path_(std::move(path)) {
-    remove_tree_quietly(path_);  // a leftover of a crashed save that had our pid
+    remove_tree_quietly(path_.string());  // a leftover of a crashed save that had our pid
     std::error_code ec;
     fs::create_directory(path_, ec);
     ZT_CHECK(!ec, path_.string(),
              ": cannot create the temporary checkpoint folder: ", ec.message());
   }
   ~TempFolder() {
-    if (!published_) remove_tree_quietly(path_);
+    if (!published_) remove_tree_quietly(path_.string());
   }
   TempFolder(const TempFolder&) = delete;
   TempFolder& operator=(const TempFolder&) = delete;
@@ -516,8 +467,8 @@ void write_hf_checkpoint(const std::string& dir, const LlamaParams& params,
     write_json_file((tmp.path() / "model.safetensors.index.json").string(), index);
     written(tmp.path() / "model.safetensors.index.json");
   }
-  fsync_directory(tmp.path(), true);
-  publish_folder(tmp.path(), target, target.string() + ".old-" + pid);
+  fsync_directory(tmp.path().string(), true);
+  publish_folder(tmp.path().string(), target.string(), target.string() + ".old-" + pid);
   tmp.mark_published();
 }
 

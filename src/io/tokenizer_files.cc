@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "core/check.h"
+#include "core/files.h"
 #include "io/json.h"
 
 namespace zerotune {
@@ -216,52 +217,6 @@ AddedTokens read_added_tokens_decoder(const json::Value& decoder, const std::str
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-[[noreturn]] void fail_io(const std::string& path, const char* action) {
-  fail(str(path, ": cannot ", action, ": ", std::strerror(errno)));
-}
-
-// Writes `bytes` to `path` + ".tmp", fsyncs it and renames it over `path`: a reader never sees a
-// half-written file under the real name.
-void write_file_atomically(const fs::path& path_in, std::string_view bytes) {
-  const std::string path = path_in.string();
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail_io(tmp, "create");
-  const char* data = bytes.data();
-  size_t left = bytes.size();
-  bool ok = true;
-  while (ok && left > 0) {
-    const ssize_t written = ::write(fd, data, left);
-    if (written < 0 && errno == EINTR) continue;
-    ok = written > 0;
-    if (ok) {
-      data += written;
-      left -= static_cast<size_t>(written);
-    }
-  }
-  const int saved_errno = errno;
-  ok = ok && ::fsync(fd) == 0;
-  ok = (::close(fd) == 0) && ok;
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int error = ok ? errno : saved_errno;
-    ::unlink(tmp.c_str());
-    errno = error;
-    fail_io(path, "write");
-  }
-}
-
-json::Value added_token_entry(const std::string& content) {
-  // The fields transformers' AddedToken.__getstate__ writes, for Llama's control tokens.
-  json::Value entry = json::Value::object();
-  entry.set("content", content);
-  entry.set("lstrip", false);
-  entry.set("normalized", false);
-  entry.set("rstrip", false);
-  entry.set("single_word", false);
-  entry.set("special", true);
-  return entry;
-}
-
 json::Value special_token_object(const std::string& content) {
   json::Value entry = json::Value::object();
   entry.set("content", content);
@@ -269,6 +224,13 @@ json::Value special_token_object(const std::string& content) {
   entry.set("normalized", false);
   entry.set("rstrip", false);
   entry.set("single_word", false);
+  return entry;
+}
+
+// The fields transformers' AddedToken.__getstate__ writes, for Llama's control tokens.
+json::Value added_token_entry(const std::string& content) {
+  json::Value entry = special_token_object(content);
+  entry.set("special", true);
   return entry;
 }
 
@@ -392,10 +354,10 @@ void write_tokenizer_files(const std::string& dir, const TokenizerFiles& files) 
   config.set("tokenizer_class", "LlamaTokenizer");
   if (!files.unk_token.empty()) config.set("unk_token", files.unk_token);
 
-  write_file_atomically(root / "tokenizer.model", files.model_proto);
-  write_file_atomically(root / "added_tokens.json", added_json.dump(2) + "\n");
-  write_file_atomically(root / "special_tokens_map.json", map.dump(2) + "\n");
-  write_file_atomically(root / "tokenizer_config.json", config.dump(2) + "\n");
+  write_file_atomically((root / "tokenizer.model").string(), files.model_proto);
+  write_file_atomically((root / "added_tokens.json").string(), added_json.dump(2) + "\n");
+  write_file_atomically((root / "special_tokens_map.json").string(), map.dump(2) + "\n");
+  write_file_atomically((root / "tokenizer_config.json").string(), config.dump(2) + "\n");
   // Makes the renames durable; best effort, as some file systems refuse fsync on a directory.
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0) {

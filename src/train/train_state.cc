@@ -7,20 +7,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/files.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 
 namespace zerotune {
 
 namespace fs = std::filesystem;
-
-void replace_folder(const std::string& tmp_dir, const std::string& final_dir) {
-  const std::string old = final_dir + ".old-" + std::to_string(getpid());
-  const bool had_old = fs::exists(final_dir);
-  if (had_old) fs::rename(final_dir, old);
-  fs::rename(tmp_dir, final_dir);
-  if (had_old) fs::remove_all(old);
-}
 
 void save_train_state(const std::string& dir, const LlamaParams& params, AdamWOptimizer& optimizer,
                       const LoopState& loop) {
@@ -57,7 +50,8 @@ void save_train_state(const std::string& dir, const LlamaParams& params, AdamWOp
     out << state.dump(2) << "\n";
     ZT_CHECK(out.good(), tmp, "/state.json: write failed");
   }
-  replace_folder(tmp, dir);
+  fsync_directory(tmp, true);
+  publish_folder(tmp, dir, dir + ".old-" + std::to_string(getpid()));
 }
 
 LoopState load_train_state(const std::string& dir, LlamaParams& params, AdamWOptimizer& optimizer) {

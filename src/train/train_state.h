@@ -26,8 +26,4 @@ void save_train_state(const std::string& dir, const LlamaParams& params, AdamWOp
 // Restores into already-shaped params and optimizer; errors name the file and tensor.
 LoopState load_train_state(const std::string& dir, LlamaParams& params, AdamWOptimizer& optimizer);
 
-// Replaces `final_dir` by the complete folder `tmp_dir`: the old one is moved aside first and
-// removed only after the rename, so a crash leaves one complete folder under some name.
-void replace_folder(const std::string& tmp_dir, const std::string& final_dir);
-
 }  // namespace zerotune

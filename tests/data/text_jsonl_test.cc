@@ -1,5 +1,7 @@
 #include "data/text_jsonl.h"
 
+#include "core/files.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -181,7 +183,7 @@ TEST_F(TextJsonlTest, FinishThenCommit) {
   EXPECT_FALSE(fs::exists(p));  // complete but not yet visible
   f.commit();
   EXPECT_EQ(slurp(p), "hello world");
-  write_file_atomic(p, "again");
+  write_file_atomically(p, "again");
   EXPECT_EQ(slurp(p), "again");
 }
 
