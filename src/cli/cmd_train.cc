@@ -22,6 +22,7 @@ void apply_ds_config(const std::string& path, TrainOptions& o) {
   const json::Value root = json::parse(text.str(), path);
   ZT_CHECK(root.is_object(), path, ": expected a JSON object");
   auto is_auto = [](const json::Value& v) { return v.is_string() && v.as_string("") == "auto"; };
+  int64_t train_batch_size = 0;
   for (const auto& [key, value] : root.members()) {
     const std::string where = path + ": \"" + key + "\"";
     if (key == "train_micro_batch_size_per_gpu") {
@@ -51,17 +52,16 @@ void apply_ds_config(const std::string& path, TrainOptions& o) {
         }
       }
     } else if (key == "train_batch_size") {
-      // Derived: micro batch x accumulation x ranks; checked when both are explicit numbers.
-      if (!is_auto(value)) {
-        ZT_CHECK(value.as_int64(where) == o.batch_size * o.grad_accum * o.world_size, where, " = ",
-                 value.as_int64(where), " disagrees with micro batch ", o.batch_size,
-                 " x accumulation ", o.grad_accum, " x ranks ", o.world_size);
-      }
+      // Derived (micro batch x accumulation x ranks): checked once every key is applied.
+      if (!is_auto(value)) train_batch_size = value.as_int64(where);
     } else {
       std::fprintf(stderr, "zerotune train: warning: %s: ignoring \"%s\"\n", path.c_str(),
                    key.c_str());
     }
   }
+  ZT_CHECK(train_batch_size == 0 || train_batch_size == o.batch_size * o.grad_accum * o.world_size,
+           path, ": \"train_batch_size\" = ", train_batch_size, " disagrees with micro batch ",
+           o.batch_size, " x accumulation ", o.grad_accum, " x ranks ", o.world_size);
 }
 
 }  // namespace

@@ -81,21 +81,21 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
   if (fd < 0) fail_io(tmp, "create");
   const char* data = bytes.data();
   size_t left = bytes.size();
-  bool ok = true;
-  while (ok && left > 0) {
+  int error = 0;  // the errno of the first failing call
+  while (error == 0 && left > 0) {
     const ssize_t written = ::write(fd, data, left);
     if (written < 0 && errno == EINTR) continue;
-    ok = written > 0;
-    if (ok) {
+    if (written <= 0) {
+      error = written < 0 ? errno : EIO;
+    } else {
       data += written;
       left -= static_cast<size_t>(written);
     }
   }
-  const int saved_errno = errno;
-  ok = ok && ::fsync(fd) == 0;
-  ok = (::close(fd) == 0) && ok;
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int error = ok ? errno : saved_errno;
+  if (error == 0 && ::fsync(fd) != 0) error = errno;
+  if (::close(fd) != 0 && error == 0) error = errno;
+  if (error == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) error = errno;
+  if (error != 0) {
     ::unlink(tmp.c_str());
     errno = error;
     fail_io(path, "write");

@@ -65,18 +65,21 @@ LlamaModel::LlamaModel(const LlamaConfig& config, Checkpointing checkpointing)
   rope_tables(rope_cos_, rope_sin_, config.rope_theta, config.rope_linear_factor);
 }
 
-void LlamaModel::prepare(const TokenBatch& batch) {
+void LlamaModel::prepare(const TokenBatch& batch, bool backward) {
   ZT_CHECK(batch.seq_len <= config_.max_position_embeddings, "LlamaModel: sequence length ",
            batch.seq_len, " exceeds max_position_embeddings ", config_.max_position_embeddings);
   ZT_CHECK(config_.sliding_window == 0 || batch.seq_len <= config_.sliding_window,
            "LlamaModel: sequence length ", batch.seq_len, " exceeds the sliding window ",
            config_.sliding_window, ", which is not implemented");
   const int64_t n = batch.batch * batch.seq_len;
-  const size_t want_acts = checkpointing_ == Checkpointing::off
+  // Backward without checkpointing keeps every layer's activations; a forward-only pass
+  // (evaluation) and checkpointed training reuse one set, and evaluation needs no gradients.
+  const size_t want_acts = backward && checkpointing_ == Checkpointing::off
                                ? static_cast<size_t>(config_.num_hidden_layers)
                                : size_t{1};
-  if (n == rows_ && acts_.size() == want_acts) return;
+  if (n == rows_ && acts_.size() == want_acts && backward == gradient_buffers_) return;
   rows_ = n;
+  gradient_buffers_ = backward;
   const LlamaConfig& c = config_;
   const int64_t d = c.hidden_size, f = c.intermediate_size, L = c.num_hidden_layers;
   residual_ = Buffer(DType::f32, Shape{L + 1, n, d});
@@ -96,6 +99,12 @@ void LlamaModel::prepare(const TokenBatch& batch) {
   }
   final_xn_ = Buffer(DType::f32, Shape{n, d});
   final_rstd_ = Buffer(DType::f32, Shape{n});
+  if (!backward) {
+    for (Buffer* b : {&scratch_x_, &d_res_, &d_x_, &d_h_, &d_gate_up_, &d_attn_, &d_qkv_}) {
+      *b = Buffer();
+    }
+    return;
+  }
   scratch_x_ = Buffer(DType::f32, Shape{n, d});
   d_res_ = Buffer(DType::f32, Shape{n, d});
   d_x_ = Buffer(DType::f32, Shape{n, d});
@@ -155,13 +164,13 @@ void LlamaModel::layer_backward(int64_t l, const Tensor& x_in, const Tensor& dre
 }
 
 CrossEntropyResult LlamaModel::run(const TokenBatch& batch, float loss_scale, bool backward) {
-  prepare(batch);
+  prepare(batch, backward);
   const LlamaConfig& c = config_;
   const int64_t n = rows_, d = c.hidden_size, L = c.num_hidden_layers;
   const Tensor& residual = residual_.view();
   auto layer_input = [&](int64_t l) { return residual.rows(l, 1).reshape(Shape{n, d}); };
   auto acts_for = [&](int64_t l) -> LayerActivations& {
-    return acts_[checkpointing_ == Checkpointing::off ? static_cast<size_t>(l) : 0];
+    return acts_[acts_.size() == 1 ? 0 : static_cast<size_t>(l)];
   };
 
   embedding_forward(layer_input(0), batch.ids, params_.embedding());

@@ -46,7 +46,7 @@ class LlamaModel {
   struct LayerActivations {
     Buffer xn1, rstd1, qkv, attn, lse, x_mid, xn2, rstd2, gate_up, h;
   };
-  void prepare(const TokenBatch& batch);
+  void prepare(const TokenBatch& batch, bool backward);
   void layer_forward(int64_t l, const Tensor& x_in, const Tensor& x_out, LayerActivations& a,
                      const TokenBatch& batch);
   void layer_backward(int64_t l, const Tensor& x_in, const Tensor& dres, LayerActivations& a,
@@ -61,6 +61,7 @@ class LlamaModel {
 
   // Activation memory, sized for the last (B, T) seen.
   int64_t rows_ = 0;
+  bool gradient_buffers_ = false;
   Buffer residual_;  // [L+1, B*T, D] each layer's input, and the last layer's output
   std::vector<LayerActivations> acts_;  // L of them, or 1 reused when checkpointing
   Buffer final_xn_, final_rstd_, scratch_x_;

@@ -20,6 +20,13 @@ void save_train_state(const std::string& dir, const LlamaParams& params, AdamWOp
   const std::string tmp = dir + ".tmp-" + std::to_string(getpid());
   fs::remove_all(tmp);
   fs::create_directories(tmp);
+  struct Guard {  // a failed save leaves no temporary copy of the state behind
+    const std::string& path;
+    bool published = false;
+    ~Guard() {
+      if (!published) remove_tree_quietly(path);
+    }
+  } guard{tmp};
   std::vector<NamedTensor> tensors;
   for (size_t i = 0; i < params.groups().size(); ++i) {
     const std::string& g = params.groups()[i].name;
@@ -45,13 +52,11 @@ void save_train_state(const std::string& dir, const LlamaParams& params, AdamWOp
     kept.push_back(std::move(row));
   }
   state.set("checkpoints", std::move(kept));
-  {
-    std::ofstream out(fs::path(tmp) / "state.json", std::ios::binary);
-    out << state.dump(2) << "\n";
-    ZT_CHECK(out.good(), tmp, "/state.json: write failed");
-  }
+  state.set("fingerprint", loop.fingerprint);
+  write_file_atomically((fs::path(tmp) / "state.json").string(), state.dump(2) + "\n");
   fsync_directory(tmp, true);
   publish_folder(tmp, dir, dir + ".old-" + std::to_string(getpid()));
+  guard.published = true;
 }
 
 LoopState load_train_state(const std::string& dir, LlamaParams& params, AdamWOptimizer& optimizer) {
@@ -74,6 +79,7 @@ LoopState load_train_state(const std::string& dir, LlamaParams& params, AdamWOpt
   loop.epochs_done = field("epochs_done").as_int64(state_path + ": epochs_done");
   loop.total_steps = field("total_steps").as_int64(state_path + ": total_steps");
   loop.seed = static_cast<uint64_t>(field("seed").as_int64(state_path + ": seed"));
+  loop.fingerprint = field("fingerprint").as_string(state_path + ": fingerprint");
   for (const json::Value& row : field("checkpoints").as_array(state_path + ": checkpoints")) {
     const auto& pair = row.as_array(state_path + ": checkpoints[]");
     ZT_CHECK(pair.size() == 2, state_path, ": checkpoints entries are [perplexity, epoch]");

@@ -18,6 +18,9 @@ struct LoopState {
   int64_t total_steps = 0;  // of the schedule, checked on resume
   uint64_t seed = 0;
   std::vector<std::pair<double, int64_t>> checkpoints;  // (perplexity, epoch) kept on disk
+  // Every setting that changes the numbers (flags, thread count), as one line; a resume with
+  // another fingerprint would not continue the same run, so it is refused.
+  std::string fingerprint;
 };
 
 // Writes `dir` (replacing it atomically): state.json and rank-00000.safetensors.

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <optional>
 
+#include "core/files.h"
 #include "core/timer.h"
 #include "data/text_jsonl.h"
 #include "data/tokenizer.h"
@@ -119,6 +121,58 @@ void check_output_dir(const TrainOptions& o) {
   }
 }
 
+// The settings that change a run's numbers. OpenMP's thread count is among them: reductions
+// (norm-weight gradients) sum per-thread partials.
+std::string run_fingerprint(const TrainOptions& o) {
+  return str("bs=", o.batch_size, " accum=", o.grad_accum, " world=", o.world_size,
+             " epochs=", o.num_epochs, " ctx=", o.ctx_len, " lr=", o.lr, " warmup=", o.warmup_steps,
+             " max_steps=", o.max_steps, " wd=", o.weight_decay, " clip=", o.grad_clip,
+             " shuffle=", o.shuffle, " layout=", static_cast<int>(o.layout),
+             " pad=", static_cast<int>(o.pad_mode), " eval_bs=", o.eval_batch_size,
+             " threads=", omp_get_max_threads());
+}
+
+// Temporary folders of saves that a crash interrupted (`<name>.tmp-<pid>`) are incomplete by
+// construction; `.old-<pid>` folders are left alone, as they may be the only complete copy.
+void remove_interrupted_saves(const std::string& output_dir) {
+  if (!fs::exists(output_dir)) return;
+  for (const auto& entry : fs::directory_iterator(output_dir)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory() && name.find(".tmp-") != std::string::npos) {
+      std::fprintf(stderr, "zerotune train: removing %s, left by an interrupted save\n",
+                   entry.path().c_str());
+      fs::remove_all(entry.path());
+    }
+  }
+}
+
+// On resume, drops metric rows written after the saved state (a crash mid-epoch), so that the
+// replayed steps are not listed twice.
+void trim_metrics(const std::string& path, const LoopState& loop) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  int64_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty()) continue;
+    const json::Value row = json::parse_line(line, path, line_no);
+    const json::Value* step = row.find("step");
+    const json::Value* epoch = row.find("epoch");
+    const bool keep = step ? step->as_int64(path + ": step") <= loop.global_step
+                           : epoch && epoch->as_int64(path + ": epoch") <= loop.epochs_done;
+    if (keep) kept += line + "\n";
+  }
+  in.close();
+  write_file_atomically(path, kept);
+}
+
+double finite_or_fail(double value, const char* what, int64_t step) {
+  ZT_CHECK(std::isfinite(value), "zerotune train: ", what, " is ", value, " at step ", step,
+           "; training diverged (try a lower --lr or --grad-clip)");
+  return value;
+}
+
 }  // namespace
 
 int run_training(const TrainOptions& o) {
@@ -179,16 +233,22 @@ int run_training(const TrainOptions& o) {
   LoopState loop;
   loop.total_steps = total_steps;
   loop.seed = o.seed;
+  loop.fingerprint = run_fingerprint(o);
+  remove_interrupted_saves(o.output_dir);
+  const std::string metrics_path = (fs::path(o.output_dir) / "metrics.jsonl").string();
   if (o.resume) {
     loop = load_train_state(state_dir, model.params(), optimizer);
-    ZT_CHECK(loop.total_steps == total_steps && loop.seed == o.seed, state_dir,
-             ": the state is for a run of ", loop.total_steps, " steps with seed ", loop.seed,
-             ", not ", total_steps, " steps with seed ", o.seed, "; resume with the same flags");
+    ZT_CHECK(loop.total_steps == total_steps && loop.seed == o.seed &&
+                 loop.fingerprint == run_fingerprint(o),
+             state_dir, ": the state is for a run with seed ", loop.seed, " and {",
+             loop.fingerprint, "}, not seed ", o.seed, " and {", run_fingerprint(o),
+             "}; resume with the same flags and OMP_NUM_THREADS");
+    trim_metrics(metrics_path, loop);
     std::fprintf(stderr, "zerotune train: resuming after epoch %lld, step %lld\n",
                  static_cast<long long>(loop.epochs_done),
                  static_cast<long long>(loop.global_step));
   }
-  MetricsLog metrics((fs::path(o.output_dir) / "metrics.jsonl").string(), o.resume);
+  MetricsLog metrics(metrics_path, o.resume);
 
   DType save_dtype = o.save_dtype;
   if (!o.save_dtype_given) {
@@ -239,7 +299,8 @@ int run_training(const TrainOptions& o) {
         loss_sum +=
             model.forward_backward(mb, tokens ? 1.0f / static_cast<float>(tokens) : 0.0f).loss_sum;
       }
-      const double grad_norm = global_grad_norm(model.grads());
+      const double grad_norm = finite_or_fail(global_grad_norm(model.grads()), "the gradient norm",
+                                              loop.global_step + 1);
       if (o.grad_clip > 0.0) {
         // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when below 1.
         const double coef = o.grad_clip / (grad_norm + 1e-6);
@@ -249,7 +310,8 @@ int run_training(const TrainOptions& o) {
       optimizer.step(model.params(), model.grads(), lr);
       ++loop.global_step;
       const double step_time = step_timer.seconds();
-      const double loss = tokens ? loss_sum / static_cast<double>(tokens) : 0.0;
+      const double loss = finite_or_fail(tokens ? loss_sum / static_cast<double>(tokens) : 0.0,
+                                         "the loss", loop.global_step);
       json::Value row = json::Value::object();
       row.set("type", "train");
       row.set("step", loop.global_step);
@@ -276,18 +338,22 @@ int run_training(const TrainOptions& o) {
     const double train_time = epoch_timer.seconds();
 
     Timer eval_timer;
-    const double eval_loss = o.as_test ? 0.0 : evaluate();
-    const double perplexity = std::exp(eval_loss);
-    json::Value row = json::Value::object();
-    row.set("type", "eval");
-    row.set("epoch", epoch + 1);
-    row.set("eval_loss", eval_loss);
-    row.set("perplexity", perplexity);
-    row.set("train_time_s", train_time);
-    row.set("eval_time_s", eval_timer.seconds());
-    metrics.write(row);
-    std::fprintf(stderr, "epoch %lld: eval loss %.4f perplexity %.4f\n",
-                 static_cast<long long>(epoch + 1), eval_loss, perplexity);
+    // --as-test checks the training and checkpoint paths only: no evaluation is run or reported.
+    const double eval_loss =
+        o.as_test ? 0.0 : finite_or_fail(evaluate(), "the eval loss", loop.global_step);
+    const double perplexity = std::exp(eval_loss);  // +inf past loss 709: written as null
+    if (!o.as_test) {
+      json::Value row = json::Value::object();
+      row.set("type", "eval");
+      row.set("epoch", epoch + 1);
+      row.set("eval_loss", eval_loss);
+      row.set("perplexity", std::isfinite(perplexity) ? json::Value(perplexity) : json::Value());
+      row.set("train_time_s", train_time);
+      row.set("eval_time_s", eval_timer.seconds());
+      metrics.write(row);
+      std::fprintf(stderr, "epoch %lld: eval loss %.4f perplexity %.4f\n",
+                   static_cast<long long>(epoch + 1), eval_loss, perplexity);
+    }
 
     // Checkpoint, then keep the best n by perplexity (ties: the earlier epoch stays).
     const std::string ckpt =
@@ -320,7 +386,11 @@ int run_training(const TrainOptions& o) {
       stop_reason = str("--stop-after-epochs ", o.stop_after_epochs, " (continue with --resume)");
     }
   }
-  if (!loop.checkpoints.empty()) {
+  if (o.as_test) {
+    std::fprintf(stderr, "zerotune train: --as-test done in %s; checkpoint %s/epoch-%lld\n",
+                 format_seconds(total_timer.seconds()).c_str(), o.output_dir.c_str(),
+                 static_cast<long long>(loop.epochs_done));
+  } else if (!loop.checkpoints.empty()) {
     const auto& best = loop.checkpoints.front();
     std::fprintf(
         stderr, "zerotune train: done (%s) in %s; best checkpoint %s/epoch-%lld, perplexity %.4f\n",

@@ -81,7 +81,16 @@ def main():
     check(r1.returncode == 0, "train 3 epochs", r1.stderr.strip()[-300:] if r1.returncode else "")
     r2 = run(base + ["--num-epochs", "3", "--output_dir", split, "--stop-after-epochs", "1"])
     check(r2.returncode == 0 and not os.path.exists(f"{split}/epoch-2"), "stop after epoch 1")
+    if r2.returncode == 0:
+        # What a crash mid-epoch 2 leaves: metric rows past the saved state, a half-written save.
+        with open(f"{split}/metrics.jsonl", "a") as f:
+            f.write(json.dumps({"type": "train", "step": 999, "epoch": 2, "loss": 1.0}) + "\n")
+        os.makedirs(f"{split}/epoch-2.tmp-12345")
+        r = run(base + ["--num-epochs", "3", "--output_dir", split, "--resume", "--lr", "1e-3"])
+        check(r.returncode != 0 and "resume with the same flags" in r.stderr,
+              "resume with a different --lr is refused", r.stderr.strip()[-160:])
     r3 = run(base + ["--num-epochs", "3", "--output_dir", split, "--resume"])
+    check(not os.path.exists(f"{split}/epoch-2.tmp-12345"), "resume removes an interrupted save")
     check(r3.returncode == 0, "resume", r3.stderr.strip()[-300:] if r3.returncode else "")
     if r1.returncode == 0 and r3.returncode == 0:
         a = [(m["type"], m.get("loss"), m.get("lr"), m.get("grad_norm"), m.get("eval_loss"))
@@ -138,13 +147,20 @@ def main():
     astest = f"{w}/astest"
     r = run(base + ["--num-epochs", "3", "--output_dir", astest, "--as-test"])
     ok = r.returncode == 0 and os.path.exists(f"{astest}/epoch-1/model.safetensors")
-    ok = ok and len([m for m in metrics(astest) if m["type"] == "train"]) == 1
-    check(ok, "--as-test: one step and a checkpoint", r.stderr.strip()[-200:] if not ok else "")
+    ok = ok and [m["type"] for m in metrics(astest)] == ["train"]
+    check(ok, "--as-test: one step, a checkpoint, no evaluation", r.stderr.strip()[-200:] if not ok else "")
+
+    # Divergence is reported as such, not as a JSON error.
+    r = run(base + ["--num-epochs", "1", "--output_dir", f"{w}/diverge", "--lr", "1e30",
+                    "--grad-clip", "0", "--warmup-steps", "0"])
+    check(r.returncode != 0 and "diverged" in r.stderr, "a diverging run stops with a clear message",
+          r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "")
 
     # --ds-config: honoured keys override flags ("auto" keeps them), ignored keys are named.
     ds = f"{w}/ds.json"
     with open(ds, "w") as f:
-        json.dump({"train_micro_batch_size_per_gpu": 3, "gradient_accumulation_steps": "auto",
+        json.dump({"train_batch_size": 3, "train_micro_batch_size_per_gpu": 3,
+                   "gradient_accumulation_steps": "auto",
                    "gradient_clipping": 0.5, "bf16": {"enabled": True},
                    "zero_optimization": {"stage": 3, "overlap_comm": True},
                    "steps_per_print": 10}, f)
