@@ -37,6 +37,7 @@ float* scratch_floats(Scratch slot, int64_t count) {
   Slot& s = slots[static_cast<size_t>(slot)];
   if (count > s.capacity) {
     host_free(s.data);
+    s = Slot{};  // stays consistent if the allocation below throws
     s.data = static_cast<float*>(host_alloc(static_cast<size_t>(count) * sizeof(float)));
     s.capacity = count;
   }
