@@ -2,7 +2,7 @@
 # The main job on the built-in default, end to end, with nothing downloaded and no GPU:
 # synthetic GSM8K-style data, a SentencePiece tokenizer trained on it, a small random Llama in
 # Hugging Face layout, fine-tuning for a few epochs (perplexity falls), and the fine-tuned model
-# answering a held-out question. About 5-8 minutes on 2 cores.
+# answering a held-out question. About 4 minutes on 2 idle cores.
 # Usage: scripts/demo.sh [OUT]   (default runs/demo; an existing OUT is reused, never overwritten)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
