@@ -18,14 +18,11 @@ import shutil
 import subprocess
 import sys
 
-passed = failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+from report import Report  # noqa: E402
 
-
-def check(ok, label, detail=""):
-    global passed, failed
-    passed += bool(ok)
-    failed += not ok
-    print(f"{'PASS' if ok else 'FAIL'}  {label}{'  ' + detail if detail else ''}")
+report = Report(58)
+check = report.check
 
 
 def run(cmd, **kw):
@@ -66,9 +63,8 @@ def main():
                  "--special_token_path", f"{data}/tokens.json", "--max-positions", "256"]):
         r = run(cmd)
         if r.returncode != 0:
-            print(f"FAIL  setup: {' '.join(cmd)}: {r.stderr.strip()}")
-            print("0 passed, 1 failed")
-            return 1
+            check(False, "setup", f"{' '.join(cmd)}: {r.stderr.strip()}")
+            return report.finish()
 
     base = [z, "train", "--model_name", model, "--train_path", f"{data}/train.jsonl",
             "--test_path", f"{data}/test.jsonl", "--special_token_path", f"{data}/tokens.json",
@@ -192,8 +188,7 @@ def main():
             msg = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
             check(r.returncode != 0 and needle in msg, f"refused {' '.join(extra) or 'existing run'}", msg)
         check(tree_digest(full) == before, "failed starts left the existing run untouched")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return report.finish()
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llama_ref  # noqa: E402
+from report import Report  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -42,20 +43,6 @@ TORCH_DTYPE_TO_ST = {"float32": "F32", "bfloat16": "BF16", "float16": "F16"}
 ST_DTYPE_BYTES = {"F32": 4, "BF16": 2, "F16": 2, "I32": 4, "I64": 8, "F64": 8}
 SHARD_RE = re.compile(r"^model-(\d{5})-of-(\d{5})\.safetensors$")
 TOKENIZER_FILES = ["tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"]
-
-
-class Report:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, name, detail=""):
-        print(f"{'PASS' if ok else 'FAIL'}  {name:<34} {detail}", flush=True)
-        if ok:
-            self.passed += 1
-        else:
-            self.failed += 1
-        return ok
 
 
 def load_json(path):
@@ -259,7 +246,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if not os.path.isdir(args.folder):
         sys.exit(f"check_checkpoint: {args.folder} is not a folder")
-    report = Report()
+    report = Report(34)
     try:
         files, index = check_files(report, args.folder)
         tensors, dtypes = check_weights(report, args.folder, files, index)
@@ -271,8 +258,7 @@ def main(argv=None):
         check_load(report, args.folder, args.reference)
     except (OSError, ValueError, KeyError, TypeError) as e:
         report.check(False, "folder readable", f"{type(e).__name__}: {e}")
-    print(f"{report.passed} passed, {report.failed} failed")
-    return 1 if report.failed else 0
+    return report.finish()
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llama_ref  # noqa: E402
+from report import Report  # noqa: E402
 
 NEAR_TIE = 1e-4  # a teacher-forced token may trail torch's max logit by this much
 TIE_MARGIN = 1e-3  # a free-run divergence is accepted only where torch's top-2 differ by less
@@ -45,20 +46,6 @@ MODELS = {
     "mqa_tied_bf16": "--dim 64 --n-layers 2 --n-heads 4 --n-kv-heads 1 --hidden 160 --tie "
                      "--save-dtype bf16 --seed 2",
 }
-
-
-class Report:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, name, detail):
-        print(f"{'PASS' if ok else 'FAIL'}  {name:<40} {detail}", flush=True)
-        if ok:
-            self.passed += 1
-        else:
-            self.failed += 1
-        return ok
 
 
 def run(cmd):
@@ -226,7 +213,7 @@ def main():
         "synth": question,
     }
 
-    rep = Report()
+    rep = Report(40)
     for model_name, flags in MODELS.items():
         model = os.path.join(work, model_name)
         must_run([z, "init", "--out", model, "--tokenizer", tok, *flags.split()])
@@ -277,8 +264,7 @@ def main():
     rep.check(proc.returncode == 1 and "config.json" in proc.stderr,
               "error: not a model folder", proc.stderr.strip()[-120:])
 
-    print(f"{rep.passed} passed, {rep.failed} failed")
-    sys.exit(1 if rep.failed else 0)
+    sys.exit(rep.finish())
 
 
 if __name__ == "__main__":

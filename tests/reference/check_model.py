@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llama_ref  # noqa: E402
+from report import Report  # noqa: E402
 import make_model  # noqa: E402
 
 LOSS_TOL = 1e-5
@@ -46,20 +47,6 @@ CASES = {
 }
 CKPT_CASE = "a_gqa_6to2"
 STEPS_CASE = "a_gqa_6to2"
-
-
-class Report:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, name, detail):
-        print(f"{'PASS' if ok else 'FAIL'}  {name:<34} {detail}", flush=True)
-        if ok:
-            self.passed += 1
-        else:
-            self.failed += 1
-        return ok
 
 
 def rel_err(a, b):
@@ -202,7 +189,7 @@ def main(argv=None):
     unknown = [n for n in names if n not in CASES]
     if unknown:
         sys.exit(f"check_model: unknown cases {unknown}; known: {list(CASES)}")
-    report = Report()
+    report = Report(34)
     prepared = {}
     for name in names:
         prepared[name] = check_grads_case(report, zt, args.workdir, name)
@@ -211,8 +198,7 @@ def main(argv=None):
         check_same_bytes(report, zt, "rerun", "rerun same bytes", prepared[CKPT_CASE], [])
     if STEPS_CASE in prepared:
         check_steps(report, zt, args.workdir, STEPS_CASE)
-    print(f"{report.passed} passed, {report.failed} failed")
-    return 1 if report.failed else 0
+    return report.finish()
 
 
 if __name__ == "__main__":

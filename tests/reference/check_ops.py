@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llama_ref  # noqa: E402
+from report import Report  # noqa: E402
 
 TOL = 1e-5
 F64 = torch.float64
@@ -186,7 +187,7 @@ def main():
     ap.add_argument("--workdir", required=True)
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
-    passed = failed = 0
+    report = Report(59)
     for index, (op, label, make) in enumerate(CASES):
         g = torch.Generator().manual_seed(1000 + index)
         inputs, expected = make(g)
@@ -194,23 +195,17 @@ def main():
         out_path = os.path.join(args.workdir, f"case{index}_out.safetensors")
         llama_ref.write_safetensors(in_path, {k: v.contiguous() for k, v in inputs.items()})
         run = subprocess.run([args.runner, op, in_path, out_path], capture_output=True, text=True)
-        if run.returncode != 0:
-            print(f"FAIL  {label}: op_runner exited {run.returncode}: {run.stderr.strip()}")
-            failed += 1
+        if not report.check(run.returncode == 0, label,
+                            f"op_runner exited {run.returncode}: {run.stderr.strip()}" if run.returncode else "ran"):
             continue
         ours, _ = llama_ref.read_safetensors(out_path)
         for name, ref in expected.items():
-            if name not in ours or tuple(ours[name].shape) != tuple(ref.shape):
-                print(f"FAIL  {label} {name}: missing or wrong shape")
-                failed += 1
+            if not report.check(name in ours and tuple(ours[name].shape) == tuple(ref.shape),
+                                f"{label} {name}", "present with the reference's shape"):
                 continue
             err = rel_err(ours[name], ref)
-            ok = err <= TOL
-            passed += ok
-            failed += not ok
-            print(f"{'PASS' if ok else 'FAIL'}  {label:48s} {name:10s} rel err {err:.3e} tol {TOL:g}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+            report.check(err <= TOL, f"{label:48s} {name:10s}", f"rel err {err:.3e} tol {TOL:g}")
+    return report.finish()
 
 
 if __name__ == "__main__":

@@ -33,23 +33,12 @@ import sys
 
 import sentencepiece as spm
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import Report  # noqa: E402
+
 GSM8K_TOKENS = ["<START_Q>", "<END_Q>", "<START_A>", "<END_A>"]
 # Longest-match cases on top: "<Q>" inside "<QQ>", "<Q" a prefix of both; a duplicate; <s>.
 TEST_TOKENS = GSM8K_TOKENS + ["<Q>", "<QQ>", "<Q", "<END_Q>", "<s>"]
-
-
-class Report:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, name, detail):
-        print(f"{'PASS' if ok else 'FAIL'}  {name:<44} {detail}", flush=True)
-        if ok:
-            self.passed += 1
-        else:
-            self.failed += 1
-        return ok
 
 
 class Reference:
@@ -369,14 +358,13 @@ def main():
     parser.add_argument("--count", type=int, default=3000, help="strings per comparison")
     args = parser.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
-    report = Report()
+    report = Report(44)
     texts = make_strings(args.count, 1234, TEST_TOKENS)
     tokens_json = write_tokens(args, "test", TEST_TOKENS)
     check_llama2(report, args, texts, tokens_json)
     check_trained(report, args, texts, write_tokens(args, "gsm8k", GSM8K_TOKENS), tokens_json)
     check_errors(report, args, os.path.join(args.workdir, "trained_bpe_1", "tokenizer.model"))
-    print(f"{report.passed} passed, {report.failed} failed")
-    return 1 if report.failed else 0
+    return report.finish()
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import llama_ref  # noqa: E402
+from report import Report  # noqa: E402
 import train_ref  # noqa: E402
 
 PY = "/usr/bin/python3"
@@ -56,24 +57,6 @@ CONFIGS = {
                   "--lr", "2e-3", "--warmup-steps", "0", "--max-steps", "0", "--weight-decay", "0.1",
                   "--grad-clip", "0.5", "--ctx-len", "256"]),
 }
-
-
-class Report:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, name, detail):
-        print(f"{'PASS' if ok else 'FAIL'}  {name:<40} {detail}", flush=True)
-        if ok:
-            self.passed += 1
-        else:
-            self.failed += 1
-        return ok
-
-    def finish(self):
-        print(f"{self.passed} passed, {self.failed} failed", flush=True)
-        return 1 if self.failed else 0
 
 
 def run(cmd, timeout=600):
@@ -322,7 +305,7 @@ def main(argv=None):
     work = os.path.abspath(args.workdir)
     os.makedirs(work, exist_ok=True)
     torch.set_num_threads(args.threads)
-    rep = Report()
+    rep = Report(40)
 
     try:
         env = setup(zt, work)
