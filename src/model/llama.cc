@@ -58,7 +58,14 @@ int64_t TokenBatch::count_targets() const {
 }
 
 LlamaModel::LlamaModel(const LlamaConfig& config, Checkpointing checkpointing)
-    : config_(config), checkpointing_(checkpointing), params_(config), grads_(config) {
+    : LlamaModel(LlamaParams(config), checkpointing) {}
+
+LlamaModel::LlamaModel(LlamaParams params, Checkpointing checkpointing)
+    : config_(params.config()),
+      checkpointing_(checkpointing),
+      params_(std::move(params)),
+      grads_(config_) {
+  const LlamaConfig& config = config_;
   const int64_t half = config.head_dim / 2;
   rope_cos_ = Buffer(DType::f32, Shape{config.max_position_embeddings, half});
   rope_sin_ = Buffer(DType::f32, Shape{config.max_position_embeddings, half});

@@ -28,7 +28,9 @@ struct TokenBatch {
 
 class LlamaModel {
  public:
-  LlamaModel(const LlamaConfig& config, Checkpointing checkpointing);
+  LlamaModel(const LlamaConfig& config, Checkpointing checkpointing);  // zero weights
+  // Takes ownership of loaded weights (no second copy of the model in memory).
+  LlamaModel(LlamaParams params, Checkpointing checkpointing);
 
   const LlamaConfig& config() const { return config_; }
   LlamaParams& params() { return params_; }

@@ -218,12 +218,7 @@ int run_training(const TrainOptions& o) {
                static_cast<long long>(o.ctx_len), static_cast<long long>(total_steps),
                static_cast<long long>(global_batch));
 
-  LlamaModel model(config, o.grad_ckpt ? Checkpointing::per_layer : Checkpointing::off);
-  for (size_t g = 0; g < params.groups().size(); ++g) {
-    std::memcpy(model.params().groups()[g].data.view().data, params.groups()[g].data.view().data,
-                static_cast<size_t>(params.groups()[g].data.view().nbytes()));
-  }
-  params = LlamaParams();  // the model holds the weights now
+  LlamaModel model(std::move(params), o.grad_ckpt ? Checkpointing::per_layer : Checkpointing::off);
   AdamWConfig adam;
   adam.weight_decay = o.weight_decay;
   AdamWOptimizer optimizer(model.params(), adam);
