@@ -11,12 +11,19 @@ PACKAGES=(
   libgtest-dev            # unit tests
   python3 python3-numpy python3-torch  # the PyTorch reference for numerical tests and benchmarks
   python3-sentencepiece                # the reference for tokenizer parity
+  openmpi-bin libopenmpi-dev  # multi-process training (mpirun, MPI collectives)
+  liburing-dev                # asynchronous optimizer-state paging (--offload-optimizer nvme)
+  libcurl4-openssl-dev libssl-dev  # S3 and Hugging Face Hub transfers, SigV4 signing
+  python3-botocore            # the reference SigV4 signer for storage tests
+  nodejs                      # the loopback S3 server used by storage tests (npm package s3rver)
 )
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Debian's nodejs ships npm separately; other builds of the nodejs package include it.
+if ! command -v npm >/dev/null && [[ " ${missing[*]} " != *" nodejs "* ]]; then missing+=(npm); fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages present"
   exit 0
@@ -35,3 +42,4 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if ! command -v npm >/dev/null; then $SUDO apt-get install -y -qq --no-install-recommends npm; fi
