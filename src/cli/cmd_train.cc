@@ -2,11 +2,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "io/json.h"
+#include "io/storage/checkpoint_publisher.h"
+#include "io/storage/model_source.h"
+#include "io/storage/url.h"
 #include "train/trainer.h"
 
 namespace zerotune {
@@ -73,11 +77,16 @@ int cmd_train(int argc, char** argv, int first) {
             "over the global batch, gradient clipping by global norm; evaluates, writes\n"
             "OUTPUT_DIR/epoch-<k>/ (an HF folder) and metrics.jsonl after every epoch, and keeps\n"
             "the training state in OUTPUT_DIR/train_state for --resume.");
-  args.option("--model_name", "DIR", "Hugging Face Llama folder with tokenizer.model")
+  args.option("--model_name", "DIR|s3://B/P|OWNER/NAME",
+              "Llama model: a Hugging Face folder with tokenizer.model, an s3:// prefix, or a Hub "
+              "id (downloaded once into ZEROTUNE_CACHE)")
       .option("--train_path", "FILE", "training JSONL")
       .option("--test_path", "FILE", "evaluation JSONL")
       .option("--special_token_path", "FILE", "tokens.json of special tokens to add")
-      .option("--output_dir", "DIR", "where checkpoints, metrics and state go")
+      .option("--output_dir", "DIR|s3://B/P", "where checkpoints, metrics and state go")
+      .option("--local-dir", "DIR",
+              "with an s3:// --output_dir: the local folder written first, then uploaded in the "
+              "background (default: a new temporary folder)")
       .option("--batch-size-per-device|-bs", "B", "micro-batch per device", "16")
       .option("--eval-batch-size-per-device", "E", "evaluation batch per device", "64")
       .option("--num-epochs", "N", "epochs", "1")
@@ -153,6 +162,19 @@ int cmd_train(int argc, char** argv, int first) {
     o.save_dtype_given = true;
   }
   if (args.has("--ds-config")) apply_ds_config(args.get("--ds-config"), o);
+  // Object storage: the model is fetched into the cache, and an s3:// output is written to a
+  // local folder first and uploaded from there.
+  if (!o.model_dir.empty()) o.model_dir = storage::resolve_model_source(o.model_dir);
+  std::unique_ptr<storage::CheckpointPublisher> publisher;
+  if (storage::is_s3_url(o.output_dir)) {
+    publisher = std::make_unique<storage::CheckpointPublisher>(o.output_dir, args.get("--local-dir"));
+    std::fprintf(stderr, "zerotune train: writing to %s, uploading to %s\n",
+                 publisher->local_dir().c_str(), o.output_dir.c_str());
+    o.output_dir = publisher->local_dir();
+    o.publisher = publisher.get();
+  } else {
+    ZT_CHECK(!args.has("--local-dir"), "zerotune train: --local-dir needs an s3:// --output_dir");
+  }
   return run_training(o);
 }
 

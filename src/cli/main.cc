@@ -27,6 +27,7 @@ const char* kUsage =
     "  debug grads   loss and every parameter gradient of one batch (fp32), for checking numerics\n"
     "  debug steps   a few AdamW steps on one batch, printing the loss of each\n"
     "  bench         training-step throughput on random tokens, one JSON line out\n"
+    "  storage       object storage: ls, cp, rm on s3://, fetch a model into the cache\n"
     "\n"
     "  zerotune <command> --help   flags of a command\n"
     "  zerotune --version          version and compiled-in backends\n";
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
     if (command == "data") return zerotune::cmd_data(argc, argv, 2);
     if (command == "tokenize") return zerotune::cmd_tokenize(argc, argv, 2);
     if (command == "tokenizer") return zerotune::cmd_tokenizer(argc, argv, 2);
+    if (command == "storage") return zerotune::cmd_storage(argc, argv, 2);
     std::fprintf(stderr, "zerotune: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const zerotune::Error& e) {

@@ -17,6 +17,7 @@
 #include "data/tokenizer.h"
 #include "io/hf_checkpoint.h"
 #include "io/json.h"
+#include "io/storage/checkpoint_publisher.h"
 #include "model/llama.h"
 #include "model/resize.h"
 #include "train/adamw_optimizer.h"
@@ -356,6 +357,7 @@ int run_training(const TrainOptions& o) {
     HfCheckpointOptions save;
     save.save_dtype = save_dtype;
     write_hf_checkpoint(ckpt, model.params(), folder.raw_config, &tokenizer_files, save);
+    if (o.publisher) o.publisher->publish_folder("epoch-" + std::to_string(epoch + 1));
     loop.checkpoints.emplace_back(perplexity, epoch + 1);
     std::stable_sort(loop.checkpoints.begin(), loop.checkpoints.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -363,11 +365,13 @@ int run_training(const TrainOptions& o) {
       while (static_cast<int64_t>(loop.checkpoints.size()) > o.keep_checkpoints) {
         const int64_t dropped = loop.checkpoints.back().second;
         fs::remove_all(fs::path(o.output_dir) / ("epoch-" + std::to_string(dropped)));
+        if (o.publisher) o.publisher->remove_folder("epoch-" + std::to_string(dropped));
         loop.checkpoints.pop_back();
       }
     }
     loop.epochs_done = epoch + 1;
     if (!o.as_test) save_train_state(state_dir, model.params(), optimizer, loop);
+    if (o.publisher) o.publisher->publish_file("metrics.jsonl");
 
     if (o.as_test) {
       stop = true;
@@ -381,6 +385,7 @@ int run_training(const TrainOptions& o) {
       stop_reason = str("--stop-after-epochs ", o.stop_after_epochs, " (continue with --resume)");
     }
   }
+  if (o.publisher) o.publisher->finish();  // throws, naming each object, if an upload failed
   if (o.as_test) {
     std::fprintf(stderr, "zerotune train: --as-test done in %s; checkpoint %s/epoch-%lld\n",
                  format_seconds(total_timer.seconds()).c_str(), o.output_dir.c_str(),

@@ -11,6 +11,10 @@
 
 namespace zerotune {
 
+namespace storage {
+class CheckpointPublisher;
+}
+
 struct TrainOptions {
   std::string model_dir, train_path, test_path, special_token_path, output_dir;
   int64_t batch_size = 16;       // per device (micro-batch)
@@ -36,6 +40,9 @@ struct TrainOptions {
   Layout layout = Layout::padded;
   PadMode pad_mode = PadMode::to_ctx_len;
   int64_t world_size = 1;
+  // Object storage: when set, each finished checkpoint and metrics.jsonl are handed to it after
+  // they are written in output_dir (then its local folder), and dropped checkpoints removed.
+  storage::CheckpointPublisher* publisher = nullptr;
 };
 
 // Checks every option before any work starts; errors name the flag and the value.
