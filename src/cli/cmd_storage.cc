@@ -92,13 +92,21 @@ int cmd_storage(int argc, char** argv, int first) {
     return first >= argc ? 2 : 0;
   }
   const std::string action = argv[first];
+  // Positional arguments may come before or after the flags; Args sees only the flags.
   std::vector<std::string> positional;
-  int next = first + 1;
-  while (next < argc && argv[next][0] != '-') positional.push_back(argv[next++]);
+  std::vector<char*> flags = {argv[0]};
+  for (int i = first + 1; i < argc; ++i) {
+    if (argv[i][0] == '-') {
+      flags.push_back(argv[i]);
+      if (!std::strcmp(argv[i], "--page-size") && i + 1 < argc) flags.push_back(argv[++i]);
+    } else {
+      positional.push_back(argv[i]);
+    }
+  }
   Args args("zerotune storage " + action, kStorageUsage);
   args.flag("--recursive", "rm: every object under the prefix")
       .option("--page-size", "N", "ls: keys per listing request (1-1000)", "1000");
-  if (!args.parse(argc, argv, next)) return 0;
+  if (!args.parse(static_cast<int>(flags.size()), flags.data(), 1)) return 0;
   auto need = [&](size_t n, const char* what) {
     ZT_CHECK(positional.size() == n, "zerotune storage ", action, ": expected ", what, ", got ",
              positional.size(), " argument(s)");
