@@ -2,7 +2,7 @@
 """A local HTTP server laid out like the Hugging Face Hub, for tests.
 
   fake_hub.py --root DIR --port-file FILE [--gated owner/name=TOKEN ...]
-              [--drop-first FILE_NAME] [--corrupt FILE_NAME]
+              [--drop-first owner/name/FILE] [--corrupt owner/name/FILE]
 
 Serves DIR/<owner>/<name>/<file> at /<owner>/<name>/resolve/<revision>/<file>. Like the Hub,
 .safetensors files answer with a redirect to /cdn/... carrying X-Linked-Etag (sha256) and
@@ -82,7 +82,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(404, b"Entry not found")
         data = open(full, "rb").read()
         etag = hashlib.sha256(data).hexdigest() if lfs else git_blob_id(data)
-        name = os.path.basename(rel)
+        name = rel  # owner/name/file
         if name in ARGS.corrupt:
             data = bytes([data[0] ^ 0xFF]) + data[1:]
         headers = {"ETag": f'"{etag}"'}
