@@ -108,6 +108,14 @@ def main():
         check(os.path.isdir(f"{w}/cache/s3/zt-train/models/tiny"), "model cached under "
               "ZEROTUNE_CACHE")
 
+        r = run([z, "train", "--model_name", model, "--output_dir", "s3://zt-train/runs/r1",
+                  "--local-dir", f"{w}/again", *flags], env)
+        r2 = run([z, "storage", "ls", "s3://zt-train/runs/r1/"], env)
+        check(r.returncode != 0 and "already holds a run" in r.stderr
+              and len(r2.stdout.splitlines()) == len(remote_files) + 1,
+              "a new run into a used s3:// output is refused, nothing touched",
+              r.stderr.strip()[-200:])
+
         # A failing upload: retried, then the run fails naming the object; local copy kept.
         http_json(f"{fake}/__faults", data=json.dumps([
             {"method": "PUT", "match": "epoch-2/model.safetensors", "action": "500",

@@ -124,6 +124,17 @@ void CheckpointPublisher::remove_folder(const std::string& name) {
   changed_.notify_all();
 }
 
+void CheckpointPublisher::refuse_existing_run() {
+  if (!remote()) return;
+  const std::string prefix = prefix_.empty() ? "" : prefix_ + "/";
+  for (const S3Object& o : client_->list_objects(S3Url{bucket_, prefix})) {
+    const std::string rel = o.key.substr(prefix.size());
+    ZT_CHECK(rel.rfind("epoch-", 0) != 0, destination_, " already holds a run (", rel,
+             "); pass --resume with its --local-dir to continue it, or choose another "
+             "--output_dir");
+  }
+}
+
 void CheckpointPublisher::finish() {
   if (!remote()) return;
   std::vector<std::string> failures;

@@ -47,6 +47,10 @@ class CheckpointPublisher {
   // checkpoint never looks complete). A queued upload of it that has not started is dropped.
   void remove_folder(const std::string& name);
 
+  // Fails, before any work, when the destination already holds a run's checkpoints (epoch-*),
+  // as the trainer does for a local folder: a new run must not mix with or delete them.
+  void refuse_existing_run();
+
   // Waits for every queued task; throws one Error naming each object that failed.
   void finish();
 
