@@ -14,6 +14,7 @@ import argparse
 import filecmp
 import os
 import shutil
+import subprocess
 import sys
 
 from servers import Servers, base_env, http_json, run
@@ -135,6 +136,43 @@ def with_fake_s3(z, w, endpoint):
     check(filecmp.cmp(big, f"{data}/big.back", shallow=False), "multipart round trip (3 parts)")
     check(sorted(os.listdir(f"{data}/tree")) == ["big.bin", "small file.txt"],
           "prefix download", str(os.listdir(f"{data}/tree")))
+
+    # A model from s3:// fetched by four processes at once: each object downloaded once.
+    model = f"{data}/model"
+    os.makedirs(model)
+    for name, size in (("config.json", 100), ("model.safetensors", 6 * MiB + 3),
+                       ("tokenizer.model", 5000), ("pytorch_model.bin", 10)):
+        with open(f"{model}/{name}", "wb") as f:
+            f.write(os.urandom(size))
+    r = run([z, "storage", "cp", model, "s3://zt-bucket/models/m"], env)
+    reset()
+    fenv = dict(env, ZEROTUNE_CACHE=f"{w}/cache")
+    procs = [subprocess.Popen([z, "storage", "fetch", "s3://zt-bucket/models/m"], env=fenv,
+                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(4)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    gets = [e["path"] for e in stats()["log"]
+            if e["method"] == "GET" and "list-type" not in e["path"]]
+    folders = {o[0].strip() for o in outs}
+    check(r.returncode == 0 and all(p.returncode == 0 for p in procs) and len(folders) == 1
+          and sorted(gets) == sorted(f"/zt-bucket/models/m/{n}" for n in
+                                     ("config.json", "model.safetensors", "tokenizer.model")),
+          "4 concurrent s3:// fetches download each object once, no .bin",
+          f"GETs {sorted(gets)}; " + " | ".join(o[1].strip()[-100:] for o in outs))
+    folder = folders.pop() if len(folders) == 1 else ""
+    check(folder and all(filecmp.cmp(f"{model}/{n}", f"{folder}/{n}", shallow=False)
+                         for n in ("config.json", "model.safetensors", "tokenizer.model")),
+          "fetched files equal the uploaded ones")
+    with open(f"{model}/config.json", "w") as f:
+        f.write("{}")
+    run([z, "storage", "cp", f"{model}/config.json", "s3://zt-bucket/models/m/config.json"], env)
+    reset()
+    r = run([z, "storage", "fetch", "s3://zt-bucket/models/m"], fenv)
+    gets = [e["path"] for e in stats()["log"]
+            if e["method"] == "GET" and "list-type" not in e["path"]]
+    check(r.returncode == 0 and gets == ["/zt-bucket/models/m/config.json"]
+          and open(f"{folder}/config.json").read() == "{}",
+          "a changed object is fetched again, unchanged ones kept", str(gets))
 
     # The verifier can fail: a wrong secret is refused, and the secret is not printed.
     bad_env = dict(env, AWS_SECRET_ACCESS_KEY="zt-Wrong-Secret-Never-Printed")

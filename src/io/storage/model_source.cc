@@ -16,6 +16,7 @@
 #include "core/check.h"
 #include "core/files.h"
 #include "io/json.h"
+#include "io/storage/crypto.h"
 #include "io/storage/hub_client.h"
 #include "io/storage/s3_client.h"
 #include "io/storage/url.h"
@@ -147,8 +148,17 @@ std::string download_from_s3(const std::string& name) {
                objects.size(), dir.c_str());
   for (const S3Object& o : objects) {
     const std::string path = (fs::path(dir) / o.key).string();
-    std::error_code ec;
-    if (fs::exists(path)) fs::remove(path);  // its listing changed, or it was never verified
+    if (fs::exists(path)) {
+      // Left by an interrupted run (verified before it got its name) or by an older listing:
+      // kept only if it still matches.
+      std::error_code ec;
+      const bool same_size = static_cast<int64_t>(fs::file_size(path, ec)) == o.size && !ec;
+      if (same_size &&
+          check_etag(path, o.size, o.etag, s3.tuning().min_part_size) == EtagCheck::match) {
+        continue;
+      }
+      fs::remove(path);
+    }
     s3.download_file(S3Url{url.bucket, prefix + o.key}, o, path);
   }
   write_file_atomically(complete_marker(dir), manifest);

@@ -67,6 +67,28 @@ std::string multipart_etag(const std::vector<std::string>& raw_part_md5s) {
   return to_hex(hash_bytes(HashKind::md5, joined)) + "-" + std::to_string(raw_part_md5s.size());
 }
 
+EtagCheck check_etag(const std::string& path, int64_t size, const std::string& etag,
+                     int64_t min_part_size) {
+  if (is_md5_hex(etag)) {
+    return to_hex(hash_file(HashKind::md5, path)) == etag ? EtagCheck::match : EtagCheck::mismatch;
+  }
+  const size_t dash = etag.find('-');
+  if (dash == std::string::npos || !is_md5_hex(etag.substr(0, dash))) return EtagCheck::unknown;
+  const int64_t parts = std::atoll(etag.c_str() + dash + 1);
+  if (parts < 1 || parts > kMaxParts) return EtagCheck::unknown;
+  const int64_t even = (size + parts - 1) / parts;
+  for (const int64_t part : {choose_part_size(size, min_part_size), 8 * kMiB, 16 * kMiB,
+                             (even + kMiB - 1) / kMiB * kMiB}) {
+    if ((size + part - 1) / part != parts) continue;
+    std::vector<std::string> md5s;
+    for (int64_t offset = 0; offset < size; offset += part) {
+      md5s.push_back(hash_file(HashKind::md5, path, offset, std::min(part, size - offset)));
+    }
+    if (multipart_etag(md5s) == etag) return EtagCheck::match;
+  }
+  return EtagCheck::unknown;
+}
+
 S3Tuning s3_tuning_from_env() {
   S3Tuning t;
   if (const std::string v = env("ZEROTUNE_S3_PART_SIZE"); !v.empty()) {
@@ -232,13 +254,11 @@ void S3Client::download_file(const S3Url& url, const S3Object& expected, const s
   const int64_t got = static_cast<int64_t>(fs::file_size(partial, ec));
   ZT_CHECK(!ec && got == expected.size, url.str(), ": downloaded ", got, " bytes, expected ",
            expected.size, " (the listing's size)");
-  if (is_md5_hex(expected.etag)) {
+  if (check_etag(partial, got, expected.etag, tuning_.min_part_size) == EtagCheck::mismatch) {
     const std::string md5 = to_hex(hash_file(HashKind::md5, partial));
-    if (md5 != expected.etag) {
-      fs::remove(partial);
-      fail(str(url.str(), ": MD5 of the downloaded bytes is ", md5, ", expected the ETag ",
-               expected.etag, "; the partial file was removed"));
-    }
+    fs::remove(partial);
+    fail(str(url.str(), ": MD5 of the downloaded bytes is ", md5, ", expected the ETag ",
+             expected.etag, "; the partial file was removed"));
   }
   fs::rename(partial, path);
 }

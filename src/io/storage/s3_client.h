@@ -30,6 +30,13 @@ int64_t choose_part_size(int64_t file_size, int64_t min_part_size);
 // The ETag S3 gives a multipart object: md5 of the concatenated part md5s, "-<parts>".
 std::string multipart_etag(const std::vector<std::string>& raw_part_md5s);
 
+enum class EtagCheck : uint8_t { match, mismatch, unknown };
+// Whether the file's bytes give `etag`: a plain ETag is their MD5; a multipart one ("...-N") is
+// recomputed for the part sizes we (and common tools) use that give N parts; `unknown` when no
+// such part size reproduces it or the ETag is neither.
+EtagCheck check_etag(const std::string& path, int64_t size, const std::string& etag,
+                     int64_t min_part_size);
+
 struct S3Tuning {
   int64_t min_part_size = 16LL << 20;  // also the single-PUT threshold
   int upload_threads = 4;

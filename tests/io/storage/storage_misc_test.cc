@@ -3,7 +3,9 @@
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
 #include "io/storage/credentials.h"
 #include "io/storage/crypto.h"
@@ -155,6 +157,32 @@ TEST(Multipart, PartSizeFitsTenThousandParts) {
 TEST(Multipart, EtagIsMd5OfPartMd5s) {
   const std::string a = hash_bytes(HashKind::md5, "hello "), b = hash_bytes(HashKind::md5, "world");
   EXPECT_EQ(multipart_etag({a, b}), to_hex(hash_bytes(HashKind::md5, a + b)) + "-2");
+}
+
+TEST(Multipart, ChecksEtagsOfFiles) {
+  const std::string path = ::testing::TempDir() + "/zt_etag_check.bin";
+  const int64_t MiB = 1 << 20;
+  std::string bytes(static_cast<size_t>(9 * MiB + 5), '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7 + i / 4096);
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  const int64_t size = static_cast<int64_t>(bytes.size());
+  const std::string md5 = to_hex(hash_bytes(HashKind::md5, bytes));
+  EXPECT_EQ(check_etag(path, size, md5, 16 * MiB), EtagCheck::match);
+  std::string wrong = md5;
+  wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
+  EXPECT_EQ(check_etag(path, size, wrong, 16 * MiB), EtagCheck::mismatch);
+  // Two parts of 5 MiB, as an upload with ZEROTUNE_S3_PART_SIZE=5 MiB makes them.
+  const std::string multi = multipart_etag(
+      {hash_bytes(HashKind::md5, bytes.substr(0, 5 * MiB)),
+       hash_bytes(HashKind::md5, bytes.substr(5 * MiB))});
+  EXPECT_EQ(check_etag(path, size, multi, 5 * MiB), EtagCheck::match);
+  EXPECT_EQ(check_etag(path, size, "0123456789abcdef0123456789abcdef-2", 5 * MiB),
+            EtagCheck::unknown);
+  EXPECT_EQ(check_etag(path, size, "W/opaque", 5 * MiB), EtagCheck::unknown);
+  std::remove(path.c_str());
 }
 
 TEST(Retry, ClassifiesStatusesAndTransportErrors) {
