@@ -27,6 +27,8 @@ const char* kStorageUsage =
     "\n"
     "  ls s3://bucket/prefix        list objects (size, ETag, key), following pagination\n"
     "  cp SRC DST                   copy a file or folder between a local path and s3://\n"
+    "  cat s3://bucket/key          write an object's bytes to stdout (--offset, --length: a\n"
+    "                               range)\n"
     "  rm s3://bucket/key           delete an object (--recursive: every object under a prefix)\n"
     "  fetch MODEL                  download a model (s3:// or Hub id) into the cache, print its\n"
     "                               folder\n"
@@ -98,14 +100,19 @@ int cmd_storage(int argc, char** argv, int first) {
   for (int i = first + 1; i < argc; ++i) {
     if (argv[i][0] == '-') {
       flags.push_back(argv[i]);
-      if (!std::strcmp(argv[i], "--page-size") && i + 1 < argc) flags.push_back(argv[++i]);
+      const bool takes_value = !std::strcmp(argv[i], "--page-size") ||
+                               !std::strcmp(argv[i], "--offset") ||
+                               !std::strcmp(argv[i], "--length");
+      if (takes_value && i + 1 < argc) flags.push_back(argv[++i]);
     } else {
       positional.push_back(argv[i]);
     }
   }
   Args args("zerotune storage " + action, kStorageUsage);
   args.flag("--recursive", "rm: every object under the prefix")
-      .option("--page-size", "N", "ls: keys per listing request (1-1000)", "1000");
+      .option("--page-size", "N", "ls: keys per listing request (1-1000)", "1000")
+      .option("--offset", "BYTES", "cat: first byte", "0")
+      .option("--length", "BYTES", "cat: bytes to read (-1: to the end)", "-1");
   if (!args.parse(static_cast<int>(flags.size()), flags.data(), 1)) return 0;
   auto need = [&](size_t n, const char* what) {
     ZT_CHECK(positional.size() == n, "zerotune storage ", action, ": expected ", what, ", got ",
@@ -119,6 +126,16 @@ int cmd_storage(int argc, char** argv, int first) {
       std::printf("%12lld  %s  s3://%s/%s\n", static_cast<long long>(o.size), o.etag.c_str(),
                   url.bucket.c_str(), o.key.c_str());
     }
+    return 0;
+  }
+  if (action == "cat") {
+    need(1, "s3://bucket/key");
+    const int64_t offset = args.get_int("--offset"), length = args.get_int("--length");
+    ZT_CHECK(offset >= 0 && length >= -1, "zerotune storage cat: --offset must be >= 0 and "
+             "--length >= -1, got ", offset, " and ", length);
+    S3Client s3 = S3Client::from_environment(positional[0]);
+    const std::string bytes = s3.get_object(storage::parse_s3_url(positional[0]), offset, length);
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
     return 0;
   }
   if (action == "cp") {
@@ -147,7 +164,7 @@ int cmd_storage(int argc, char** argv, int first) {
     std::printf("%s\n", storage::resolve_model_source(positional[0]).c_str());
     return 0;
   }
-  fail(str("zerotune storage: unknown action '", action, "' (ls, cp, rm, fetch)"));
+  fail(str("zerotune storage: unknown action '", action, "' (ls, cat, cp, rm, fetch)"));
 }
 
 }  // namespace zerotune
