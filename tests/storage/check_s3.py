@@ -122,7 +122,8 @@ def with_fake_s3(z, w, endpoint):
              ["storage", "ls", "s3://zt-bucket/dir/", "--page-size", "1"],
              ["storage", "cp", "s3://zt-bucket/dir/big.bin", f"{data}/big.back"],
              ["storage", "cp", "s3://zt-bucket/dir", f"{data}/tree"],
-             ["storage", "rm", "s3://zt-bucket/dir/small file.txt"]]
+             ["storage", "rm", "s3://zt-bucket/dir/small file.txt"],
+             ["storage", "cp", small, "s3://zt-bucket/odd/./x/../y=1&z.txt"]]
     ok = True
     for step in steps:
         r = run([z, *step], env)
@@ -141,6 +142,8 @@ def with_fake_s3(z, w, endpoint):
           f"{s['sig_ok']} requests verified; mismatches: {s['sig_bad'][:2]}; kinds missing: "
           f"{sorted(want - kinds)}")
     check(filecmp.cmp(big, f"{data}/big.back", shallow=False), "multipart round trip (3 parts)")
+    check("odd/./x/../y=1&z.txt" in s["keys"], "a key with '.', '..', '=' and '&' kept as is",
+          str([k for k in s["keys"] if k.startswith("odd")]))
     check(sorted(os.listdir(f"{data}/tree")) == ["big.bin", "small file.txt"],
           "prefix download", str(os.listdir(f"{data}/tree")))
 

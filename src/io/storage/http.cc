@@ -156,6 +156,8 @@ HttpResponse http_perform(const HttpRequest& request, const BodySink& sink) {
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &ex);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  // S3 keys may hold "." and ".." segments: send the path exactly as signed.
+  curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
   // A stalled connection (under 1 byte/s for a minute) counts as dropped.
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);

@@ -124,7 +124,9 @@ HttpRequest S3Client::build_request(const std::string& method, const S3Url& url,
   const std::string scheme = endpoint_.base_url.substr(0, scheme_end);
   std::string host = endpoint_.base_url.substr(scheme_end + 3);
   std::string path;
-  if (endpoint_.addressing == Addressing::path) {
+  // Buckets with dots cannot be virtual hosts over TLS (the wildcard certificate covers one
+  // label), so they use path-style addressing on AWS too.
+  if (endpoint_.addressing == Addressing::path || url.bucket.find('.') != std::string::npos) {
     path = "/" + url.bucket + (url.key.empty() ? "" : "/" + uri_encode(url.key, SlashMode::keep));
   } else {
     host = url.bucket + "." + host;

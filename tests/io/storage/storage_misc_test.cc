@@ -138,6 +138,8 @@ TEST(S3Request, PathStyleAndVirtualHostUrls) {
                         c, {}, {});
   r = virtual_host.build_request("GET", {"bucket", "k"}, {}, {}, "x", "20130524T000000Z");
   EXPECT_EQ(r.url, "https://bucket.s3.us-east-1.amazonaws.com/k");
+  r = virtual_host.build_request("GET", {"my.bucket", "k"}, {}, {}, "x", "20130524T000000Z");
+  EXPECT_EQ(r.url, "https://s3.us-east-1.amazonaws.com/my.bucket/k");
 }
 
 TEST(Multipart, PartSizeFitsTenThousandParts) {
