@@ -116,6 +116,16 @@ def main():
               "a new run into a used s3:// output is refused, nothing touched",
               r.stderr.strip()[-200:])
 
+        r = run([z, "train", "--model_name", model, "--output_dir", f"{w}/plain",
+                 "--local-dir", f"{w}/x", *flags], env)
+        check(r.returncode != 0 and "--local-dir needs an s3://" in r.stderr,
+              "--local-dir with a local --output_dir refused", r.stderr.strip()[-160:])
+        r = run([z, "train", "--model_name", f"{w}/no/such/model", "--output_dir", f"{w}/plain",
+                 *flags], env)
+        check(r.returncode != 0 and "no such folder" in r.stderr and not os.path.exists(
+            f"{w}/plain"), "a missing model folder is refused before any work",
+            r.stderr.strip()[-160:])
+
         # A failing upload: retried, then the run fails naming the object; local copy kept.
         http_json(f"{fake}/__faults", data=json.dumps([
             {"method": "PUT", "match": "epoch-2/model.safetensors", "action": "500",
