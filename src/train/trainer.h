@@ -35,7 +35,13 @@ struct TrainOptions {
   DType save_dtype = DType::f32;
   Layout layout = Layout::padded;
   PadMode pad_mode = PadMode::to_ctx_len;
-  int64_t world_size = 1;
+  int64_t world_size = 1;  // -nd: ranks expected (checked against the MPI launch)
+  // ZeRO (dist/zero.h): stage 0-3, small groups kept replicated, AdamW state placement.
+  int zero_stage = 3;
+  int64_t param_persistence_threshold = 100000;
+  std::string offload_optimizer = "none";  // none | cpu | nvme
+  std::string nvme_path;
+  double collective_timeout_s = 600.0;
 };
 
 // Checks every option before any work starts; errors name the flag and the value.
