@@ -519,8 +519,8 @@ int run_training(const TrainOptions& o) {
   std::vector<int64_t> counts(static_cast<size_t>(world), static_cast<int64_t>(mine.size()));
   comm->gather_to_root(mine.data(), counts.data(), all.data(), DType::i64);
   if (lead) {
+    // OUTPUT_DIR/memory.json, beside metrics.jsonl: bytes per rank, for sizing runs.
     json::Value row = json::Value::object();
-    row.set("type", "memory");
     row.set("world_size", world);
     row.set("zero_stage", engine.stage());
     const char* keys[] = {"params_bytes", "grads_bytes", "optimizer_bytes", "slot_bytes",
@@ -530,7 +530,7 @@ int run_training(const TrainOptions& o) {
       for (int r = 0; r < world; ++r) per_rank.push_back(all[static_cast<size_t>(r) * mine.size() + k]);
       row.set(keys[k], std::move(per_rank));
     }
-    metrics->write(row);
+    write_file_atomically((fs::path(o.output_dir) / "memory.json").string(), row.dump(2) + "\n");
   }
   if (o.as_test) {
     log("zerotune train: --as-test done in %s; checkpoint %s/epoch-%lld\n",
