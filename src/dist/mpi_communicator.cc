@@ -338,7 +338,13 @@ void MpiRequest::wait() {
 
 std::unique_ptr<Communicator> make_communicator(const CommOptions& options) {
   if (!launched_by_mpi()) return make_single_communicator();
-  return std::make_unique<MpiCommunicator>(options);
+  CommOptions o = options;
+  // Splitting large messages is otherwise reached only by buffers above 2^30 elements; tests set
+  // this to exercise it on small models.
+  if (const char* max = std::getenv("ZEROTUNE_MAX_MESSAGE_ELEMENTS")) {
+    o.max_message_elements = std::strtoll(max, nullptr, 10);
+  }
+  return std::make_unique<MpiCommunicator>(o);
 }
 
 }  // namespace zerotune

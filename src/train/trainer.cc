@@ -414,6 +414,7 @@ int run_training(const TrainOptions& o) {
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
       if (loop.global_step >= total_steps) break;
       Timer step_timer;
+      const CommVolume volume_before = comm->volume();
       const int64_t begin = s * global_batch;
       const int64_t n = std::min(n_train, begin + global_batch) - begin;
       const std::vector<TokenBatch> micro =
@@ -452,6 +453,13 @@ int run_training(const TrainOptions& o) {
         row.set("tokens", tokens);
         row.set("tokens_per_s", static_cast<double>(tokens) / step_time);
         row.set("step_time_s", step_time);
+        if (world > 1) {
+          // Bytes rank 0 handed to collectives this step (ZeRO-3's theory: ~3x the parameters).
+          const CommVolume& v = comm->volume();
+          row.set("comm_all_gather_bytes", v.all_gather - volume_before.all_gather);
+          row.set("comm_reduce_scatter_bytes", v.reduce_scatter - volume_before.reduce_scatter);
+          row.set("comm_all_reduce_bytes", v.all_reduce - volume_before.all_reduce);
+        }
         metrics->write(row);
       }
       const double eta = epoch_timer.seconds() / static_cast<double>(s + 1) *
