@@ -53,8 +53,9 @@ int cmd_init(int argc, char** argv, int first) {
   c.validate("zerotune init");
 
   DType save_dtype;
-  ZT_CHECK(parse_dtype(args.get("--save-dtype"), &save_dtype) && save_dtype != DType::i32 &&
-               save_dtype != DType::i64,
+  ZT_CHECK(parse_dtype(args.get("--save-dtype"), &save_dtype) && (save_dtype == DType::f32 ||
+                                                    save_dtype == DType::bf16 ||
+                                                    save_dtype == DType::f16),
            "zerotune init: --save-dtype must be f32, bf16 or f16, got ", args.get("--save-dtype"));
   LlamaParams params(c);
   params.init_random(static_cast<uint64_t>(args.get_int("--seed")));

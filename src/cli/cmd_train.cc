@@ -4,9 +4,18 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "dist/communicator.h"
 #include "io/json.h"
 #include "io/storage/checkpoint_publisher.h"
 #include "io/storage/model_source.h"
@@ -48,8 +57,21 @@ void apply_ds_config(const std::string& path, TrainOptions& o) {
           if (!is_auto(zvalue)) {
             const int64_t stage = zvalue.as_int64(where + ".stage");
             ZT_CHECK(stage >= 0 && stage <= 3, where, ".stage must be 0-3, got ", stage);
+            o.zero_stage = static_cast<int>(stage);
           }
-          // One process: every stage is the same computation; sharding comes with MPI.
+        } else if (zkey == "stage3_param_persistence_threshold") {
+          if (!is_auto(zvalue)) {
+            o.param_persistence_threshold = zvalue.as_int64(where + "." + zkey);
+          }
+        } else if (zkey == "offload_optimizer") {
+          const json::Value* device = zvalue.find("device");
+          if (device && !is_auto(*device)) {
+            o.offload_optimizer = device->as_string(where + ".offload_optimizer.device");
+          }
+          const json::Value* nvme = zvalue.find("nvme_path");
+          if (nvme && !is_auto(*nvme)) {
+            o.nvme_path = nvme->as_string(where + ".offload_optimizer.nvme_path");
+          }
         } else {
           std::fprintf(stderr, "zerotune train: warning: %s: ignoring zero_optimization.%s\n",
                        path.c_str(), zkey.c_str());
@@ -66,6 +88,38 @@ void apply_ds_config(const std::string& path, TrainOptions& o) {
   ZT_CHECK(train_batch_size == 0 || train_batch_size == o.batch_size * o.grad_accum * o.world_size,
            path, ": \"train_batch_size\" = ", train_batch_size, " disagrees with micro batch ",
            o.batch_size, " x accumulation ", o.grad_accum, " x ranks ", o.world_size);
+}
+
+// `-nd N` outside an MPI launch: re-executes this command under mpirun with N ranks on this
+// machine, each with its share of the cores unless OMP_NUM_THREADS says otherwise.
+[[noreturn]] void relaunch_with_mpirun(int64_t ranks, int argc, char** argv) {
+  const long cores = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+  std::vector<std::string> words = {"mpirun", "-np", std::to_string(ranks), "--bind-to", "none"};
+  if (ranks > cores) words.push_back("--oversubscribe");
+  if (geteuid() == 0) words.push_back("--allow-run-as-root");
+  if (!std::getenv("OMP_NUM_THREADS")) {
+    setenv("OMP_NUM_THREADS", std::to_string(std::max(1L, cores / ranks)).c_str(), 1);
+  }
+  for (const char* var : {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "ZEROTUNE_PROFILE"}) {
+    if (std::getenv(var)) {
+      words.push_back("-x");
+      words.push_back(var);
+    }
+  }
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  ZT_CHECK(n > 0, "zerotune train: cannot find its own executable to start ", ranks, " ranks");
+  words.push_back(std::string(self, static_cast<size_t>(n)));
+  for (int i = 1; i < argc; ++i) words.push_back(argv[i]);
+  std::vector<char*> exec_argv;
+  for (std::string& w : words) exec_argv.push_back(w.data());
+  exec_argv.push_back(nullptr);
+  std::fprintf(stderr, "zerotune train: starting %lld ranks with mpirun\n",
+               static_cast<long long>(ranks));
+  std::fflush(stderr);
+  execvp("mpirun", exec_argv.data());
+  fail(str("zerotune train: -nd ", ranks, " needs mpirun (Debian: openmpi-bin), which could not "
+           "be started: ", std::strerror(errno)));
 }
 
 }  // namespace
@@ -86,7 +140,7 @@ int cmd_train(int argc, char** argv, int first) {
       .option("--output_dir", "DIR|s3://B/P", "where checkpoints, metrics and state go")
       .option("--local-dir", "DIR",
               "with an s3:// --output_dir: the local folder written first, then uploaded in the "
-              "background (default: a new temporary folder)")
+              "background (default: a folder in the temp directory named after the URL)")
       .option("--batch-size-per-device|-bs", "B", "micro-batch per device", "16")
       .option("--eval-batch-size-per-device", "E", "evaluation batch per device", "64")
       .option("--num-epochs", "N", "epochs", "1")
@@ -105,7 +159,19 @@ int cmd_train(int argc, char** argv, int first) {
       .option("--save-dtype", "f32|bf16|f16", "checkpoint dtype (default: the input config's)")
       .option("--ds-config", "FILE",
               "DeepSpeed JSON config (batch, accumulation, clipping, precision, stage)")
-      .option("--num-devices|-nd", "N", "processes (devices) to train on", "1")
+      .option("--num-devices|-nd", "N",
+              "processes (devices) to train on; without an MPI launcher, zerotune starts them "
+              "with mpirun",
+              "1")
+      .option("--zero-stage", "0|1|2|3",
+              "ZeRO stage: shard optimizer state (1), + gradients (2), + parameters (3)", "3")
+      .option("--param-persistence-threshold", "N",
+              "stage 3: parameter groups under N elements stay replicated", "100000")
+      .option("--offload-optimizer", "none|cpu|nvme",
+              "where AdamW's fp32 state lives and steps (nvme: paged to --nvme-path)", "none")
+      .option("--nvme-path", "DIR", "folder for the paged optimizer state")
+      .option("--collective-timeout", "S",
+              "seconds a collective may wait for the other ranks before the job ends", "600")
       .option("--stop-after-epochs", "K", "stop after K epochs as if interrupted (for --resume)",
               "0")
       .flag("--no-grad-ckpt", "keep every layer's activations instead of recomputing them")
@@ -161,7 +227,14 @@ int cmd_train(int argc, char** argv, int first) {
              args.get("--save-dtype"), "'");
     o.save_dtype_given = true;
   }
+  o.zero_stage = static_cast<int>(args.get_int("--zero-stage"));
+  o.param_persistence_threshold = args.get_int("--param-persistence-threshold");
+  o.offload_optimizer = args.get("--offload-optimizer");
+  o.nvme_path = args.get("--nvme-path");
+  o.collective_timeout_s = args.get_double("--collective-timeout");
   if (args.has("--ds-config")) apply_ds_config(args.get("--ds-config"), o);
+  validate_train_options(o);
+  if (o.world_size > 1 && !launched_by_mpi()) relaunch_with_mpirun(o.world_size, argc, argv);
   // Object storage: the model is fetched into the cache, and an s3:// output is written to a
   // local folder first and uploaded from there.
   if (!o.model_dir.empty()) o.model_dir = storage::resolve_model_source(o.model_dir);

@@ -18,6 +18,7 @@ int64_t dtype_size(DType dtype) {
     case DType::i32:
       return 4;
     case DType::i64:
+    case DType::f64:
       return 8;
   }
   return 0;
@@ -35,6 +36,8 @@ const char* dtype_name(DType dtype) {
       return "i32";
     case DType::i64:
       return "i64";
+    case DType::f64:
+      return "f64";
   }
   return "?";
 }
@@ -51,6 +54,8 @@ const char* dtype_safetensors_name(DType dtype) {
       return "I32";
     case DType::i64:
       return "I64";
+    case DType::f64:
+      return "F64";
   }
   return "?";
 }
@@ -67,6 +72,7 @@ bool parse_dtype(std::string_view name, DType* out) {
       {"float16", DType::f16},   {"fp16", DType::f16},  {"i32", DType::i32},
       {"I32", DType::i32},       {"int32", DType::i32}, {"i64", DType::i64},
       {"I64", DType::i64},       {"int64", DType::i64},
+      {"f64", DType::f64},       {"F64", DType::f64},   {"float64", DType::f64},
   };
   for (const Alias& alias : aliases) {
     if (name == alias.name) {

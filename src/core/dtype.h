@@ -9,7 +9,7 @@
 
 namespace zerotune {
 
-enum class DType : uint8_t { f32, bf16, f16, i32, i64 };
+enum class DType : uint8_t { f32, bf16, f16, i32, i64, f64 };
 
 int64_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);              // "f32", "bf16", ...

@@ -110,14 +110,22 @@ Buffer::~Buffer() {
   release();
 }
 
-Buffer::Buffer(Buffer&& other) noexcept : view_(other.view_) {
+Buffer::Buffer(Buffer&& other) noexcept : view_(other.view_), owned_(other.owned_) {
   other.view_.data = nullptr;
+}
+
+Buffer Buffer::borrow(const Tensor& view) {
+  Buffer b;
+  b.view_ = view;
+  b.owned_ = false;
+  return b;
 }
 
 Buffer& Buffer::operator=(Buffer&& other) noexcept {
   if (this != &other) {
     release();
     view_ = other.view_;
+    owned_ = other.owned_;
     other.view_.data = nullptr;
   }
   return *this;
@@ -128,8 +136,9 @@ void Buffer::zero() {
 }
 
 void Buffer::release() {
-  host_free(view_.data);
+  if (owned_) host_free(view_.data);
   view_.data = nullptr;
+  owned_ = true;
 }
 
 bool cuda_backend_built() {

@@ -82,6 +82,10 @@ class Buffer {
   Buffer& operator=(Buffer&& other) noexcept;
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
+  // A buffer that refers to memory owned elsewhere (a sharding engine's gathered copy) and frees
+  // nothing; the owner keeps the memory alive for as long as the borrowed buffer is used.
+  static Buffer borrow(const Tensor& view);
+  bool owns_memory() const { return owned_; }
 
   const Tensor& view() const { return view_; }
   operator const Tensor&() const { return view_; }  // NOLINT: a buffer is usable as its view
@@ -92,6 +96,7 @@ class Buffer {
  private:
   void release();
   Tensor view_;
+  bool owned_ = true;
 };
 
 }  // namespace zerotune

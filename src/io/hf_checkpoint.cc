@@ -103,8 +103,9 @@ json::Value synthesised_config(const LlamaConfig& c) {
 
 // The model's tensors in the order of transformers' state_dict (module registration order), so
 // that shards split where transformers' save_pretrained would split them.
-std::vector<NamedTensor> hf_ordered_tensors(const LlamaParams& params) {
-  const LlamaConfig& c = params.config();
+}  // namespace
+
+std::vector<std::string> hf_tensor_order(const LlamaConfig& c) {
   std::vector<std::string> names = {"model.embed_tokens.weight"};
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const std::string p = str("model.layers.", l, ".");
@@ -117,13 +118,25 @@ std::vector<NamedTensor> hf_ordered_tensors(const LlamaParams& params) {
   }
   names.push_back("model.norm.weight");
   if (!c.tie_word_embeddings) names.push_back("lm_head.weight");
+  return names;
+}
 
+namespace {
+
+// With `fetched`, the tensors carry shapes only (data null): values come from fetch_tensor.
+std::vector<NamedTensor> hf_ordered_tensors(const LlamaParams& params, bool fetched) {
+  const LlamaConfig& c = params.config();
+  const std::vector<std::string> names = hf_tensor_order(c);
   std::vector<NamedTensor> out;
   for (const std::string& name : names) {
     const ParamGroup* group = nullptr;
     const ParamView* view = params.find(name, &group);
     ZT_CHECK(view != nullptr, "write_hf_checkpoint: the parameters have no tensor \"", name, "\" (",
              c.summary(), ")");
+    if (fetched) {
+      out.push_back({name, Tensor(nullptr, DType::f32, view->shape)});
+      continue;
+    }
     const Tensor t = group->view(*view);
     ZT_CHECK(t.device.is_cpu() &&
                  (t.dtype == DType::f32 || t.dtype == DType::bf16 || t.dtype == DType::f16),
@@ -205,7 +218,8 @@ void write_json_file(const std::string& path, const json::Value& value) {
 // transformers expect; __metadata__ {"format": "pt"} because transformers refuses files without
 // it.
 void write_safetensors_streamed(const std::string& path, const std::vector<NamedTensor>& tensors,
-                                const std::vector<size_t>& indices, DType save_dtype) {
+                                const std::vector<size_t>& indices, DType save_dtype,
+                                const HfCheckpointOptions& options) {
   json::Value header = json::Value::object();
   json::Value metadata = json::Value::object();
   metadata.set("format", "pt");
@@ -235,8 +249,14 @@ void write_safetensors_streamed(const std::string& path, const std::vector<Named
   file.write_all(length, 8);
   file.write_all(text.data(), static_cast<int64_t>(text.size()));
   std::vector<char> chunk;
+  Buffer fetched;
   for (size_t i : indices) {
-    const Tensor& t = tensors[i].tensor;
+    Tensor t = tensors[i].tensor;
+    if (options.fetch_tensor) {
+      if (fetched.numel() < t.numel()) fetched = Buffer(DType::f32, Shape{t.numel()});
+      options.fetch_tensor(tensors[i].name, fetched.f32());
+      t.data = fetched.f32();
+    }
     if (t.dtype == save_dtype) {
       file.write_all(t.data, t.nbytes());
       continue;
@@ -373,12 +393,16 @@ json::Value read_hf_config_json(const std::string& dir) {
   return root;
 }
 
-LoadedHfFolder read_hf_folder(const std::string& dir) {
+LoadedHfFolder read_hf_folder(const std::string& dir, HfWeights weights) {
   LoadedHfFolder out;
   out.raw_config = read_hf_config_json(dir);
   out.config = parse_llama_config(out.raw_config, (fs::path(dir) / "config.json").string());
-  out.params = LlamaParams(out.config);
-  load_hf_weights(dir, out.params);
+  if (weights == HfWeights::load) {
+    out.params = LlamaParams(out.config);
+    load_hf_weights(dir, out.params);
+  } else {
+    out.params = LlamaParams(out.config, Storage::none);
+  }
   if (fs::exists(fs::path(dir) / "tokenizer.model")) out.tokenizer = read_tokenizer_files(dir);
   return out;
 }
@@ -392,7 +416,8 @@ void write_hf_checkpoint(const std::string& dir, const LlamaParams& params,
   ZT_CHECK(options.max_shard_bytes > 0,
            "write_hf_checkpoint: max_shard_bytes must be positive, got ", options.max_shard_bytes);
   const json::Value config = make_hf_config_json(c, source_config, options.save_dtype);
-  const std::vector<NamedTensor> tensors = hf_ordered_tensors(params);
+  const std::vector<NamedTensor> tensors =
+      hf_ordered_tensors(params, static_cast<bool>(options.fetch_tensor));
   std::vector<std::string> pieces;
   if (tokenizer) {
     pieces = sentencepiece_pieces(tokenizer->model_proto, "write_hf_checkpoint: tokenizer.model");
@@ -448,7 +473,7 @@ void write_hf_checkpoint(const std::string& dir, const LlamaParams& params,
     const std::string file =
         shards.size() == 1 ? "model.safetensors" : shard_name(s, shards.size());
     write_safetensors_streamed((tmp.path() / file).string(), tensors, shards[s],
-                               options.save_dtype);
+                               options.save_dtype, options);
     written(tmp.path() / file);
     for (size_t i : shards[s]) {
       name_to_file.emplace_back(tensors[i].name, file);

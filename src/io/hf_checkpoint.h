@@ -22,7 +22,15 @@ struct HfCheckpointOptions {
   // Test seam for crash safety: called with each file's path once it is complete inside the
   // temporary folder; an exception thrown here aborts the save like a failed write.
   std::function<void(const std::string& path)> after_file_written;
+  // When set, each tensor's values come from here ([numel] f32 into `out`) instead of the
+  // parameters' memory, one tensor at a time in hf_tensor_order: a sharding engine gathers each
+  // tensor onto the writing rank, so no rank holds the whole model.
+  std::function<void(const std::string& name, float* out)> fetch_tensor;
 };
+
+// The tensor names of a checkpoint in the order they are written (transformers' state_dict
+// order); tied models have no lm_head.weight.
+std::vector<std::string> hf_tensor_order(const LlamaConfig& config);
 
 // Writes the folder `dir` atomically: everything goes into the sibling `dir.tmp-<pid>`, each file
 // and the folder are fsynced, then the folder replaces `dir` (an existing checkpoint is swapped
@@ -53,6 +61,9 @@ struct LoadedHfFolder {
   std::optional<TokenizerFiles> tokenizer;  // when tokenizer.model exists
 };
 
-LoadedHfFolder read_hf_folder(const std::string& dir);
+enum class HfWeights : uint8_t { load, skip };
+// With HfWeights::skip, params has the layout (Storage::none) but no memory: the caller loads the
+// weights group by group (load_hf_weights with a group selection).
+LoadedHfFolder read_hf_folder(const std::string& dir, HfWeights weights = HfWeights::load);
 
 }  // namespace zerotune

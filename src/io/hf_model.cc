@@ -55,7 +55,7 @@ static bool ignorable(const std::string& name, bool tied) {
          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-void load_hf_weights(const std::string& dir, LlamaParams& params) {
+void load_hf_weights(const std::string& dir, LlamaParams& params, int64_t only_group) {
   std::set<std::string> loaded;
   const bool tied = params.config().tie_word_embeddings;
   for (const std::string& file : hf_weight_files(dir)) {
@@ -75,13 +75,16 @@ void load_hf_weights(const std::string& dir, LlamaParams& params) {
                ", expected F32, BF16 or F16");
       ZT_CHECK(loaded.insert(e.name).second, file, ": tensor \"", e.name,
                "\" appears in more than one shard");
+      if (only_group >= 0 && group != &params.groups().at(static_cast<size_t>(only_group))) continue;
       const Tensor dst = group->view(*view);
       convert(dst.data, dst.dtype, st.tensor(e).data, e.dtype, e.shape.numel());
     }
   }
-  for (const auto& [name, tensor] : params.named()) {
-    ZT_CHECK(loaded.count(name), dir, ": tensor \"", name, "\" (", tensor.shape,
-             ") is missing from the checkpoint");
+  for (const ParamGroup& g : params.groups()) {
+    for (const ParamView& v : g.views) {
+      ZT_CHECK(loaded.count(v.name), dir, ": tensor \"", v.name, "\" (", v.shape,
+               ") is missing from the checkpoint");
+    }
   }
 }
 

@@ -60,11 +60,11 @@ int64_t TokenBatch::count_targets() const {
 LlamaModel::LlamaModel(const LlamaConfig& config, Checkpointing checkpointing)
     : LlamaModel(LlamaParams(config), checkpointing) {}
 
-LlamaModel::LlamaModel(LlamaParams params, Checkpointing checkpointing)
+LlamaModel::LlamaModel(LlamaParams params, Checkpointing checkpointing, GradStorage grads)
     : config_(params.config()),
       checkpointing_(checkpointing),
       params_(std::move(params)),
-      grads_(config_) {
+      grads_(config_, grads == GradStorage::owned ? Storage::allocated : Storage::none) {
   const LlamaConfig& config = config_;
   const int64_t half = config.head_dim / 2;
   rope_cos_ = Buffer(DType::f32, Shape{config.max_position_embeddings, half});
@@ -170,38 +170,79 @@ void LlamaModel::layer_backward(int64_t l, const Tensor& x_in, const Tensor& dre
                                                    a.rstd1, Accumulate::yes));
 }
 
+namespace {
+
+// Without a sharding engine every group is always present.
+class ResidentGroups final : public GroupHooks {
+ public:
+  void fetch_params(int64_t, int64_t) override {}
+  void release_params(int64_t) override {}
+  void begin_grads(int64_t) override {}
+  void end_grads(int64_t) override {}
+};
+
+}  // namespace
+
 CrossEntropyResult LlamaModel::run(const TokenBatch& batch, float loss_scale, bool backward) {
   prepare(batch, backward);
+  static ResidentGroups resident;
+  GroupHooks& hooks = hooks_ ? *hooks_ : resident;
   const LlamaConfig& c = config_;
   const int64_t n = rows_, d = c.hidden_size, L = c.num_hidden_layers;
+  const int64_t embed = params_.embed_group(), norm = params_.norm_group(),
+                head = params_.head_group();
+  const bool tied = head == embed;
   const Tensor& residual = residual_.view();
   auto layer_input = [&](int64_t l) { return residual.rows(l, 1).reshape(Shape{n, d}); };
   auto acts_for = [&](int64_t l) -> LayerActivations& {
     return acts_[acts_.size() == 1 ? 0 : static_cast<size_t>(l)];
   };
+  auto layer_group = [&](int64_t l) { return params_.layer_group(l); };
 
+  hooks.fetch_params(embed, L > 0 ? layer_group(0) : norm);
   embedding_forward(layer_input(0), batch.ids, params_.embedding());
-  for (int64_t l = 0; l < L; ++l)
+  hooks.release_params(embed);
+  for (int64_t l = 0; l < L; ++l) {
+    hooks.fetch_params(layer_group(l), l + 1 < L ? layer_group(l + 1) : norm);
     layer_forward(l, layer_input(l), layer_input(l + 1), acts_for(l), batch);
+    hooks.release_params(layer_group(l));
+  }
+  hooks.fetch_params(norm, head);
   rmsnorm_forward(final_xn_, final_rstd_, layer_input(L), params_.final_norm(), c.rms_norm_eps);
+  hooks.fetch_params(head, backward && L > 0 ? layer_group(L - 1) : -1);
   if (!backward) {
-    return lm_head_cross_entropy(final_xn_, params_.head(), batch.targets, 0.0f, Tensor(),
-                                 Tensor());
+    const CrossEntropyResult result = lm_head_cross_entropy(final_xn_, params_.head(),
+                                                            batch.targets, 0.0f, Tensor(), Tensor());
+    hooks.release_params(head);
+    hooks.release_params(norm);
+    return result;
   }
   CrossEntropyResult result;
+  hooks.begin_grads(head);
   ZT_PROFILED("lm_head_cross_entropy",
               result = lm_head_cross_entropy(final_xn_, params_.head(), batch.targets, loss_scale,
                                              d_x_, grads_.head()));
+  if (!tied) hooks.end_grads(head);  // a tied head's gradient is complete after the embedding's
+  hooks.release_params(head);
+  hooks.begin_grads(norm);
   rmsnorm_backward(d_res_, grads_.final_norm(), d_x_, layer_input(L), params_.final_norm(),
                    final_rstd_, Accumulate::no);
+  hooks.end_grads(norm);
+  hooks.release_params(norm);
   for (int64_t l = L - 1; l >= 0; --l) {
+    hooks.fetch_params(layer_group(l), l > 0 ? layer_group(l - 1) : -1);
+    hooks.begin_grads(layer_group(l));
     if (checkpointing_ == Checkpointing::per_layer) {
       // Recompute the layer from its saved input with the same kernels: bit-identical.
       layer_forward(l, layer_input(l), scratch_x_, acts_for(l), batch);
     }
     layer_backward(l, layer_input(l), d_res_, acts_for(l), batch);
+    hooks.end_grads(layer_group(l));
+    hooks.release_params(layer_group(l));
   }
+  if (!tied) hooks.begin_grads(embed);
   ZT_PROFILED("embedding_backward", embedding_backward(grads_.embedding(), batch.ids, d_res_));
+  hooks.end_grads(embed);
   return result;
 }
 

@@ -26,11 +26,32 @@ struct TokenBatch {
   int64_t count_targets() const;  // rows whose target is not ignored
 };
 
+// Called around every use of a parameter group (indices into LlamaParams::groups()), so that a
+// sharding engine can gather a group's weights just before they are used and reduce its gradient
+// as soon as it is complete. Between fetch_params and release_params the model reads
+// params().groups()[g].data; between begin_grads and end_grads it accumulates into
+// grads().groups()[g].data. `next` is the group the model will fetch after this one (-1: none),
+// for prefetching.
+class GroupHooks {
+ public:
+  virtual ~GroupHooks() = default;
+  virtual void fetch_params(int64_t group, int64_t next) = 0;
+  virtual void release_params(int64_t group) = 0;
+  virtual void begin_grads(int64_t group) = 0;
+  virtual void end_grads(int64_t group) = 0;
+};
+
+// Whether the model allocates its own gradient buffers or a sharding engine provides them.
+enum class GradStorage : uint8_t { owned, external };
+
 class LlamaModel {
  public:
   LlamaModel(const LlamaConfig& config, Checkpointing checkpointing);  // zero weights
-  // Takes ownership of loaded weights (no second copy of the model in memory).
-  LlamaModel(LlamaParams params, Checkpointing checkpointing);
+  // Takes ownership of loaded weights (no second copy of the model in memory). With
+  // GradStorage::external the gradient groups start empty and `hooks` binds them.
+  LlamaModel(LlamaParams params, Checkpointing checkpointing,
+             GradStorage grads = GradStorage::owned);
+  void set_hooks(GroupHooks* hooks) { hooks_ = hooks; }
 
   const LlamaConfig& config() const { return config_; }
   LlamaParams& params() { return params_; }
@@ -57,6 +78,7 @@ class LlamaModel {
 
   LlamaConfig config_;
   Checkpointing checkpointing_;
+  GroupHooks* hooks_ = nullptr;
   LlamaParams params_;
   LlamaParams grads_;
   Buffer rope_cos_, rope_sin_;  // [P, Dh/2]

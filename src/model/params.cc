@@ -19,18 +19,25 @@ LayerLayout::LayerLayout(const LlamaConfig& c) {
 
 namespace {
 
-ParamGroup make_group(std::string name, std::vector<ParamView> views) {
+int64_t views_extent(const std::vector<ParamView>& views) {
   int64_t total = 0;
   for (const ParamView& v : views) total = std::max(total, v.offset + v.shape.numel());
-  ParamGroup g{std::move(name), Buffer(DType::f32, Shape{total}), std::move(views)};
+  return total;
+}
+
+ParamGroup make_group(std::string name, std::vector<ParamView> views, Storage storage) {
+  const int64_t total = views_extent(views);
+  ParamGroup g{std::move(name),
+               storage == Storage::allocated ? Buffer(DType::f32, Shape{total}) : Buffer(),
+               std::move(views)};
   return g;
 }
 
 }  // namespace
 
-LlamaParams::LlamaParams(const LlamaConfig& c) : config_(c) {
+LlamaParams::LlamaParams(const LlamaConfig& c, Storage storage) : config_(c) {
   const int64_t d = c.hidden_size, f = c.intermediate_size, v = c.vocab_size;
-  groups_.push_back(make_group("embed", {{"model.embed_tokens.weight", 0, Shape{v, d}}}));
+  groups_.push_back(make_group("embed", {{"model.embed_tokens.weight", 0, Shape{v, d}}}, storage));
   first_layer_group_ = 1;
   const LayerLayout lay(c);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
@@ -47,12 +54,16 @@ LlamaParams::LlamaParams(const LlamaConfig& c) : config_(c) {
         {p + "mlp.up_proj.weight", lay.gate_up + f * d, Shape{f, d}},
         {p + "mlp.down_proj.weight", lay.down, Shape{d, f}},
     };
-    groups_.push_back(make_group(str("layer.", l), std::move(views)));
+    groups_.push_back(make_group(str("layer.", l), std::move(views), storage));
   }
-  groups_.push_back(make_group("norm", {{"model.norm.weight", 0, Shape{d}}}));
+  groups_.push_back(make_group("norm", {{"model.norm.weight", 0, Shape{d}}}, storage));
   if (!c.tie_word_embeddings) {
-    groups_.push_back(make_group("head", {{"lm_head.weight", 0, Shape{v, d}}}));
+    groups_.push_back(make_group("head", {{"lm_head.weight", 0, Shape{v, d}}}, storage));
   }
+}
+
+int64_t LlamaParams::group_numel(size_t g) const {
+  return views_extent(groups_.at(g).views);
 }
 
 Tensor LlamaParams::embedding() const {

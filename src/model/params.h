@@ -44,10 +44,24 @@ struct LayerTensors {
   Tensor wdown;       // [D, F]
 };
 
+enum class Storage : uint8_t { allocated, none };
+
 class LlamaParams {
  public:
   LlamaParams() = default;
-  explicit LlamaParams(const LlamaConfig& config);  // all zeros
+  // All zeros; with Storage::none the groups have their views but no memory (a sharding engine
+  // binds each group's buffer while it is in use).
+  explicit LlamaParams(const LlamaConfig& config, Storage storage = Storage::allocated);
+
+  // Group indices, for GroupHooks.
+  int64_t embed_group() const { return 0; }
+  int64_t layer_group(int64_t l) const { return first_layer_group_ + l; }
+  int64_t norm_group() const { return first_layer_group_ + config_.num_hidden_layers; }
+  int64_t head_group() const {
+    return config_.tie_word_embeddings ? 0 : first_layer_group_ + config_.num_hidden_layers + 1;
+  }
+  // Elements of group g (its views' extent), whether or not memory is bound.
+  int64_t group_numel(size_t g) const;
 
   const LlamaConfig& config() const { return config_; }
   std::vector<ParamGroup>& groups() { return groups_; }

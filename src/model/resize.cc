@@ -96,7 +96,9 @@ void log_mean_only(const char* tensor, const char* why) {
 }
 
 // Copies the old rows of `src` [V_old, D] into `dst` [V_new, D] and fills the new ones.
-void grow_rows(const char* name, const Tensor& src, const Tensor& dst, Rng& rng) {
+}  // namespace
+
+void resize_vocab_rows(const char* name, const Tensor& src, const Tensor& dst, Rng& rng) {
   const int64_t old_rows = src.dim(0), new_rows = dst.dim(0), dim = src.dim(1);
   const float* old_data = src.f32();
   float* new_data = dst.f32();
@@ -139,6 +141,8 @@ void grow_rows(const char* name, const Tensor& src, const Tensor& dst, Rng& rng)
     }
   }
 }
+
+namespace {
 
 bool is_vocab_matrix(const ParamView& view) {
   return view.name == "model.embed_tokens.weight" || view.name == "lm_head.weight";
@@ -190,7 +194,8 @@ LlamaParams resize_vocab(const LlamaParams& params, int64_t new_vocab, uint64_t 
     ZT_CHECK(src.views.size() == dst.views.size(), "resize_vocab: group ", src.name,
              " has a different layout");
     if (src.views.size() == 1 && is_vocab_matrix(src.views[0])) {
-      grow_rows(src.views[0].name.c_str(), src.view(src.views[0]), dst.view(dst.views[0]), rng);
+      resize_vocab_rows(src.views[0].name.c_str(), src.view(src.views[0]), dst.view(dst.views[0]),
+                        rng);
       continue;
     }
     ZT_CHECK(src.data.numel() == dst.data.numel(), "resize_vocab: group ", src.name, " holds ",

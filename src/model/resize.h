@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "core/rng.h"
 #include "model/params.h"
 
 namespace zerotune {
@@ -21,6 +22,11 @@ constexpr int64_t kResizeMaxCovarianceDim = 2048;
 // covariance is not positive definite; a line on stderr says so). Deterministic for a seed.
 // new_vocab == vocab_size is a plain copy; shrinking is an error.
 LlamaParams resize_vocab(const LlamaParams& params, int64_t new_vocab, uint64_t seed);
+
+// The rows of one vocabulary matrix (embedding or untied head): src [V_old, D] is copied into
+// dst [V_new, D] and the new rows drawn as resize_vocab does, from `rng` (resize_vocab's single
+// stream: the embedding first, then the head), so that group-by-group loading gives the same bits.
+void resize_vocab_rows(const char* name, const Tensor& src, const Tensor& dst, Rng& rng);
 
 // Lower Cholesky factor in place: a [n, n] row-major symmetric matrix becomes L (upper triangle
 // zeroed) with L L^T = a. False, leaving `a` partly overwritten, when a pivot is not positive

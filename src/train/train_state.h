@@ -7,8 +7,6 @@
 #include <utility>
 #include <vector>
 
-#include "model/params.h"
-#include "train/adamw_optimizer.h"
 
 namespace zerotune {
 
@@ -21,12 +19,18 @@ struct LoopState {
   // Every setting that changes the numbers (flags, thread count), as one line; a resume with
   // another fingerprint would not continue the same run, so it is refused.
   std::string fingerprint;
+  int64_t optimizer_steps = 0;  // AdamW's step count (bias correction)
 };
 
-// Writes `dir` (replacing it atomically): state.json and rank-00000.safetensors.
-void save_train_state(const std::string& dir, const LlamaParams& params, AdamWOptimizer& optimizer,
-                      const LoopState& loop);
-// Restores into already-shaped params and optimizer; errors name the file and tensor.
-LoopState load_train_state(const std::string& dir, LlamaParams& params, AdamWOptimizer& optimizer);
+// The state folder holds state.json (this loop state and the rank count) and one file per rank
+// with that rank's part of the parameters and AdamW moments (ZeroEngine::save_state).
+// save_loop_state writes state.json into the temporary folder `tmp`, where every rank has written
+// its file, and publishes `tmp` as `dir` atomically (the previous state stays until then).
+void save_loop_state(const std::string& tmp, const std::string& dir, const LoopState& loop,
+                     int world);
+// Reads `dir`/state.json; errors name the file and field.
+LoopState load_loop_state(const std::string& dir, int* saved_world);
+
+
 
 }  // namespace zerotune

@@ -39,9 +39,15 @@ struct TrainOptions {
   DType save_dtype = DType::f32;
   Layout layout = Layout::padded;
   PadMode pad_mode = PadMode::to_ctx_len;
-  int64_t world_size = 1;
-  // Object storage: when set, each finished checkpoint and metrics.jsonl are handed to it after
-  // they are written in output_dir (then its local folder), and dropped checkpoints removed.
+  int64_t world_size = 1;  // -nd: ranks expected (checked against the MPI launch)
+  // ZeRO (dist/zero.h): stage 0-3, small groups kept replicated, AdamW state placement.
+  int zero_stage = 3;
+  int64_t param_persistence_threshold = 100000;
+  std::string offload_optimizer = "none";  // none | cpu | nvme
+  std::string nvme_path;
+  double collective_timeout_s = 600.0;
+  // Object storage: when set, rank 0 hands it each finished checkpoint and metrics.jsonl after
+  // writing them in output_dir (then its local folder), and the checkpoints keep-best drops.
   storage::CheckpointPublisher* publisher = nullptr;
 };
 

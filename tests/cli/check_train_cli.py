@@ -181,7 +181,8 @@ def main():
         before = tree_digest(full)
         bad = [(["--ctx-len", "0"], "--ctx-len"), (["-bs", "0"], "--batch-size-per-device"),
                (["--lr", "-1"], "--lr"), (["--bogus"], "--bogus"), (["--mx", "fp8"], "--mx"),
-               (["--grad-clip", "-1"], "--grad-clip"), (["-nd", "2"], "MPI"),
+               (["--grad-clip", "-1"], "--grad-clip"), (["-nd", "0"], "-nd"),
+               (["--zero-stage", "4"], "--zero-stage"), (["--offload-optimizer", "nvme"], "--nvme-path"),
                ([], "--resume")]  # an existing run without --resume
         for extra, needle in bad:
             r = run(base + ["--num-epochs", "1", "--output_dir", full] + extra)

@@ -57,7 +57,10 @@ TEST(DType, ParseNames) {
   EXPECT_EQ(d, DType::bf16);
   ASSERT_TRUE(parse_dtype("F16", &d));
   EXPECT_EQ(d, DType::f16);
-  EXPECT_FALSE(parse_dtype("F64", &d));
+  ASSERT_TRUE(parse_dtype("F64", &d));
+  EXPECT_EQ(d, DType::f64);
+  EXPECT_EQ(dtype_size(DType::f64), 8);
+  EXPECT_FALSE(parse_dtype("F8", &d));
 }
 
 TEST(Tensor, ChecksNameWhatWasExpected) {

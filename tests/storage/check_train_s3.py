@@ -86,7 +86,8 @@ def main():
         remote = f"{w}/remote"
         r = run([z, "storage", "cp", "s3://zt-train/runs/r1", remote], env)
         check(r.returncode == 0, "download the remote output", r.stderr.strip()[-200:])
-        local_files = files_of(local, skip=("train_state", "metrics.jsonl"))
+        # memory.json (bytes per rank, peak RSS among them) stays local: it is not a result.
+        local_files = files_of(local, skip=("train_state", "metrics.jsonl", "memory.json"))
         remote_files = files_of(remote, skip=("metrics.jsonl",))
         markers = {f for f in remote_files if f.endswith("/.complete")}
         epochs_local = sorted(d for d in os.listdir(local) if d.startswith("epoch-"))
@@ -102,7 +103,7 @@ def main():
         check(metrics_without_times(f"{local}/metrics.jsonl") ==
               metrics_without_times(f"{remote}/metrics.jsonl"),
               "remote metrics.jsonl equals the local run's (timings aside)")
-        staged_files = files_of(staged, skip=("train_state", "metrics.jsonl"))
+        staged_files = files_of(staged, skip=("train_state", "metrics.jsonl", "memory.json"))
         check(staged_files == local_files, "--local-dir holds the same checkpoints, nothing staged",
               str(sorted(staged_files ^ local_files)))
         check(os.path.isdir(f"{w}/cache/s3/zt-train/models/tiny"), "model cached under "

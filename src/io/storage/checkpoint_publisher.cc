@@ -1,7 +1,5 @@
 #include "io/storage/checkpoint_publisher.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +9,7 @@
 #include "core/check.h"
 #include "core/files.h"
 #include "io/storage/credentials.h"
+#include "io/storage/crypto.h"
 #include "io/storage/s3_client.h"
 #include "io/storage/url.h"
 
@@ -30,6 +29,11 @@ std::vector<std::string> files_under(const std::string& dir) {
   return out;
 }
 
+std::string default_local_dir(const std::string& output_dir) {
+  return (fs::temp_directory_path() / ("zerotune-output-" + sha256_hex(output_dir).substr(0, 16)))
+      .string();
+}
+
 }  // namespace
 
 CheckpointPublisher::CheckpointPublisher(const std::string& output_dir,
@@ -43,14 +47,7 @@ CheckpointPublisher::CheckpointPublisher(const std::string& output_dir,
   bucket_ = url.bucket;
   prefix_ = url.key;
   client_ = std::make_unique<S3Client>(S3Client::from_environment(output_dir));
-  if (local_dir.empty()) {
-    std::string pattern = (fs::temp_directory_path() / "zerotune-output-XXXXXX").string();
-    ZT_CHECK(::mkdtemp(pattern.data()) != nullptr, pattern,
-             ": cannot create a temporary folder for --local-dir");
-    local_dir_ = pattern;
-  } else {
-    local_dir_ = local_dir;
-  }
+  local_dir_ = local_dir.empty() ? default_local_dir(output_dir) : local_dir;
   worker_ = std::thread([this] { run_worker(); });
 }
 

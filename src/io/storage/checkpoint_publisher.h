@@ -25,7 +25,9 @@ inline constexpr const char* kCompleteMarker = ".complete";
 class CheckpointPublisher {
  public:
   // `output_dir`: a local folder or s3://bucket/prefix. `local_dir`: where the trainer writes for
-  // an S3 destination (empty: a new temporary folder); ignored for a local destination.
+  // an S3 destination; empty: <temp dir>/zerotune-output-<hash of output_dir>, the same folder
+  // for every rank on the machine (they share the training state there), and the one a rerun
+  // with --resume finds. Ignored for a local destination.
   CheckpointPublisher(const std::string& output_dir, const std::string& local_dir);
   ~CheckpointPublisher();  // waits for queued work, reporting (not throwing) failures
   CheckpointPublisher(const CheckpointPublisher&) = delete;
