@@ -109,6 +109,31 @@ def main():
         check(os.path.isdir(f"{w}/cache/s3/zt-train/models/tiny"), "model cached under "
               "ZEROTUNE_CACHE")
 
+        # Two ranks (mpirun, started by -nd): rank 0 alone uploads, from the default local
+        # folder every rank shares; the result equals the same 2-rank run on a local folder.
+        flags2 = [*flags, "-nd", "2", "--zero-stage", "3"]
+        local2 = f"{w}/local_out2"
+        r_l2 = run([z, "train", "--model_name", model, "--output_dir", local2, *flags2], env)
+        env2 = dict(env, TMPDIR=f"{w}/tmp")
+        os.makedirs(f"{w}/tmp")
+        r_s2 = run([z, "train", "--model_name", "s3://zt-train/models/tiny", "--output_dir",
+                    "s3://zt-train/runs/r2", *flags2], env2)
+        r = run([z, "storage", "cp", "s3://zt-train/runs/r2", f"{w}/remote2"], env)
+        if r_l2.returncode == 0 and r_s2.returncode == 0 and r.returncode == 0:
+            want = files_of(local2, skip=("train_state", "metrics.jsonl", "memory.json"))
+            got = files_of(f"{w}/remote2", skip=("metrics.jsonl",))
+            got_markers = {f for f in got if f.endswith("/.complete")}
+            same = got - got_markers == want and len(got_markers) == 2 and all(
+                filecmp.cmp(f"{local2}/{f}", f"{w}/remote2/{f}", shallow=False) for f in want)
+            uploads = r_s2.stderr.count("zerotune: uploaded s3://zt-train/runs/r2/")
+            shared = [d for d in os.listdir(f"{w}/tmp") if d.startswith("zerotune-output-")]
+            check(same and uploads == 3 and len(shared) == 1,
+                  "2 ranks: s3:// output equals the local 2-rank run, uploaded once",
+                  f"{uploads} uploads, local folders {shared}; differ {sorted(want ^ (got - got_markers))}")
+        else:
+            check(False, "2 ranks: s3:// output equals the local 2-rank run",
+                  (r_l2.stderr + r_s2.stderr + r.stderr).strip()[-300:])
+
         r = run([z, "train", "--model_name", model, "--output_dir", "s3://zt-train/runs/r1",
                   "--local-dir", f"{w}/again", *flags], env)
         r2 = run([z, "storage", "ls", "s3://zt-train/runs/r1/"], env)
