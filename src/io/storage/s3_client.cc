@@ -220,36 +220,47 @@ void S3Client::download_file(const S3Url& url, const S3Object& expected, const s
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     ZT_CHECK(out, partial, ": write failed (disk full?)");
   };
-  // The range header depends on what earlier attempts left, so each attempt builds its own.
+  // The range header depends on what earlier attempts left, so each attempt builds its own
+  // (with_retries would repeat one request as it was).
   const std::string what = "GET " + url.str();
   HttpResponse r;
-  for (int round = 0;; ++round) {
+  for (int attempt = 1;; ++attempt) {
     prepare();
     if (have == expected.size && expected.size > 0) break;
     Pairs headers;
-    if (have > 0) headers.emplace_back("range", str("bytes=", have, "-"));
+    if (have > 0) {
+      headers.emplace_back("range", str("bytes=", have, "-"));
+      // The bytes already here belong to this version of the object; another must start over.
+      if (!expected.etag.empty()) headers.emplace_back("if-match", "\"" + expected.etag + "\"");
+    }
+    std::string failure;
     try {
-      r = with_retries(RetryPolicy{1, 0, 0}, what, [&] {
-        HttpRequest request =
-            build_request("GET", url, {}, headers, kEmptySha256, amz_date_now());
-        return http_perform(request, sink);
-      });
+      r = http_perform(build_request("GET", url, {}, headers, kEmptySha256, amz_date_now()), sink);
+      if (r.status == 412) {
+        fs::remove(partial);
+        failure = "the object changed since the partial download (HTTP 412)";
+      } else if (classify_status(r.status) == RetryClass::retry) {
+        failure = str("HTTP ", r.status);
+      } else {
+        break;
+      }
     } catch (const TransportError& e) {
-      if (!is_retryable_transport(e.curl_code()) || round + 1 >= retry_.max_attempts) throw;
-      std::fprintf(stderr, "zerotune: %s: %s; resuming\n", what.c_str(), e.what());
-      std::this_thread::sleep_for(std::chrono::milliseconds(
-          backoff_delay_ms(retry_, round + 1, 0.5)));
-      continue;
+      if (!is_retryable_transport(e.curl_code()) || attempt >= retry_.max_attempts) {
+        throw TransportError(str(e.what(), " (after ", attempt, " attempts)"), e.curl_code());
+      }
+      failure = e.what();
     }
-    if (classify_status(r.status) == RetryClass::retry && round + 1 < retry_.max_attempts) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(
-          backoff_delay_ms(retry_, round + 1, 0.5)));
-      continue;
-    }
-    if (r.status == 416 && have == expected.size) break;  // nothing left to fetch
-    ZT_CHECK(r.status == 200 || r.status == 206, redact(what), ": HTTP ", r.status, " ",
-             s3_error_summary(r.body));
-    break;
+    ZT_CHECK(attempt < retry_.max_attempts, redact(what), ": ", redact(failure), " (after ",
+             attempt, " attempts)");
+    const int64_t delay = backoff_delay_ms(retry_, attempt, 0.75);
+    std::fprintf(stderr, "zerotune: %s: %s; resuming in %lld ms (attempt %d of %d)\n",
+                 redact(what).c_str(), redact(failure).c_str(), static_cast<long long>(delay),
+                 attempt + 1, retry_.max_attempts);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+  }
+  if (r.status != 416 || have != expected.size) {  // 416: nothing was left to fetch
+    ZT_CHECK(r.status == 0 || r.status == 200 || r.status == 206, redact(what), ": HTTP ",
+             r.status, " ", s3_error_summary(r.body));
   }
   out.close();
   std::error_code ec;
