@@ -10,8 +10,8 @@
 #include "cli/commands.h"
 #include "core/check.h"
 #include "io/storage/model_source.h"
-#include "io/storage/url.h"
 #include "io/storage/s3_client.h"
+#include "io/storage/url.h"
 
 namespace zerotune {
 
@@ -66,8 +66,8 @@ int copy(const std::string& src, const std::string& dst) {
   } else {
     const S3Url from = storage::parse_s3_url(src);
     if (const auto object = from.key.empty() ? std::nullopt : s3.head_object(from)) {
-      const fs::path to = fs::is_directory(dst) ? fs::path(dst) / fs::path(from.key).filename()
-                                                : fs::path(dst);
+      const fs::path to =
+          fs::is_directory(dst) ? fs::path(dst) / fs::path(from.key).filename() : fs::path(dst);
       s3.download_file(from, *object, to.string());
       count = 1;
     } else {
@@ -131,8 +131,10 @@ int cmd_storage(int argc, char** argv, int first) {
   if (action == "cat") {
     need(1, "s3://bucket/key");
     const int64_t offset = args.get_int("--offset"), length = args.get_int("--length");
-    ZT_CHECK(offset >= 0 && length >= -1, "zerotune storage cat: --offset must be >= 0 and "
-             "--length >= -1, got ", offset, " and ", length);
+    ZT_CHECK(offset >= 0 && length >= -1,
+             "zerotune storage cat: --offset must be >= 0 and "
+             "--length >= -1, got ",
+             offset, " and ", length);
     S3Client s3 = S3Client::from_environment(positional[0]);
     const std::string bytes = s3.get_object(storage::parse_s3_url(positional[0]), offset, length);
     std::fwrite(bytes.data(), 1, bytes.size(), stdout);

@@ -240,7 +240,8 @@ int cmd_train(int argc, char** argv, int first) {
   if (!o.model_dir.empty()) o.model_dir = storage::resolve_model_source(o.model_dir);
   std::unique_ptr<storage::CheckpointPublisher> publisher;
   if (storage::is_s3_url(o.output_dir)) {
-    publisher = std::make_unique<storage::CheckpointPublisher>(o.output_dir, args.get("--local-dir"));
+    publisher =
+        std::make_unique<storage::CheckpointPublisher>(o.output_dir, args.get("--local-dir"));
     if (!o.resume) publisher->refuse_existing_run();
     std::fprintf(stderr, "zerotune train: writing to %s, uploading to %s\n",
                  publisher->local_dir().c_str(), o.output_dir.c_str());

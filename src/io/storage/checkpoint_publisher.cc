@@ -110,10 +110,9 @@ void CheckpointPublisher::remove_folder(const std::string& name) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto before = queue_.size();
-    queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
-                                [&](const Task& t) {
-                                  return t.kind == Task::Kind::folder && t.name == name;
-                                }),
+    queue_.erase(std::remove_if(
+                     queue_.begin(), queue_.end(),
+                     [&](const Task& t) { return t.kind == Task::Kind::folder && t.name == name; }),
                  queue_.end());
     if (queue_.size() != before) remove_tree_quietly(staging_dir(name));
     queue_.push_back({Task::Kind::remove, name});

@@ -75,8 +75,7 @@ Credentials parse_credentials_file(std::string_view text, const std::string& pro
     const std::string t = trim(line);
     if (t.empty() || t[0] == '#' || t[0] == ';') continue;
     if (t[0] == '[') {
-      ZT_CHECK(t.back() == ']', source, ":", line_no, ": expected a [profile] line, got '", t,
-               "'");
+      ZT_CHECK(t.back() == ']', source, ":", line_no, ": expected a [profile] line, got '", t, "'");
       section = trim(std::string_view(t).substr(1, t.size() - 2));
       // ~/.aws/config spells sections "[profile name]"; accept that spelling too.
       if (section.rfind("profile ", 0) == 0) section = trim(section.substr(8));
@@ -136,8 +135,8 @@ S3Endpoint load_s3_endpoint() {
     e.addressing = Addressing::virtual_host;
     return e;
   }
-  ZT_CHECK(url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0,
-           "AWS_ENDPOINT_URL '", url, "' must start with http:// or https://");
+  ZT_CHECK(url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0, "AWS_ENDPOINT_URL '", url,
+           "' must start with http:// or https://");
   while (!url.empty() && url.back() == '/') url.pop_back();
   ZT_CHECK(url.find('/', url.find("//") + 2) == std::string::npos, "AWS_ENDPOINT_URL '", url,
            "' must be scheme://host[:port] without a path");

@@ -33,7 +33,9 @@ Hasher::Hasher(HashKind kind) : impl_(std::make_unique<Impl>()) {
            "OpenSSL: cannot start a digest");
 }
 
-Hasher::~Hasher() { EVP_MD_CTX_free(impl_->ctx); }
+Hasher::~Hasher() {
+  EVP_MD_CTX_free(impl_->ctx);
+}
 
 void Hasher::update(std::string_view bytes) {
   ZT_CHECK(EVP_DigestUpdate(impl_->ctx, bytes.data(), bytes.size()) == 1,

@@ -26,9 +26,9 @@ class Hasher {
   std::unique_ptr<Impl> impl_;
 };
 
-std::string hash_bytes(HashKind kind, std::string_view bytes);  // raw digest
+std::string hash_bytes(HashKind kind, std::string_view bytes);            // raw digest
 std::string hmac_sha256(std::string_view key, std::string_view message);  // raw digest
-std::string to_hex(std::string_view raw);  // lower case
+std::string to_hex(std::string_view raw);                                 // lower case
 std::string to_base64(std::string_view raw);
 
 std::string sha256_hex(std::string_view bytes);

@@ -41,8 +41,8 @@ struct HttpResponse {
   // Lower-case names. `headers` are the final response's; `all_headers` those of every response
   // in a redirect chain, in order (the Hub puts file hashes on the redirect).
   std::vector<std::pair<std::string, std::string>> headers, all_headers;
-  std::string body;  // unless a sink took it
-  std::string header(std::string_view name) const;  // "" when absent
+  std::string body;                                     // unless a sink took it
+  std::string header(std::string_view name) const;      // "" when absent
   std::string any_header(std::string_view name) const;  // first in all_headers
 };
 

@@ -40,8 +40,8 @@ bool is_hex(const std::string& s, size_t n) {
 
 const std::vector<std::string>& hub_model_files() {
   static const std::vector<std::string> files = {
-      "config.json",           "generation_config.json", "model.safetensors.index.json",
-      "model.safetensors",     "tokenizer.model",        "tokenizer.json",
+      "config.json",           "generation_config.json",  "model.safetensors.index.json",
+      "model.safetensors",     "tokenizer.model",         "tokenizer.json",
       "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"};
   return files;
 }
@@ -134,15 +134,15 @@ HubClient::Found HubClient::download(const HubRepo& repo, const std::string& fil
   if (r.status == 401 || r.status == 403) {
     fs::remove(partial);
     fail(redact(str("GET ", url, ": HTTP ", r.status, ": ",
-                    token_.empty() ? "the repo is gated, private or missing; set HF_TOKEN to a token "
-                                     "with access to it"
-                                   : "HF_TOKEN was refused (no access to this repo, or expired)")));
+                    token_.empty()
+                        ? "the repo is gated, private or missing; set HF_TOKEN to a token "
+                          "with access to it"
+                        : "HF_TOKEN was refused (no access to this repo, or expired)")));
   }
   std::error_code ec;
   const int64_t got = static_cast<int64_t>(fs::file_size(partial, ec));
   // 416: the partial file was already complete.
-  ZT_CHECK(r.status == 200 || r.status == 206 || r.status == 416, redact(url), ": HTTP ",
-           r.status);
+  ZT_CHECK(r.status == 200 || r.status == 206 || r.status == 416, redact(url), ": HTTP ", r.status);
   const std::string linked_size = r.any_header("x-linked-size");
   std::string size_header = linked_size;
   if (size_header.empty() && r.status == 200) size_header = r.header("content-length");

@@ -4,8 +4,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -60,7 +60,9 @@ std::string read_text(const std::string& path) {
 
 // A cache entry is complete when `<dir>.complete` exists; it is written after every file is in
 // place and verified, so an interrupted download is never mistaken for a model.
-std::string complete_marker(const std::string& dir) { return dir + ".complete"; }
+std::string complete_marker(const std::string& dir) {
+  return dir + ".complete";
+}
 
 // The weight shards that model.safetensors.index.json names, checked to be plain file names.
 std::vector<std::string> shards_of_index(const std::string& index_path) {
@@ -112,7 +114,8 @@ std::string download_from_hub(const HubRepo& repo, const std::string& name) {
       has_weights = true;
     }
   }
-  ZT_CHECK(has_weights, name, ": the Hub repo has neither model.safetensors nor "
+  ZT_CHECK(has_weights, name,
+           ": the Hub repo has neither model.safetensors nor "
            "model.safetensors.index.json (pickled .bin weights are not supported)");
   write_file_atomically(complete_marker(dir), "");
   return dir;

@@ -104,8 +104,7 @@ S3Tuning s3_tuning_from_env() {
   return t;
 }
 
-S3Client::S3Client(S3Endpoint endpoint, Credentials credentials, RetryPolicy retry,
-                   S3Tuning tuning)
+S3Client::S3Client(S3Endpoint endpoint, Credentials credentials, RetryPolicy retry, S3Tuning tuning)
     : endpoint_(std::move(endpoint)),
       credentials_(std::move(credentials)),
       retry_(retry),
@@ -116,9 +115,8 @@ S3Client S3Client::from_environment(const std::string& what) {
                   s3_tuning_from_env());
 }
 
-HttpRequest S3Client::build_request(const std::string& method, const S3Url& url,
-                                    const Pairs& query, Pairs extra_headers,
-                                    const std::string& payload_sha256,
+HttpRequest S3Client::build_request(const std::string& method, const S3Url& url, const Pairs& query,
+                                    Pairs extra_headers, const std::string& payload_sha256,
                                     const std::string& amz_date) const {
   const size_t scheme_end = endpoint_.base_url.find("://");
   const std::string scheme = endpoint_.base_url.substr(0, scheme_end);
@@ -137,9 +135,8 @@ HttpRequest S3Client::build_request(const std::string& method, const S3Url& url,
   sig.encoded_path = path;
   sig.query = query;
   sig.payload_sha256 = payload_sha256;
-  sig.headers = {{"host", host},
-                 {"x-amz-date", amz_date},
-                 {"x-amz-content-sha256", payload_sha256}};
+  sig.headers = {
+      {"host", host}, {"x-amz-date", amz_date}, {"x-amz-content-sha256", payload_sha256}};
   if (!credentials_.session_token.empty()) {
     sig.headers.emplace_back("x-amz-security-token", credentials_.session_token);
   }
@@ -163,8 +160,8 @@ HttpResponse S3Client::send(const std::string& method, const S3Url& url, const P
   const std::string what = method + " " + url.str();
   HttpResponse r = with_retries(retry_, what, [&] {
     if (before_attempt) before_attempt();
-    HttpRequest request = build_request(method, url, query, headers, payload_sha256,
-                                        amz_date_now());
+    HttpRequest request =
+        build_request(method, url, query, headers, payload_sha256, amz_date_now());
     if (set_body) set_body(request);
     return http_perform(request, sink);
   });
@@ -185,8 +182,9 @@ std::string S3Client::get_object(const S3Url& url, int64_t offset, int64_t lengt
                                               : str("bytes=", offset, "-"));
   }
   std::string out;
-  send("GET", url, {}, headers, nullptr, kEmptySha256,
-       [&](long, std::string_view bytes) { out.append(bytes); }, [&] { out.clear(); });
+  send(
+      "GET", url, {}, headers, nullptr, kEmptySha256,
+      [&](long, std::string_view bytes) { out.append(bytes); }, [&] { out.clear(); });
   return out;
 }
 
@@ -259,8 +257,8 @@ void S3Client::download_file(const S3Url& url, const S3Object& expected, const s
     std::this_thread::sleep_for(std::chrono::milliseconds(delay));
   }
   if (r.status != 416 || have != expected.size) {  // 416: nothing was left to fetch
-    ZT_CHECK(r.status == 0 || r.status == 200 || r.status == 206, redact(what), ": HTTP ",
-             r.status, " ", s3_error_summary(r.body));
+    ZT_CHECK(r.status == 0 || r.status == 200 || r.status == 206, redact(what), ": HTTP ", r.status,
+             " ", s3_error_summary(r.body));
   }
   out.close();
   std::error_code ec;
@@ -288,9 +286,9 @@ std::optional<S3Object> S3Client::head_object(const S3Url& url) {
 
 std::string S3Client::put_object(const S3Url& url, const std::string& bytes) {
   const std::string md5 = hash_bytes(HashKind::md5, bytes);
-  const HttpResponse r =
-      send("PUT", url, {}, {{"content-md5", to_base64(md5)}},
-           [&](HttpRequest& req) { req.body = bytes; }, sha256_hex(bytes));
+  const HttpResponse r = send(
+      "PUT", url, {}, {{"content-md5", to_base64(md5)}},
+      [&](HttpRequest& req) { req.body = bytes; }, sha256_hex(bytes));
   const std::string etag = strip_quotes(r.header("etag"));
   ZT_CHECK(etag == to_hex(md5), "PUT ", url.str(), ": the service's ETag ", etag,
            " is not the MD5 of the bytes sent (", to_hex(md5), ")");
@@ -311,8 +309,8 @@ void S3Client::upload_file(const std::string& path, const S3Url& url) {
 void S3Client::upload_multipart(const std::string& path, const S3Url& url, int64_t size) {
   const int64_t part_size = choose_part_size(size, tuning_.min_part_size);
   const int64_t n_parts = (size + part_size - 1) / part_size;
-  const HttpResponse created =
-      send("POST", url, {{"uploads", ""}}, {}, [](HttpRequest&) {}, kEmptySha256);
+  const HttpResponse created = send(
+      "POST", url, {{"uploads", ""}}, {}, [](HttpRequest&) {}, kEmptySha256);
   const std::string upload_id = xml_text(created.body, "UploadId");
   ZT_CHECK(!upload_id.empty(), "POST ", url.str(), "?uploads: no UploadId in the response");
 
@@ -368,9 +366,9 @@ void S3Client::upload_multipart(const std::string& path, const S3Url& url, int64
   const std::string expected_etag = multipart_etag(part_md5s);
   HttpResponse done;
   try {
-    done = send("POST", url, upload_query, {{"content-type", "application/xml"}},
-                [&](HttpRequest& req) { req.body = body; }, sha256_hex(body), nullptr, nullptr,
-                {404});
+    done =
+        send("POST", url, upload_query, {{"content-type", "application/xml"}},
+             [&](HttpRequest& req) { req.body = body; }, sha256_hex(body), nullptr, nullptr, {404});
   } catch (const std::exception&) {
     abort_upload();
     throw;

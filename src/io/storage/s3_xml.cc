@@ -50,8 +50,8 @@ std::string xml_unescape(std::string_view text) {
     } else if (entity.size() > 1 && entity[0] == '#') {
       // Numeric references in the ASCII range (S3 escapes control characters in keys this way).
       const bool hex = entity[1] == 'x';
-      const long code = std::strtol(std::string(entity.substr(hex ? 2 : 1)).c_str(), nullptr,
-                                    hex ? 16 : 10);
+      const long code =
+          std::strtol(std::string(entity.substr(hex ? 2 : 1)).c_str(), nullptr, hex ? 16 : 10);
       if (code > 0 && code < 128) {
         out.push_back(static_cast<char>(code));
       } else {

@@ -99,8 +99,9 @@ std::string authorization_header(const SigV4Request& request, const SigV4Scope& 
   const std::string signature =
       to_hex(hmac_sha256(k_signing, string_to_sign(scope, canonical_request(request))));
   return "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" + date + "/" +
-         scope.region + "/" + scope.service + "/aws4_request, SignedHeaders=" +
-         signed_header_names(request) + ", Signature=" + signature;
+         scope.region + "/" + scope.service +
+         "/aws4_request, SignedHeaders=" + signed_header_names(request) +
+         ", Signature=" + signature;
 }
 
 std::string amz_date_now() {

@@ -4,7 +4,9 @@
 
 namespace zerotune::storage {
 
-bool is_s3_url(std::string_view text) { return text.rfind("s3://", 0) == 0; }
+bool is_s3_url(std::string_view text) {
+  return text.rfind("s3://", 0) == 0;
+}
 
 S3Url parse_s3_url(std::string_view text) {
   ZT_CHECK(is_s3_url(text), "'", text, "' is not an s3:// URL (expected s3://bucket/prefix)");

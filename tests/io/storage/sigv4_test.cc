@@ -27,9 +27,10 @@ TEST(SigV4, GetVanillaFromTheSigV4TestSuite) {
   r.headers = {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}};
   r.payload_sha256 = kEmptySha256;
   const SigV4Scope scope{"20150830T123600Z", "us-east-1", "service"};
-  EXPECT_EQ(canonical_request(r),
-            "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n" +
-                std::string(kEmptySha256));
+  EXPECT_EQ(
+      canonical_request(r),
+      "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n" +
+          std::string(kEmptySha256));
   EXPECT_EQ(string_to_sign(scope, canonical_request(r)),
             "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n"
             "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63");
@@ -97,7 +98,9 @@ TEST(SigV4, CanonicalFormsOfQueryAndHeaders) {
   r.method = "GET";
   r.encoded_path = "";
   r.payload_sha256 = "UNSIGNED-PAYLOAD";
-  r.headers = {{"Host", "h"}, {"X-Amz-Date", "20130524T000000Z"}, {"My-Header", "  a   b  c "},
+  r.headers = {{"Host", "h"},
+               {"X-Amz-Date", "20130524T000000Z"},
+               {"My-Header", "  a   b  c "},
                {"my-header", "d"}};
   EXPECT_EQ(canonical_request(r),
             "GET\n/\n\nhost:h\nmy-header:a b c,d\nx-amz-date:20130524T000000Z\n\n"

@@ -26,8 +26,8 @@ TEST(S3Url, ParsesBucketAndKey) {
   u = parse_s3_url("s3://my.bucket");
   EXPECT_EQ(u.key, "");
   EXPECT_FALSE(is_s3_url("/tmp/s3://x"));
-  for (const char* bad : {"s3://", "s3://ab", "s3://Upper/x", "s3://b_b/x", "s3://bucket/a//b",
-                          "http://bucket/x"}) {
+  for (const char* bad :
+       {"s3://", "s3://ab", "s3://Upper/x", "s3://b_b/x", "s3://bucket/a//b", "http://bucket/x"}) {
     EXPECT_THROW(parse_s3_url(bad), Error) << bad;
   }
   try {
@@ -52,8 +52,8 @@ TEST(HubRepo, TellsHubIdsFromPaths) {
   EXPECT_EQ(r.revision, "main");
   ASSERT_TRUE(parse_hub_repo("org/model@v1.0", &r));
   EXPECT_EQ(r.revision, "v1.0");
-  for (const char* not_id : {"model", "/abs/path", "./rel/x", "../x/y", "a/b/c", "~/x",
-                             "a/..b", "a/b@", "org/na me", "", "a/", "/a"}) {
+  for (const char* not_id : {"model", "/abs/path", "./rel/x", "../x/y", "a/b/c", "~/x", "a/..b",
+                             "a/b@", "org/na me", "", "a/", "/a"}) {
     EXPECT_FALSE(parse_hub_repo(not_id, nullptr)) << not_id;
   }
 }
@@ -134,8 +134,8 @@ TEST(S3Request, PathStyleAndVirtualHostUrls) {
     has_host |= name == "host" && value == "127.0.0.1:9000";
   }
   EXPECT_TRUE(has_token && has_host);
-  S3Client virtual_host({"us-east-1", "https://s3.us-east-1.amazonaws.com", Addressing::virtual_host},
-                        c, {}, {});
+  S3Client virtual_host(
+      {"us-east-1", "https://s3.us-east-1.amazonaws.com", Addressing::virtual_host}, c, {}, {});
   r = virtual_host.build_request("GET", {"bucket", "k"}, {}, {}, "x", "20130524T000000Z");
   EXPECT_EQ(r.url, "https://bucket.s3.us-east-1.amazonaws.com/k");
   r = virtual_host.build_request("GET", {"my.bucket", "k"}, {}, {}, "x", "20130524T000000Z");
@@ -147,8 +147,8 @@ TEST(Multipart, PartSizeFitsTenThousandParts) {
   EXPECT_EQ(choose_part_size(0, 16 * MiB), 16 * MiB);
   EXPECT_EQ(choose_part_size(100 * MiB, 16 * MiB), 16 * MiB);
   const int64_t shard = 10LL * 1024 * 1024 * 1024 * 1024 / 1024;  // 10 GiB
-  EXPECT_EQ(choose_part_size(shard, 16 * MiB), 16 * MiB);           // 640 parts
-  const int64_t huge = 400LL * 1024 * MiB;                           // 400 GiB
+  EXPECT_EQ(choose_part_size(shard, 16 * MiB), 16 * MiB);         // 640 parts
+  const int64_t huge = 400LL * 1024 * MiB;                        // 400 GiB
   const int64_t part = choose_part_size(huge, 16 * MiB);
   EXPECT_LE((huge + part - 1) / part, 10000);
   EXPECT_EQ(part % MiB, 0);
@@ -177,9 +177,8 @@ TEST(Multipart, ChecksEtagsOfFiles) {
   wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
   EXPECT_EQ(check_etag(path, size, wrong, 16 * MiB), EtagCheck::mismatch);
   // Two parts of 5 MiB, as an upload with ZEROTUNE_S3_PART_SIZE=5 MiB makes them.
-  const std::string multi = multipart_etag(
-      {hash_bytes(HashKind::md5, bytes.substr(0, 5 * MiB)),
-       hash_bytes(HashKind::md5, bytes.substr(5 * MiB))});
+  const std::string multi = multipart_etag({hash_bytes(HashKind::md5, bytes.substr(0, 5 * MiB)),
+                                            hash_bytes(HashKind::md5, bytes.substr(5 * MiB))});
   EXPECT_EQ(check_etag(path, size, multi, 5 * MiB), EtagCheck::match);
   EXPECT_EQ(check_etag(path, size, "0123456789abcdef0123456789abcdef-2", 5 * MiB),
             EtagCheck::unknown);
@@ -231,8 +230,7 @@ TEST(Retry, RetriesRetryableStatusesThenGivesUp) {
   });
   EXPECT_EQ(calls, 1);  // not retried
   calls = 0;
-  EXPECT_THROW(with_retries(p,
-                            "GET x",
+  EXPECT_THROW(with_retries(p, "GET x",
                             [&]() -> HttpResponse {
                               ++calls;
                               throw TransportError("dropped", CURLE_RECV_ERROR);
