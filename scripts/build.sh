@@ -4,12 +4,17 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-if [ "${1:-}" = "--cuda" ]; then
-  echo "build: the CUDA backend (build-cuda/zerotune) is not part of this version yet" >&2
-  exit 1
-fi
 ensure_setup
 cd "$ROOT"
+if [ "${1:-}" = "--cuda" ]; then
+  # The CPU binary plus the CUDA backend (sm_80, sm_86, sm_90), in build-cuda/.
+  [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null ||
+    { echo "build: --cuda needs the CUDA toolkit (nvcc) under /usr/local/cuda" >&2; exit 1; }
+  cmake --preset cuda >/dev/null
+  cmake --build --preset cuda
+  echo "build: $ROOT/build-cuda/zerotune"
+  exit 0
+fi
 cmake --preset release >/dev/null
 cmake --build --preset release
 echo "build: $ROOT/build/zerotune"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite: unit tests, the PyTorch
-# reference checks, then the unit tests again under AddressSanitizer + UBSan.
+# reference checks, the multi-process and storage checks, the CUDA build (its tests skip without a
+# GPU), then the unit tests again under AddressSanitizer + UBSan.
 # Usage: scripts/test.sh [--no-sanitize]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -13,6 +14,20 @@ jobs="$(nproc)"
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
 ctest --preset release -j 1
+# The CPU binary stays free of CUDA.
+if ldd build/zerotune | grep -q -E "libcudart|libcublas"; then
+  echo "test: build/zerotune links CUDA libraries" >&2
+  exit 1
+fi
+
+# The CUDA backend compiles and links wherever the toolkit is (its tests skip without a GPU).
+if [ -x /usr/local/cuda/bin/nvcc ]; then
+  cmake --preset cuda >/dev/null
+  cmake --build --preset cuda -j "$jobs" --target zerotune zerotune_cuda_tests
+  ctest --preset cuda -j 1
+else
+  echo "test: no CUDA toolkit under /usr/local/cuda; the CUDA backend was not compiled"
+fi
 
 if [ "${1:-}" != "--no-sanitize" ]; then
   cmake --preset sanitize >/dev/null

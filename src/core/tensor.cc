@@ -1,5 +1,6 @@
 #include "core/tensor.h"
 
+#include "core/device_memory.h"
 #include "core/memory.h"
 
 #include <cstdlib>
@@ -101,8 +102,8 @@ void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
 
 Buffer::Buffer(DType dtype, Shape shape, Device device) {
   view_ = Tensor(nullptr, dtype, shape, device);
-  ZT_CHECK(device.is_cpu(), "Buffer: ", device.name(), " allocation needs the CUDA backend");
-  view_.data = host_alloc(static_cast<size_t>(view_.nbytes()));
+  view_.data = device.is_cpu() ? host_alloc(static_cast<size_t>(view_.nbytes()))
+                               : device_alloc(view_.nbytes(), device);
   zero();
 }
 
@@ -132,11 +133,28 @@ Buffer& Buffer::operator=(Buffer&& other) noexcept {
 }
 
 void Buffer::zero() {
-  if (view_.data) std::memset(view_.data, 0, static_cast<size_t>(view_.nbytes()));
+  if (!view_.data) return;
+  if (view_.device.is_cpu()) {
+    std::memset(view_.data, 0, static_cast<size_t>(view_.nbytes()));
+  } else {
+    device_memset_zero(view_.data, view_.nbytes(), view_.device);
+  }
+}
+
+void copy(const Tensor& dst, const Tensor& src) {
+  ZT_CHECK(dst.dtype == src.dtype && dst.shape == src.shape, "copy: ", describe(src), " into ",
+           describe(dst));
+  copy_bytes(dst.data, dst.device, src.data, src.device, src.nbytes());
 }
 
 void Buffer::release() {
-  if (owned_) host_free(view_.data);
+  if (owned_ && view_.data) {
+    if (view_.device.is_cpu()) {
+      host_free(view_.data);
+    } else {
+      device_free(view_.data, view_.device);
+    }
+  }
   view_.data = nullptr;
   owned_ = true;
 }

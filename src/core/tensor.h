@@ -72,6 +72,9 @@ void check_shape(const char* op, const char* name, const Tensor& t, const Shape&
 void check_dtype(const char* op, const char* name, const Tensor& t, DType expected);
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);
 
+// dst <- src (same dtype and shape), between any two devices; returns when done.
+void copy(const Tensor& dst, const Tensor& src);
+
 // An owning, 64-byte aligned allocation on a device. Move-only.
 class Buffer {
  public:

@@ -6,7 +6,6 @@ namespace zerotune {
 
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                 const Tensor& exp_avg_sq, const AdamWConfig& config, int64_t step) {
-  require_backend("adamw_step", param);
   ZT_CHECK(step >= 1, "adamw_step: step counts from 1, got ", step);
   const Shape flat{param.numel()};
   check_shape("adamw_step", "grad", grad.reshape(Shape{grad.numel()}), flat);
@@ -22,6 +21,14 @@ void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                       static_cast<float>(config.lr / bc1),
                       static_cast<float>(std::sqrt(bc2)),
                       static_cast<float>(config.eps)};
+  check_same_device("adamw_step", param, grad);
+  check_same_device("adamw_step", param, exp_avg);
+  check_same_device("adamw_step", param, exp_avg_sq);
+  if (!param.device.is_cpu()) {
+    cuda::adamw_step(param, grad, exp_avg, exp_avg_sq, p);
+    return;
+  }
+  require_backend("adamw_step", param);
   cpu::adamw_step(param.f32(), grad.f32(), exp_avg.f32(), exp_avg_sq.f32(), param.numel(), p);
 }
 

@@ -24,4 +24,9 @@ void adamw_step(float* param, const float* grad, float* exp_avg, float* exp_avg_
                 const AdamWParams& params);
 }  // namespace cpu
 
+namespace cuda {
+void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                const Tensor& exp_avg_sq, const AdamWParams& params);
+}  // namespace cuda
+
 }  // namespace zerotune

@@ -1,6 +1,8 @@
 // Conventions shared by the op headers.
 #pragma once
 
+#include <vector>
+
 #include "core/tensor.h"
 
 namespace zerotune {
@@ -19,5 +21,10 @@ void require_backend(const char* op, const Tensor& t);
 inline bool present(const Tensor& t) {
   return t.data != nullptr;
 }
+inline bool on_cuda(const Tensor& t) {
+  return !t.device.is_cpu();
+}
+// The i32 values of `t` wherever it lives (for host-side checks of ids and positions).
+std::vector<int32_t> host_i32(const Tensor& t);
 
 }  // namespace zerotune

@@ -14,4 +14,9 @@ void embedding_forward(float* out, const int32_t* ids, const float* table, int64
 void embedding_backward(float* dtable, const int32_t* ids, const float* dout, int64_t n, int64_t d);
 }  // namespace cpu
 
+namespace cuda {  // f32 or bf16 table and rows; dtable f32
+void embedding_forward(const Tensor& out, const Tensor& ids, const Tensor& table);
+void embedding_backward(const Tensor& dtable, const Tensor& ids, const Tensor& dout);
+}  // namespace cuda
+
 }  // namespace zerotune

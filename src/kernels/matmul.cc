@@ -3,25 +3,38 @@
 namespace zerotune {
 
 void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, Accumulate acc) {
-  require_backend("linear_forward", x);
   ZT_CHECK(x.ndim() == 2 && w.ndim() == 2 && y.ndim() == 2,
            "linear_forward: expected 2-d x, w, y, got x ", x.shape, " w ", w.shape, " y ", y.shape);
   const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
   ZT_CHECK(w.dim(1) == in, "linear_forward: x is ", x.shape, " but w is ", w.shape);
   check_shape("linear_forward", "y", y, Shape{n, out});
+  if (on_cuda(x)) {
+    check_same_device("linear_forward", x, w);
+    check_same_device("linear_forward", x, y);
+    cuda::linear_forward(y, x, w, acc);
+    return;
+  }
+  require_backend("linear_forward", x);
   cpu::gemm(false, true, n, out, in, 1.0f, x.f32(), in, w.f32(), in,
             acc == Accumulate::yes ? 1.0f : 0.0f, y.f32(), out);
 }
 
 void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const Tensor& x,
                      const Tensor& w, Accumulate dx_acc) {
-  require_backend("linear_backward", x);
   const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
   check_shape("linear_backward", "w", w, Shape{out, in});
   check_shape("linear_backward", "dy", dy, Shape{n, out});
   check_shape("linear_backward", "dw", dw, Shape{out, in});
+  if (present(dx)) check_shape("linear_backward", "dx", dx, Shape{n, in});
+  if (on_cuda(x)) {
+    for (const Tensor* t : {&w, &dy, &dw}) check_same_device("linear_backward", x, *t);
+    if (present(dx)) check_same_device("linear_backward", x, dx);
+    check_dtype("linear_backward", "dw", dw, DType::f32);
+    cuda::linear_backward(dx, dw, dy, x, w, dx_acc);
+    return;
+  }
+  require_backend("linear_backward", x);
   if (present(dx)) {
-    check_shape("linear_backward", "dx", dx, Shape{n, in});
     cpu::gemm(false, false, n, in, out, 1.0f, dy.f32(), out, w.f32(), in,
               dx_acc == Accumulate::yes ? 1.0f : 0.0f, dx.f32(), in);
   }

@@ -18,4 +18,10 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 }  // namespace cpu
 
+namespace cuda {  // cuBLASLt: f32 or bf16 operands, f32 accumulation, dw f32
+void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, Accumulate acc);
+void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const Tensor& x,
+                     const Tensor& w, Accumulate dx_acc);
+}  // namespace cuda
+
 }  // namespace zerotune

@@ -19,4 +19,11 @@ void rmsnorm_backward(float* dx, float* dweight, const float* dout, const float*
                       const float* weight, const float* rstd, int64_t n, int64_t d, bool dx_acc);
 }  // namespace cpu
 
+namespace cuda {  // f32 or bf16 storage; rstd and dweight f32
+void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& x, const Tensor& weight,
+                     float eps);
+void rmsnorm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dout, const Tensor& x,
+                      const Tensor& weight, const Tensor& rstd, Accumulate dx_acc);
+}  // namespace cuda
+
 }  // namespace zerotune

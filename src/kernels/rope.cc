@@ -26,7 +26,6 @@ void rope_tables(const Tensor& cos, const Tensor& sin, float theta, float scalin
 
 void rope_apply(const Tensor& x, int64_t n_heads, const Tensor& positions, const Tensor& cos,
                 const Tensor& sin, RopeDirection direction) {
-  require_backend("rope_apply", x);
   ZT_CHECK(x.ndim() == 2, "rope_apply: x must be [N, width], got ", x.shape);
   ZT_CHECK(cos.ndim() == 2 && cos.shape == sin.shape, "rope_apply: cos ", cos.shape, " and sin ",
            sin.shape, " must be equal [P, Dh/2]");
@@ -34,11 +33,18 @@ void rope_apply(const Tensor& x, int64_t n_heads, const Tensor& positions, const
   ZT_CHECK(n_heads * head_dim <= x.dim(1), "rope_apply: ", n_heads, " heads of ", head_dim,
            " do not fit rows of ", x.dim(1));
   check_shape("rope_apply", "positions", positions, Shape{n});
-  const int32_t* pos = positions.i32();
+  const std::vector<int32_t> host_positions = host_i32(positions);
+  const int32_t* pos = host_positions.data();
   for (int64_t r = 0; r < n; ++r) {
     ZT_CHECK(pos[r] >= 0 && pos[r] < cos.dim(0), "rope_apply: position ", pos[r], " of row ", r,
              " is outside the table [0, ", cos.dim(0), ")");
   }
+  if (on_cuda(x)) {
+    for (const Tensor* t : {&positions, &cos, &sin}) check_same_device("rope_apply", x, *t);
+    cuda::rope_apply(x, n_heads, positions, cos, sin, direction);
+    return;
+  }
+  require_backend("rope_apply", x);
   cpu::rope_apply(x.f32(), n, x.dim(1), n_heads, head_dim, pos, cos.f32(), sin.f32(),
                   direction == RopeDirection::backward);
 }

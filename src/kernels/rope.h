@@ -24,4 +24,9 @@ void rope_apply(float* x, int64_t n, int64_t row_width, int64_t n_heads, int64_t
                 const int32_t* positions, const float* cos, const float* sin, bool backward);
 }  // namespace cpu
 
+namespace cuda {  // f32 or bf16 x; f32 tables
+void rope_apply(const Tensor& x, int64_t n_heads, const Tensor& positions, const Tensor& cos,
+                const Tensor& sin, RopeDirection direction);
+}  // namespace cuda
+
 }  // namespace zerotune

@@ -15,4 +15,9 @@ void swiglu_forward(float* h, const float* gate_up, int64_t n, int64_t f);
 void swiglu_backward(float* dgate_up, const float* dh, const float* gate_up, int64_t n, int64_t f);
 }  // namespace cpu
 
+namespace cuda {  // f32 or bf16 storage
+void swiglu_forward(const Tensor& h, const Tensor& gate_up);
+void swiglu_backward(const Tensor& dgate_up, const Tensor& dh, const Tensor& gate_up);
+}  // namespace cuda
+
 }  // namespace zerotune

@@ -1,0 +1,41 @@
+// The device entry points of a build without the CUDA backend.
+#include <cstring>
+
+#include "core/check.h"
+#include "core/device_memory.h"
+
+namespace zerotune {
+
+namespace {
+[[noreturn]] void no_cuda(const char* call) {
+  fail(str(call, ": this build has no CUDA backend (build it with scripts/build.sh --cuda)"));
+}
+}  // namespace
+
+int cuda_device_count() {
+  return 0;
+}
+
+void* device_alloc(int64_t, const Device&) {
+  no_cuda("device_alloc");
+}
+
+void device_free(void*, const Device&) {
+  no_cuda("device_free");
+}
+
+void device_memset_zero(void*, int64_t, const Device&) {
+  no_cuda("device_memset_zero");
+}
+
+void copy_bytes(void* dst, const Device& dst_device, const void* src, const Device& src_device,
+                int64_t bytes) {
+  if (!dst_device.is_cpu() || !src_device.is_cpu()) no_cuda("copy_bytes");
+  if (bytes > 0) std::memmove(dst, src, static_cast<size_t>(bytes));
+}
+
+void device_synchronize(const Device& device) {
+  if (!device.is_cpu()) no_cuda("device_synchronize");
+}
+
+}  // namespace zerotune
