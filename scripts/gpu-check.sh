@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Everything a GPU machine should verify, in one command from the repository root:
+#   scripts/gpu-check.sh [--arch 90]
+# It needs a C++ compiler, CMake, ninja and the CUDA toolkit there; the other build dependencies
+# come from .gpu-vendor/debs (made by scripts/gpu-vendor.sh on a Debian machine, carried with the
+# working tree) when the system lacks them. It builds the engine with the CUDA backend for this
+# GPU's architecture (build-gpu/), runs the CUDA tests (each CUDA op against the CPU backend, f32
+# and bf16 storage), and prints a summary table last. Exit status 0 only when every check ran and
+# passed on a GPU.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+log_dir="${OUT:-$root/build-gpu/logs}"
+mkdir -p "$log_dir"
+start=$(date +%s)
+arch=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --arch) arch="$2"; shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "gpu-check: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+
+declare -a rows=()
+row() { rows+=("$(printf '| %-34s | %-6s | %s |' "$1" "$2" "$3")"); }
+summary() {
+  echo
+  echo "| check                              | result | detail |"
+  echo "|------------------------------------|--------|--------|"
+  printf '%s\n' "${rows[@]}"
+  echo "total time: $(( $(date +%s) - start )) s"
+}
+
+# The machine.
+gpu="none"
+if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+  gpu="$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1)"
+  [[ -z "$arch" ]] && arch="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d '.')"
+fi
+[[ -z "$arch" ]] && arch=90
+nvcc_bin="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+row "GPU" "$([[ $gpu == none ]] && echo NONE || echo ok)" "$gpu (sm_$arch)"
+row "CUDA toolkit" "$([[ -x $nvcc_bin ]] && echo ok || echo FAIL)" \
+    "$("$nvcc_bin" --version 2>/dev/null | tail -1)"
+
+# Vendored dependencies.
+deps_root="$root/.gpu-vendor/root"
+if compgen -G ".gpu-vendor/debs/*.deb" >/dev/null; then
+  mkdir -p "$deps_root"
+  for deb in .gpu-vendor/debs/*.deb; do
+    if command -v dpkg >/dev/null; then
+      dpkg -x "$deb" "$deps_root"
+    else  # a .deb is an ar archive holding data.tar.*
+      (tmp=$(mktemp -d) && cd "$tmp" && ar x "$root/$deb" && tar -xf data.tar.* -C "$deps_root" &&
+       rm -rf "$tmp")
+    fi
+  done
+  export LD_LIBRARY_PATH="$deps_root/usr/lib/x86_64-linux-gnu/openblas-openmp:$deps_root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  row "vendored packages" "ok" "$(ls .gpu-vendor/debs | wc -l) from .gpu-vendor/debs"
+else
+  row "vendored packages" "-" "none (scripts/gpu-vendor.sh); using the system's"
+fi
+
+# Build.
+build_start=$(date +%s)
+if cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DZEROTUNE_CUDA=ON \
+     -DZEROTUNE_ENGINE_ONLY=ON -DZEROTUNE_DEPS_ROOT="$deps_root" \
+     -DCMAKE_PREFIX_PATH="$deps_root/usr" -DCMAKE_CUDA_ARCHITECTURES="$arch" \
+     -DCMAKE_CUDA_COMPILER="$nvcc_bin" >"$log_dir/configure.log" 2>&1 &&
+   cmake --build build-gpu -j "$(nproc)" >"$log_dir/build.log" 2>&1; then
+  row "build (engine + CUDA tests)" "ok" "$(( $(date +%s) - build_start )) s, sm_$arch"
+else
+  row "build (engine + CUDA tests)" "FAIL" "see $log_dir/configure.log, build.log"
+  tail -30 "$log_dir/configure.log" "$log_dir/build.log" 2>/dev/null
+  summary
+  exit 1
+fi
+
+# CUDA ops against the CPU backend.
+status=0
+ctest --test-dir build-gpu -L cuda --output-on-failure >"$log_dir/ctest.log" 2>&1 || status=1
+passed=$(grep -c " Passed " "$log_dir/ctest.log" || true)
+failed=$(grep -c -E "\*\*\*Failed|\(Failed\)" "$log_dir/ctest.log" || true)
+skipped=$(grep -c "Skipped" "$log_dir/ctest.log" || true)
+result=ok
+[[ $status -ne 0 || $failed -ne 0 ]] && result=FAIL
+[[ $result == ok && $passed -eq 0 ]] && result=SKIP
+row "CUDA ops vs CPU (f32 1e-5, bf16 1e-2)" "$result" \
+    "$passed passed, $failed failed, $skipped skipped (log: ctest.log)"
+grep -E "\*\*\*Failed|Failure|Expected|Which is" "$log_dir/ctest.log" | head -20
+
+# Not built yet: listed so that the table says what this run did not check.
+for missing in "flash attention fwd/bwd" "LM head + cross-entropy" "whole-model grads vs CPU" \
+               "bf16 training vs f32" "tokens/s vs transformers" "logits vs transformers"; do
+  row "$missing" "TODO" "not implemented in this version"
+done
+
+summary
+[[ $gpu == none ]] && { echo "gpu-check: no GPU here: nothing was verified on a GPU" >&2; exit 1; }
+[[ $result == ok ]] || exit 1
+exit 0
