@@ -33,4 +33,12 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
                         const float* lse, const int32_t* segments, const AttentionShape& shape);
 }  // namespace cpu
 
+namespace cuda {  // f32 or bf16 qkv/out; lse f32
+void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv,
+                       const Tensor& segments, const AttentionShape& shape);
+void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
+                        const Tensor& out, const Tensor& lse, const Tensor& segments,
+                        const AttentionShape& shape);
+}  // namespace cuda
+
 }  // namespace zerotune

@@ -3,6 +3,7 @@
 // cannot allocate, so these are a second line of defence.)
 #include "core/check.h"
 #include "kernels/adamw.h"
+#include "kernels/attention.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
@@ -49,6 +50,14 @@ void linear_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
 }
 void adamw_step(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AdamWParams&) {
   no_cuda("adamw_step");
+}
+void attention_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                       const AttentionShape&) {
+  no_cuda("attention_forward");
+}
+void attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                        const Tensor&, const AttentionShape&) {
+  no_cuda("attention_backward");
 }
 
 }  // namespace zerotune::cuda
