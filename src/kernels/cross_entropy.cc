@@ -6,12 +6,12 @@ CrossEntropyResult lm_head_cross_entropy(const Tensor& x, const Tensor& w, const
                                          float scale, const Tensor& dx, const Tensor& dw,
                                          int64_t chunk_rows) {
   const char* op = "lm_head_cross_entropy";
-  require_backend(op, x);
   ZT_CHECK(x.ndim() == 2 && w.ndim() == 2, op, ": x ", x.shape, " and w ", w.shape, " must be 2-d");
   const int64_t n = x.dim(0), d = x.dim(1), v = w.dim(0);
   ZT_CHECK(w.dim(1) == d, op, ": x is ", x.shape, " but w is ", w.shape);
   check_shape(op, "targets", targets, Shape{n});
-  const int32_t* t = targets.i32();
+  const std::vector<int32_t> host_targets = host_i32(targets);
+  const int32_t* t = host_targets.data();
   for (int64_t i = 0; i < n; ++i) {
     ZT_CHECK(t[i] == kIgnoreIndex || (t[i] >= 0 && t[i] < v), op, ": target ", t[i], " at row ", i,
              " is outside the vocabulary [0, ", v, ") and not the ignore index ", kIgnoreIndex);
@@ -20,6 +20,17 @@ CrossEntropyResult lm_head_cross_entropy(const Tensor& x, const Tensor& w, const
     check_shape(op, "dx", dx, x.shape);
     check_shape(op, "dw", dw, w.shape);
   }
+  if (on_cuda(x)) {
+    check_same_device(op, x, w);
+    check_same_device(op, x, targets);
+    if (present(dx)) {
+      check_same_device(op, x, dx);
+      check_same_device(op, x, dw);
+      check_dtype(op, "dw", dw, DType::f32);
+    }
+    return cuda::lm_head_cross_entropy(x, w, targets, scale, dx, dw, chunk_rows);
+  }
+  require_backend(op, x);
   return cpu::lm_head_cross_entropy(x.f32(), w.f32(), t, n, d, v, scale,
                                     present(dx) ? dx.f32() : nullptr,
                                     present(dx) ? dw.f32() : nullptr, chunk_rows);

@@ -27,4 +27,10 @@ CrossEntropyResult lm_head_cross_entropy(const float* x, const float* w, const i
                                          float* dw, int64_t chunk_rows);
 }  // namespace cpu
 
+namespace cuda {  // f32 or bf16 x, w, dx; dw f32
+CrossEntropyResult lm_head_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targets,
+                                         float scale, const Tensor& dx, const Tensor& dw,
+                                         int64_t chunk_rows);
+}  // namespace cuda
+
 }  // namespace zerotune

@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "kernels/adamw.h"
 #include "kernels/attention.h"
+#include "kernels/cross_entropy.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
@@ -213,6 +214,30 @@ TEST_P(CudaOps, AttentionGroupedQueryCausalAndPacked) {
     attention_backward(gdqkv, gdout, gqkv, gout, glse, gseg, s);
     EXPECT_EQ(to_host(gdqkv), first) << "rerun is bit for bit";
   }
+}
+
+TEST_P(CudaOps, LmHeadCrossEntropyInChunks) {
+  REQUIRE_GPU();
+  const DType t = GetParam();
+  const int64_t n = 45, d = 64, v = 1001;
+  Buffer x = random_host({n, d}, 16, t), w = random_host({v, d}, 17, t, 0.2f);
+  Buffer targets(DType::i32, {n});
+  for (int64_t i = 0; i < n; ++i) {
+    targets.view().ptr<int32_t>()[i] = i % 7 == 3 ? kIgnoreIndex : static_cast<int32_t>((i * 37) % v);
+  }
+  Buffer dx(DType::f32, {n, d}), dw(DType::f32, {v, d});
+  const CrossEntropyResult want = lm_head_cross_entropy(x, w, targets, 0.5f, dx, dw);
+  Buffer gx = to_gpu(x, t), gw = to_gpu(w, t), gt(DType::i32, {n}, kGpu);
+  copy(gt, targets);
+  Buffer gdx(t, {n, d}, kGpu), gdw(DType::f32, {v, d}, kGpu);
+  const CrossEntropyResult got = lm_head_cross_entropy(gx, gw, gt, 0.5f, gdx, gdw, 8);  // 6 chunks
+  EXPECT_EQ(got.count, want.count);
+  EXPECT_NEAR(got.loss_sum, want.loss_sum, 1e-5 * std::fabs(want.loss_sum));
+  EXPECT_LE(rel_error(to_host(gdx), dx), tolerance(t));
+  EXPECT_LE(rel_error(to_host(gdw), dw), tolerance(t));
+  const CrossEntropyResult forward_only =
+      lm_head_cross_entropy(gx, gw, gt, 0.0f, Tensor(), Tensor());
+  EXPECT_NEAR(forward_only.loss_sum, want.loss_sum, 1e-5 * std::fabs(want.loss_sum));
 }
 
 INSTANTIATE_TEST_SUITE_P(Storage, CudaOps, ::testing::Values(DType::f32, DType::bf16),

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/gemm.h"
 #include "kernels/matmul.h"
 
 namespace zerotune::cuda {
@@ -35,8 +36,8 @@ cudaDataType_t cuda_type(DType dtype, const char* op) {
   fail(str(op, ": the CUDA backend multiplies f32 or bf16, got ", dtype_name(dtype)));
 }
 
-// Column-major C[m x n] = alpha op(A) op(B) + beta C; A is [rows_a x cols_a] in memory with
-// leading dimension rows_a (before op), likewise B.
+}  // namespace
+
 void gemm(const char* op, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
           const void* a, DType a_type, int64_t lda, const void* b, DType b_type, int64_t ldb,
           float beta, void* c, DType c_type, int64_t ldc) {
@@ -83,8 +84,6 @@ void gemm(const char* op, bool trans_a, bool trans_b, int64_t m, int64_t n, int6
   ZT_CUBLAS_CHECK(cublasLtMatmul(state.handle, desc, &alpha, a, la, b, lb, &beta, c, lc, c, lc,
                                  &heuristic.algo, state.workspace, workspace, compute_stream()));
 }
-
-}  // namespace
 
 void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, Accumulate acc) {
   const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);

@@ -4,6 +4,7 @@
 #include "core/check.h"
 #include "kernels/adamw.h"
 #include "kernels/attention.h"
+#include "kernels/cross_entropy.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
@@ -50,6 +51,10 @@ void linear_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
 }
 void adamw_step(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AdamWParams&) {
   no_cuda("adamw_step");
+}
+CrossEntropyResult lm_head_cross_entropy(const Tensor&, const Tensor&, const Tensor&, float,
+                                         const Tensor&, const Tensor&, int64_t) {
+  no_cuda("lm_head_cross_entropy");
 }
 void attention_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                        const AttentionShape&) {
