@@ -60,16 +60,33 @@ int64_t TokenBatch::count_targets() const {
 LlamaModel::LlamaModel(const LlamaConfig& config, Checkpointing checkpointing)
     : LlamaModel(LlamaParams(config), checkpointing) {}
 
-LlamaModel::LlamaModel(LlamaParams params, Checkpointing checkpointing, GradStorage grads)
+LlamaModel::LlamaModel(LlamaParams params, Checkpointing checkpointing, GradStorage grads,
+                       Placement placement)
     : config_(params.config()),
       checkpointing_(checkpointing),
+      placement_(placement),
       params_(std::move(params)),
-      grads_(config_, grads == GradStorage::owned ? Storage::allocated : Storage::none) {
+      grads_(config_, grads == GradStorage::owned ? Storage::allocated : Storage::none, DType::f32,
+             placement.device) {
+  for (const ParamGroup& g : params_.groups()) {
+    ZT_CHECK(!g.data.view().data ||
+                 (g.data.view().device == placement.device && g.data.view().dtype == placement.dtype),
+             "LlamaModel: parameter group ", g.name, " is ", describe(g.data.view()), " on ",
+             g.data.view().device.name(), ", expected ", dtype_name(placement.dtype), " on ",
+             placement.device.name());
+  }
   const LlamaConfig& config = config_;
   const int64_t half = config.head_dim / 2;
   rope_cos_ = Buffer(DType::f32, Shape{config.max_position_embeddings, half});
   rope_sin_ = Buffer(DType::f32, Shape{config.max_position_embeddings, half});
   rope_tables(rope_cos_, rope_sin_, config.rope_theta, config.rope_linear_factor);
+  if (!placement.device.is_cpu()) {
+    for (Buffer* table : {&rope_cos_, &rope_sin_}) {
+      Buffer on_device(DType::f32, table->view().shape, placement.device);
+      copy(on_device, *table);
+      *table = std::move(on_device);
+    }
+  }
 }
 
 void LlamaModel::prepare(const TokenBatch& batch, bool backward) {
@@ -89,36 +106,38 @@ void LlamaModel::prepare(const TokenBatch& batch, bool backward) {
   gradient_buffers_ = backward;
   const LlamaConfig& c = config_;
   const int64_t d = c.hidden_size, f = c.intermediate_size, L = c.num_hidden_layers;
-  residual_ = Buffer(DType::f32, Shape{L + 1, n, d});
+  const Device dev = placement_.device;
+  const DType dt = placement_.dtype;
+  residual_ = Buffer(dt, Shape{L + 1, n, d}, dev);
   acts_.clear();
   acts_.resize(want_acts);
   for (LayerActivations& a : acts_) {
-    a.xn1 = Buffer(DType::f32, Shape{n, d});
-    a.rstd1 = Buffer(DType::f32, Shape{n});
-    a.qkv = Buffer(DType::f32, Shape{n, c.qkv_dim()});
-    a.attn = Buffer(DType::f32, Shape{n, c.q_dim()});
-    a.lse = Buffer(DType::f32, Shape{batch.batch, c.num_attention_heads, batch.seq_len});
-    a.x_mid = Buffer(DType::f32, Shape{n, d});
-    a.xn2 = Buffer(DType::f32, Shape{n, d});
-    a.rstd2 = Buffer(DType::f32, Shape{n});
-    a.gate_up = Buffer(DType::f32, Shape{n, 2 * f});
-    a.h = Buffer(DType::f32, Shape{n, f});
+    a.xn1 = Buffer(dt, Shape{n, d}, dev);
+    a.rstd1 = Buffer(DType::f32, Shape{n}, dev);
+    a.qkv = Buffer(dt, Shape{n, c.qkv_dim()}, dev);
+    a.attn = Buffer(dt, Shape{n, c.q_dim()}, dev);
+    a.lse = Buffer(DType::f32, Shape{batch.batch, c.num_attention_heads, batch.seq_len}, dev);
+    a.x_mid = Buffer(dt, Shape{n, d}, dev);
+    a.xn2 = Buffer(dt, Shape{n, d}, dev);
+    a.rstd2 = Buffer(DType::f32, Shape{n}, dev);
+    a.gate_up = Buffer(dt, Shape{n, 2 * f}, dev);
+    a.h = Buffer(dt, Shape{n, f}, dev);
   }
-  final_xn_ = Buffer(DType::f32, Shape{n, d});
-  final_rstd_ = Buffer(DType::f32, Shape{n});
+  final_xn_ = Buffer(dt, Shape{n, d}, dev);
+  final_rstd_ = Buffer(DType::f32, Shape{n}, dev);
   if (!backward) {
     for (Buffer* b : {&scratch_x_, &d_res_, &d_x_, &d_h_, &d_gate_up_, &d_attn_, &d_qkv_}) {
       *b = Buffer();
     }
     return;
   }
-  scratch_x_ = Buffer(DType::f32, Shape{n, d});
-  d_res_ = Buffer(DType::f32, Shape{n, d});
-  d_x_ = Buffer(DType::f32, Shape{n, d});
-  d_h_ = Buffer(DType::f32, Shape{n, f});
-  d_gate_up_ = Buffer(DType::f32, Shape{n, 2 * f});
-  d_attn_ = Buffer(DType::f32, Shape{n, c.q_dim()});
-  d_qkv_ = Buffer(DType::f32, Shape{n, c.qkv_dim()});
+  scratch_x_ = Buffer(dt, Shape{n, d}, dev);
+  d_res_ = Buffer(dt, Shape{n, d}, dev);
+  d_x_ = Buffer(dt, Shape{n, d}, dev);
+  d_h_ = Buffer(dt, Shape{n, f}, dev);
+  d_gate_up_ = Buffer(dt, Shape{n, 2 * f}, dev);
+  d_attn_ = Buffer(dt, Shape{n, c.q_dim()}, dev);
+  d_qkv_ = Buffer(dt, Shape{n, c.qkv_dim()}, dev);
 }
 
 static AttentionShape attention_shape(const LlamaConfig& c, const TokenBatch& b) {
@@ -139,13 +158,13 @@ void LlamaModel::layer_forward(int64_t l, const Tensor& x_in, const Tensor& x_ou
                                  batch.positions, rope_cos_, rope_sin_, RopeDirection::forward));
   ZT_PROFILED("attention_forward",
               attention_forward(a.attn, a.lse, a.qkv, batch.segments, attention_shape(c, batch)));
-  std::memcpy(a.x_mid.f32(), x_in.f32(), static_cast<size_t>(x_in.nbytes()));
+  copy(a.x_mid, x_in);
   ZT_PROFILED("linear_forward", linear_forward(a.x_mid, a.attn, w.wo, Accumulate::yes));
   ZT_PROFILED("rmsnorm_forward",
               rmsnorm_forward(a.xn2, a.rstd2, a.x_mid, w.post_norm, c.rms_norm_eps));
   ZT_PROFILED("linear_forward", linear_forward(a.gate_up, a.xn2, w.wgate_up));
   ZT_PROFILED("swiglu_forward", swiglu_forward(a.h, a.gate_up));
-  std::memcpy(x_out.f32(), a.x_mid.f32(), static_cast<size_t>(x_out.nbytes()));
+  copy(x_out, a.x_mid);
   ZT_PROFILED("linear_forward", linear_forward(x_out, a.h, w.wdown, Accumulate::yes));
 }
 
@@ -183,8 +202,35 @@ class ResidentGroups final : public GroupHooks {
 
 }  // namespace
 
-CrossEntropyResult LlamaModel::run(const TokenBatch& batch, float loss_scale, bool backward) {
-  prepare(batch, backward);
+const TokenBatch& LlamaModel::placed(const TokenBatch& batch) {
+  if (placement_.device.is_cpu()) return batch;
+  TokenBatch& b = device_batch_;
+  const int64_t n = batch.batch * batch.seq_len;
+  if (b.ids.view().data == nullptr || b.ids.numel() != n) {
+    b.ids = Buffer(DType::i32, Shape{n}, placement_.device);
+    b.targets = Buffer(DType::i32, Shape{n}, placement_.device);
+    b.positions = Buffer(DType::i32, Shape{n}, placement_.device);
+    b.segments = Buffer();
+  }
+  b.batch = batch.batch;
+  b.seq_len = batch.seq_len;
+  copy(b.ids, batch.ids);
+  copy(b.targets, batch.targets);
+  copy(b.positions, batch.positions);
+  if (batch.segments.view().data) {
+    if (!b.segments.view().data || b.segments.numel() != n) {
+      b.segments = Buffer(DType::i32, Shape{n}, placement_.device);
+    }
+    copy(b.segments, batch.segments);
+  } else {
+    b.segments = Buffer();
+  }
+  return b;
+}
+
+CrossEntropyResult LlamaModel::run(const TokenBatch& host_batch, float loss_scale, bool backward) {
+  prepare(host_batch, backward);
+  const TokenBatch& batch = placed(host_batch);
   static ResidentGroups resident;
   GroupHooks& hooks = hooks_ ? *hooks_ : resident;
   const LlamaConfig& c = config_;

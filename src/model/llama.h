@@ -44,13 +44,20 @@ class GroupHooks {
 // Whether the model allocates its own gradient buffers or a sharding engine provides them.
 enum class GradStorage : uint8_t { owned, external };
 
+// Where the model computes: activations and parameters in `dtype` (f32, or bf16 on CUDA) on
+// `device`; parameter gradients, norms' rstd and attention's lse stay f32.
+struct Placement {
+  Device device = Device::cpu();
+  DType dtype = DType::f32;
+};
+
 class LlamaModel {
  public:
   LlamaModel(const LlamaConfig& config, Checkpointing checkpointing);  // zero weights
   // Takes ownership of loaded weights (no second copy of the model in memory). With
   // GradStorage::external the gradient groups start empty and `hooks` binds them.
   LlamaModel(LlamaParams params, Checkpointing checkpointing,
-             GradStorage grads = GradStorage::owned);
+             GradStorage grads = GradStorage::owned, Placement placement = {});
   void set_hooks(GroupHooks* hooks) { hooks_ = hooks; }
 
   const LlamaConfig& config() const { return config_; }
@@ -70,6 +77,8 @@ class LlamaModel {
     Buffer xn1, rstd1, qkv, attn, lse, x_mid, xn2, rstd2, gate_up, h;
   };
   void prepare(const TokenBatch& batch, bool backward);
+  // The batch where the model computes (copied to the device when it is not the host).
+  const TokenBatch& placed(const TokenBatch& batch);
   void layer_forward(int64_t l, const Tensor& x_in, const Tensor& x_out, LayerActivations& a,
                      const TokenBatch& batch);
   void layer_backward(int64_t l, const Tensor& x_in, const Tensor& dres, LayerActivations& a,
@@ -78,7 +87,9 @@ class LlamaModel {
 
   LlamaConfig config_;
   Checkpointing checkpointing_;
+  Placement placement_;
   GroupHooks* hooks_ = nullptr;
+  TokenBatch device_batch_;
   LlamaParams params_;
   LlamaParams grads_;
   Buffer rope_cos_, rope_sin_;  // [P, Dh/2]

@@ -25,17 +25,26 @@ int64_t views_extent(const std::vector<ParamView>& views) {
   return total;
 }
 
-ParamGroup make_group(std::string name, std::vector<ParamView> views, Storage storage) {
+struct Placement {
+  Storage storage;
+  DType dtype;
+  Device device;
+};
+
+ParamGroup make_group(std::string name, std::vector<ParamView> views, const Placement& at) {
   const int64_t total = views_extent(views);
   ParamGroup g{std::move(name),
-               storage == Storage::allocated ? Buffer(DType::f32, Shape{total}) : Buffer(),
+               at.storage == Storage::allocated ? Buffer(at.dtype, Shape{total}, at.device)
+                                                : Buffer(),
                std::move(views)};
   return g;
 }
 
 }  // namespace
 
-LlamaParams::LlamaParams(const LlamaConfig& c, Storage storage) : config_(c) {
+LlamaParams::LlamaParams(const LlamaConfig& c, Storage storage_kind, DType dtype, Device device)
+    : config_(c) {
+  const Placement storage{storage_kind, dtype, device};
   const int64_t d = c.hidden_size, f = c.intermediate_size, v = c.vocab_size;
   groups_.push_back(make_group("embed", {{"model.embed_tokens.weight", 0, Shape{v, d}}}, storage));
   first_layer_group_ = 1;

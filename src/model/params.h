@@ -51,7 +51,8 @@ class LlamaParams {
   LlamaParams() = default;
   // All zeros; with Storage::none the groups have their views but no memory (a sharding engine
   // binds each group's buffer while it is in use).
-  explicit LlamaParams(const LlamaConfig& config, Storage storage = Storage::allocated);
+  explicit LlamaParams(const LlamaConfig& config, Storage storage = Storage::allocated,
+                       DType dtype = DType::f32, Device device = Device::cpu());
 
   // Group indices, for GroupHooks.
   int64_t embed_group() const { return 0; }
