@@ -4,28 +4,68 @@
 
 namespace zerotune {
 
+namespace {
+
+AdamWParams adamw_params(const AdamWConfig& config, int64_t step) {
+  ZT_CHECK(step >= 1, "adamw_step: step counts from 1, got ", step);
+  const double bc1 = 1.0 - std::pow(config.beta1, static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(config.beta2, static_cast<double>(step));
+  return AdamWParams{static_cast<float>(config.beta1),
+                     static_cast<float>(1.0 - config.beta1),
+                     static_cast<float>(config.beta2),
+                     static_cast<float>(1.0 - config.beta2),
+                     static_cast<float>(1.0 - config.lr * config.weight_decay),
+                     static_cast<float>(config.lr / bc1),
+                     static_cast<float>(std::sqrt(bc2)),
+                     static_cast<float>(config.eps)};
+}
+
+}  // namespace
+
+void adamw_step_mixed(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                      const Tensor& exp_avg_sq, const Tensor& compute, const AdamWConfig& config,
+                      int64_t step) {
+  ZT_CHECK(on_cuda(param), "adamw_step_mixed: the compute copy is for the CUDA backend; got ",
+           param.device.name());
+  ZT_CHECK(compute.numel() == param.numel() && compute.dtype == DType::bf16, "adamw_step_mixed: ",
+           "compute copy ", describe(compute), " for master ", describe(param));
+  check_same_device("adamw_step_mixed", param, compute);
+  cuda::adamw_step(param, grad, exp_avg, exp_avg_sq, adamw_params(config, step), compute);
+}
+
+double sum_of_squares(const Tensor& x) {
+  check_dtype("sum_of_squares", "x", x, DType::f32);
+  if (on_cuda(x)) return cuda::sum_of_squares(x);
+  const float* p = x.f32();
+  double sum = 0.0;
+#pragma omp parallel for reduction(+ : sum) schedule(static)
+  for (int64_t i = 0; i < x.numel(); ++i) sum += static_cast<double>(p[i]) * p[i];
+  return sum;
+}
+
+void scale_in_place(const Tensor& x, float factor) {
+  check_dtype("scale_in_place", "x", x, DType::f32);
+  if (on_cuda(x)) {
+    cuda::scale_in_place(x, factor);
+    return;
+  }
+  float* p = x.f32();
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < x.numel(); ++i) p[i] *= factor;
+}
+
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                 const Tensor& exp_avg_sq, const AdamWConfig& config, int64_t step) {
-  ZT_CHECK(step >= 1, "adamw_step: step counts from 1, got ", step);
   const Shape flat{param.numel()};
   check_shape("adamw_step", "grad", grad.reshape(Shape{grad.numel()}), flat);
   check_shape("adamw_step", "exp_avg", exp_avg.reshape(Shape{exp_avg.numel()}), flat);
   check_shape("adamw_step", "exp_avg_sq", exp_avg_sq.reshape(Shape{exp_avg_sq.numel()}), flat);
-  const double bc1 = 1.0 - std::pow(config.beta1, static_cast<double>(step));
-  const double bc2 = 1.0 - std::pow(config.beta2, static_cast<double>(step));
-  const AdamWParams p{static_cast<float>(config.beta1),
-                      static_cast<float>(1.0 - config.beta1),
-                      static_cast<float>(config.beta2),
-                      static_cast<float>(1.0 - config.beta2),
-                      static_cast<float>(1.0 - config.lr * config.weight_decay),
-                      static_cast<float>(config.lr / bc1),
-                      static_cast<float>(std::sqrt(bc2)),
-                      static_cast<float>(config.eps)};
+  const AdamWParams p = adamw_params(config, step);
   check_same_device("adamw_step", param, grad);
   check_same_device("adamw_step", param, exp_avg);
   check_same_device("adamw_step", param, exp_avg_sq);
   if (!param.device.is_cpu()) {
-    cuda::adamw_step(param, grad, exp_avg, exp_avg_sq, p);
+    cuda::adamw_step(param, grad, exp_avg, exp_avg_sq, p, Tensor());
     return;
   }
   require_backend("adamw_step", param);

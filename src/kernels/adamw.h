@@ -18,6 +18,16 @@ struct AdamWConfig {
 // param, grad, exp_avg, exp_avg_sq: [n].
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                 const Tensor& exp_avg_sq, const AdamWConfig& config, int64_t step);
+// The same step on an f32 master `param` that also writes the updated values, rounded, into
+// `compute` ([n] bf16 on the same device): mixed-precision training's compute copy in one pass.
+void adamw_step_mixed(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                      const Tensor& exp_avg_sq, const Tensor& compute, const AdamWConfig& config,
+                      int64_t step);
+
+// sum of x^2 over a flat f32 tensor, accumulated in double (gradient norms).
+double sum_of_squares(const Tensor& x);
+// x *= factor over a flat f32 tensor (gradient clipping).
+void scale_in_place(const Tensor& x, float factor);
 
 namespace cpu {
 void adamw_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n,
@@ -25,8 +35,11 @@ void adamw_step(float* param, const float* grad, float* exp_avg, float* exp_avg_
 }  // namespace cpu
 
 namespace cuda {
+// `compute` may be empty (no data): no compute copy.
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
-                const Tensor& exp_avg_sq, const AdamWParams& params);
+                const Tensor& exp_avg_sq, const AdamWParams& params, const Tensor& compute);
+double sum_of_squares(const Tensor& x);
+void scale_in_place(const Tensor& x, float factor);
 }  // namespace cuda
 
 }  // namespace zerotune

@@ -262,6 +262,36 @@ TEST(CudaAdamW, MatchesCpuStep) {
   EXPECT_LE(rel_error(to_host(gv), v), 1e-6);
 }
 
+TEST(CudaAdamW, MixedPrecisionWritesTheRoundedComputeCopy) {
+  REQUIRE_GPU();
+  const int64_t n = 777;
+  Buffer p = random_host({n}, 18, DType::f32), g = random_host({n}, 19, DType::f32);
+  Buffer m(DType::f32, {n}), v(DType::f32, {n});
+  Buffer gp = to_gpu(p, DType::f32), gg = to_gpu(g, DType::f32), gm(DType::f32, {n}, kGpu),
+         gv(DType::f32, {n}, kGpu), compute(DType::bf16, {n}, kGpu);
+  AdamWConfig c;
+  c.lr = 3e-3;
+  adamw_step(p, g, m, v, c, 1);
+  adamw_step_mixed(gp, gg, gm, gv, compute, c, 1);
+  EXPECT_LE(rel_error(to_host(gp), p), 1e-6);
+  const std::vector<float> master = to_host(gp), rounded = to_host(compute);
+  for (int64_t i = 0; i < n; ++i) {
+    ASSERT_EQ(rounded[static_cast<size_t>(i)], bf16_to_f32(f32_to_bf16(master[static_cast<size_t>(i)])));
+  }
+}
+
+TEST(CudaReduce, SumOfSquaresAndScale) {
+  REQUIRE_GPU();
+  const int64_t n = 1 << 20;
+  Buffer x = random_host({n}, 20, DType::f32);
+  Buffer gx = to_gpu(x, DType::f32);
+  const double want = sum_of_squares(x);
+  EXPECT_NEAR(sum_of_squares(gx), want, 1e-9 * want);
+  scale_in_place(gx, 0.5f);
+  scale_in_place(x, 0.5f);
+  EXPECT_EQ(to_host(gx), std::vector<float>(x.f32(), x.f32() + n));
+}
+
 TEST(CudaDevice, WithoutTheBackendAllocationFailsClearly) {
   if (cuda_device_count() > 0) GTEST_SKIP() << "a GPU is present";
   EXPECT_THROW(Buffer(DType::f32, {4}, kGpu), Error);

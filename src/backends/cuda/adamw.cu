@@ -1,6 +1,9 @@
 // Fused AdamW over flat f32 shards (master weights, gradients, moments), with the CPU's update.
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/element_types.cuh"
+#include <vector>
+
+#include "core/device_memory.h"
 #include "kernels/adamw.h"
 
 namespace zerotune::cuda {
@@ -9,16 +12,39 @@ namespace {
 constexpr unsigned kThreads = 256;
 
 __global__ void adamw_kernel(float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
-                             int64_t n, AdamWParams h) {
+                             bf16* compute, int64_t n, AdamWParams h) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i >= n) return;
   adamw_update(h, grad[i], param + i, exp_avg + i, exp_avg_sq + i);
+  if (compute) compute[i] = from_f32<bf16>(param[i]);
+}
+
+// Per-block partial sums of squares in double, summed on the host in a fixed order.
+__global__ void sum_of_squares_kernel(double* partial, const float* x, int64_t n) {
+  double sum = 0.0;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    sum += static_cast<double>(x[i]) * x[i];
+  }
+  __shared__ double shared[kThreads];
+  shared[threadIdx.x] = sum;
+  __syncthreads();
+  for (unsigned stride = kThreads / 2; stride > 0; stride >>= 1) {
+    if (threadIdx.x < stride) shared[threadIdx.x] += shared[threadIdx.x + stride];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[blockIdx.x] = shared[0];
+}
+
+__global__ void scale_kernel(float* x, int64_t n, float factor) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) x[i] *= factor;
 }
 
 }  // namespace
 
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
-                const Tensor& exp_avg_sq, const AdamWParams& params) {
+                const Tensor& exp_avg_sq, const AdamWParams& params, const Tensor& compute) {
   const int64_t n = param.numel();
   if (n == 0) return;
   ZT_CHECK(param.dtype == DType::f32 && grad.dtype == DType::f32 && exp_avg.dtype == DType::f32 &&
@@ -27,9 +53,32 @@ void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
            describe(param), ", ", describe(grad), ", ", describe(exp_avg), ", ",
            describe(exp_avg_sq));
   adamw_kernel<<<blocks_for(n, kThreads), kThreads, 0, compute_stream()>>>(
-      param.ptr<float>(), grad.ptr<float>(), exp_avg.ptr<float>(), exp_avg_sq.ptr<float>(), n,
-      params);
+      param.ptr<float>(), grad.ptr<float>(), exp_avg.ptr<float>(), exp_avg_sq.ptr<float>(),
+      compute.data ? compute.ptr<bf16>() : nullptr, n, params);
   check_launch("adamw_step");
+}
+
+double sum_of_squares(const Tensor& x) {
+  const int64_t n = x.numel();
+  if (n == 0) return 0.0;
+  constexpr unsigned kBlocks = 1024;
+  Buffer partial(DType::f64, Shape{kBlocks}, x.device);
+  sum_of_squares_kernel<<<kBlocks, kThreads, 0, compute_stream()>>>(partial.view().ptr<double>(),
+                                                                  x.ptr<float>(), n);
+  check_launch("sum_of_squares");
+  std::vector<double> host(kBlocks);
+  copy_bytes(host.data(), Device::cpu(), partial.view().data, x.device, kBlocks * 8);
+  double sum = 0.0;
+  for (double v : host) sum += v;
+  return sum;
+}
+
+void scale_in_place(const Tensor& x, float factor) {
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  scale_kernel<<<blocks_for(n, kThreads), kThreads, 0, compute_stream()>>>(x.ptr<float>(), n,
+                                                                          factor);
+  check_launch("scale_in_place");
 }
 
 }  // namespace zerotune::cuda

@@ -49,8 +49,15 @@ void linear_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                      Accumulate) {
   no_cuda("linear_backward");
 }
-void adamw_step(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AdamWParams&) {
+void adamw_step(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AdamWParams&,
+                const Tensor&) {
   no_cuda("adamw_step");
+}
+double sum_of_squares(const Tensor&) {
+  no_cuda("sum_of_squares");
+}
+void scale_in_place(const Tensor&, float) {
+  no_cuda("scale_in_place");
 }
 CrossEntropyResult lm_head_cross_entropy(const Tensor&, const Tensor&, const Tensor&, float,
                                          const Tensor&, const Tensor&, int64_t) {
