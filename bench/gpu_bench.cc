@@ -1,0 +1,196 @@
+// Training-step throughput of the CUDA backend on random tokens: bf16 (or f32) compute, f32 master
+// weights and AdamW moments on the GPU, activation checkpointing, gradient clipping. Prints one
+// JSON line: tokens/s, model FLOPs utilisation against the measured bf16 GEMM peak, peak memory.
+//
+//   gpu_bench [--dim 4096] [--hidden 11008] [--layers 4] [--heads 32] [--kv-heads 32]
+//             [--vocab 32000] [--seq 512] [--batch 8] [--steps 10] [--warmup 3]
+//             [--dtype bf16|f32] [--no-ckpt]
+//
+// Model FLOPs per token: 6 x (matrix parameters, LM head included) + 6 x L x T x H x Dh (causal
+// attention's QK^T and PV, forward and backward), without the checkpointing recompute.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/device_memory.h"
+#include "core/rng.h"
+#include "kernels/adamw.h"
+#include "kernels/matmul.h"
+#include "model/llama.h"
+
+namespace zerotune {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+int64_t used_bytes() {
+  size_t free_bytes = 0, total_bytes = 0;
+  cudaMemGetInfo(&free_bytes, &total_bytes);
+  return static_cast<int64_t>(total_bytes - free_bytes);
+}
+
+// bf16 GEMM throughput of cuBLASLt on an 8192^3 product (the MFU denominator).
+double measured_gemm_tflops(const Device& gpu) {
+  const int64_t n = 8192;
+  Buffer a(DType::bf16, Shape{n, n}, gpu), b(DType::bf16, Shape{n, n}, gpu),
+      c(DType::bf16, Shape{n, n}, gpu);
+  linear_forward(c, a, b);
+  device_synchronize(gpu);
+  const int reps = 20;
+  const auto start = Clock::now();
+  for (int i = 0; i < reps; ++i) linear_forward(c, a, b);
+  device_synchronize(gpu);
+  return 2.0 * n * n * n * reps / seconds_since(start) / 1e12;
+}
+
+int run(int argc, char** argv) {
+  std::map<std::string, std::string> flags = {
+      {"--dim", "4096"},  {"--hidden", "11008"}, {"--layers", "4"}, {"--heads", "32"},
+      {"--kv-heads", "32"}, {"--vocab", "32000"}, {"--seq", "512"},  {"--batch", "8"},
+      {"--steps", "10"},  {"--warmup", "3"},     {"--dtype", "bf16"}};
+  bool checkpointing = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string key = argv[i];
+    if (key == "--no-ckpt") {
+      checkpointing = false;
+    } else if (flags.count(key) && i + 1 < argc) {
+      flags[key] = argv[++i];
+    } else {
+      std::fprintf(stderr, "gpu_bench: unknown or incomplete flag '%s' (see the file's header)\n",
+                   key.c_str());
+      return 2;
+    }
+  }
+  auto num = [&](const char* key) { return std::atoll(flags[key].c_str()); };
+  if (cuda_device_count() == 0) {
+    std::fprintf(stderr, "gpu_bench: no CUDA device\n");
+    return 1;
+  }
+  const Device gpu = Device::cuda(0);
+  const DType dtype = flags["--dtype"] == "f32" ? DType::f32 : DType::bf16;
+
+  LlamaConfig c;
+  c.hidden_size = num("--dim");
+  c.intermediate_size = num("--hidden");
+  c.num_hidden_layers = num("--layers");
+  c.num_attention_heads = num("--heads");
+  c.num_key_value_heads = num("--kv-heads");
+  c.head_dim = c.hidden_size / c.num_attention_heads;
+  c.vocab_size = num("--vocab");
+  c.max_position_embeddings = std::max<int64_t>(num("--seq"), 512);
+  c.validate("gpu_bench");
+  const int64_t seq = num("--seq"), batch = num("--batch");
+
+  const double peak = measured_gemm_tflops(gpu);
+  const int64_t base_memory = used_bytes();
+
+  // Master weights f32 on the GPU, the model's compute copy in `dtype`, moments f32.
+  LlamaParams host(c);
+  host.init_random(1);
+  LlamaParams master(c, Storage::allocated, DType::f32, gpu);
+  LlamaParams compute(c, Storage::allocated, dtype, gpu);
+  std::vector<Buffer> exp_avg, exp_avg_sq;
+  for (size_t g = 0; g < host.groups().size(); ++g) {
+    copy(master.groups()[g].data, host.groups()[g].data);
+    const int64_t n = host.groups()[g].data.numel();
+    Buffer staged(dtype, Shape{n});
+    convert(staged.view().data, dtype, host.groups()[g].data.view().data, DType::f32, n);
+    copy(compute.groups()[g].data, staged);
+    exp_avg.emplace_back(DType::f32, Shape{n}, gpu);
+    exp_avg_sq.emplace_back(DType::f32, Shape{n}, gpu);
+  }
+  host = LlamaParams();
+  LlamaModel model(std::move(compute),
+                   checkpointing ? Checkpointing::per_layer : Checkpointing::off,
+                   GradStorage::owned, Placement{gpu, dtype});
+
+  Rng rng(2);
+  std::vector<std::vector<int32_t>> rows(static_cast<size_t>(batch),
+                                         std::vector<int32_t>(static_cast<size_t>(seq)));
+  for (auto& row : rows) {
+    for (auto& id : row) id = static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(c.vocab_size));
+  }
+  const TokenBatch tokens = TokenBatch::from_rows(rows, rows);
+  const float scale = 1.0f / static_cast<float>(tokens.count_targets());
+  AdamWConfig adam;
+  adam.lr = 1e-5;
+
+  int64_t peak_memory = 0;
+  double timed = 0.0, last_loss = 0.0;
+  const int64_t warmup = num("--warmup"), steps = num("--steps");
+  for (int64_t step = 1; step <= warmup + steps; ++step) {
+    device_synchronize(gpu);
+    const auto start = Clock::now();
+    model.grads().zero();
+    last_loss = model.forward_backward(tokens, scale).loss_sum * scale;
+    double norm_sq = 0.0;
+    for (const ParamGroup& g : model.grads().groups()) norm_sq += sum_of_squares(g.data);
+    const double coef = 1.0 / (std::sqrt(norm_sq) + 1e-6);
+    if (coef < 1.0) {
+      for (const ParamGroup& g : model.grads().groups()) scale_in_place(g.data, static_cast<float>(coef));
+    }
+    for (size_t g = 0; g < master.groups().size(); ++g) {
+      const Tensor& compute_copy = model.params().groups()[g].data.view();
+      if (dtype == DType::bf16) {
+        adamw_step_mixed(master.groups()[g].data, model.grads().groups()[g].data, exp_avg[g],
+                         exp_avg_sq[g], compute_copy, adam, step);
+      } else {
+        adamw_step(compute_copy, model.grads().groups()[g].data, exp_avg[g], exp_avg_sq[g], adam,
+                   step);
+      }
+    }
+    device_synchronize(gpu);
+    if (step > warmup) timed += seconds_since(start);
+    peak_memory = std::max(peak_memory, used_bytes() - base_memory);
+  }
+
+  const int64_t d = c.hidden_size, L = c.num_hidden_layers;
+  const double matmul_params = static_cast<double>(L) * (d * c.qkv_dim() + c.q_dim() * d +
+                                                         3.0 * d * c.intermediate_size) +
+                               static_cast<double>(c.vocab_size) * d;
+  const double flops_per_token =
+      6.0 * matmul_params + 6.0 * L * seq * c.num_attention_heads * c.head_dim;
+  const double tokens_per_s = static_cast<double>(batch * seq * steps) / timed;
+  const double mfu = tokens_per_s * flops_per_token / (peak * 1e12);
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, 0);
+  std::printf(
+      "{\"device\": \"%s\", \"dtype\": \"%s\", \"dim\": %lld, \"hidden\": %lld, \"layers\": %lld, "
+      "\"heads\": %lld, \"kv_heads\": %lld, \"vocab\": %lld, \"seq\": %lld, \"batch\": %lld, "
+      "\"checkpointing\": %s, \"steps\": %lld, \"step_s\": %.4f, \"tokens_per_s\": %.1f, "
+      "\"model_tflops\": %.1f, \"gemm_peak_tflops\": %.1f, \"mfu\": %.4f, "
+      "\"peak_memory_bytes\": %lld, \"last_loss\": %.4f}\n",
+      prop.name, dtype_name(dtype), static_cast<long long>(d),
+      static_cast<long long>(c.intermediate_size), static_cast<long long>(L),
+      static_cast<long long>(c.num_attention_heads), static_cast<long long>(c.num_key_value_heads),
+      static_cast<long long>(c.vocab_size), static_cast<long long>(seq),
+      static_cast<long long>(batch), checkpointing ? "true" : "false",
+      static_cast<long long>(steps), timed / static_cast<double>(steps), tokens_per_s,
+      tokens_per_s * flops_per_token / 1e12, peak, mfu, static_cast<long long>(peak_memory),
+      last_loss);
+  return 0;
+}
+
+}  // namespace
+}  // namespace zerotune
+
+int main(int argc, char** argv) {
+  try {
+    return zerotune::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gpu_bench: error: %s\n", e.what());
+    return 1;
+  }
+}
