@@ -170,6 +170,8 @@ int cmd_train(int argc, char** argv, int first) {
       .option("--offload-optimizer", "none|cpu|nvme",
               "where AdamW's fp32 state lives and steps (nvme: paged to --nvme-path)", "none")
       .option("--nvme-path", "DIR", "folder for the paged optimizer state")
+      .option("--device", "cpu|cuda",
+              "where to compute (default: cuda when built with it and a GPU is present)")
       .option("--collective-timeout", "S",
               "seconds a collective may wait for the other ranks before the job ends", "600")
       .option("--stop-after-epochs", "K", "stop after K epochs as if interrupted (for --resume)",
@@ -215,10 +217,8 @@ int cmd_train(int argc, char** argv, int first) {
   const std::string mx = args.get("--mx");
   ZT_CHECK(mx == "no" || mx == "bf16" || mx == "fp16",
            "zerotune train: --mx must be no, bf16 or fp16, got '", mx, "'");
-  if (mx != "no") {
-    std::fprintf(stderr, "zerotune train: warning: --mx %s: the CPU backend computes in fp32\n",
-                 mx.c_str());
-  }
+  o.mixed_precision = mx;
+  o.device = args.get("--device");
   if (args.has("--save-dtype")) {
     ZT_CHECK(parse_dtype(args.get("--save-dtype"), &o.save_dtype) &&
                  (o.save_dtype == DType::f32 || o.save_dtype == DType::bf16 ||

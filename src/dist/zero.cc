@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <map>
 
+#include "core/device_memory.h"
 #include "dist/nvme_store.h"
 #include "io/safetensors.h"
+#include "kernels/adamw.h"
 
 namespace zerotune {
 
@@ -30,6 +32,8 @@ struct ZeroEngine::Group {
   Buffer gathered;             // [shard * world] stage 3: the gathered parameters while in use
   std::unique_ptr<CommRequest> pending_gather;
   int uses = 0;
+  Buffer master;     // device mode: [numel] f32 master weights unless the compute copy is f32
+  Buffer grad_host;  // device mode with the optimizer on the host: [numel] f32 gradient copy
   Buffer grad_slot;         // [shard * world] stages 2-3: one micro-batch's unreduced gradient
   bool grad_fresh = true;   // grad_shard holds nothing from this step yet
 };
@@ -44,6 +48,14 @@ ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const Zero
   rank_ = comm.rank();
   world_ = comm.size();
   stage_ = world_ == 1 ? 0 : options.stage;
+  device_ = !options.compute.device.is_cpu();
+  host_optimizer_ = device_ && options.optimizer_placement == OptimizerPlacement::cpu;
+  ZT_CHECK(!device_ || world_ == 1, "zero: training on ", world_, " GPUs needs the NCCL "
+           "communicator, which this version does not have; use one GPU (or the CPU)");
+  ZT_CHECK(!device_ || options.optimizer_placement != OptimizerPlacement::nvme,
+           "zero: --offload-optimizer nvme is not available with --device cuda in this version");
+  ZT_CHECK(device_ || options.compute.dtype == DType::f32,
+           "zero: the CPU backend computes in f32, not ", dtype_name(options.compute.dtype));
   int64_t max_shard = 0, optimizer_floats = 0;
   for (size_t i = 0; i < layout.groups().size(); ++i) {
     auto g = std::make_unique<Group>();
@@ -55,6 +67,21 @@ ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const Zero
     g->count = std::clamp<int64_t>(g->numel - g->begin, 0, g->shard);
     g->replicated = stage_ < 3 || g->numel < options.param_persistence_threshold;
     const int64_t padded = g->shard * world_;
+    if (device_) {  // one GPU: stage 0
+      const Device dev = options.compute.device;
+      const Device opt_dev = host_optimizer_ ? Device::cpu() : dev;
+      g->full = Buffer(options.compute.dtype, Shape{padded}, dev);
+      if (options.compute.dtype != DType::f32 || host_optimizer_) {
+        g->master = Buffer(DType::f32, Shape{g->numel}, opt_dev);
+      }
+      g->grad_full = Buffer(DType::f32, Shape{padded}, dev);
+      if (host_optimizer_) g->grad_host = Buffer(DType::f32, Shape{g->numel});
+      g->exp_avg = Buffer(DType::f32, Shape{g->numel}, opt_dev);
+      g->exp_avg_sq = Buffer(DType::f32, Shape{g->numel}, opt_dev);
+      max_shard = std::max(max_shard, g->numel);
+      groups_.push_back(std::move(g));
+      continue;
+    }
     if (g->replicated) {
       g->full = Buffer(DType::f32, Shape{padded});
     } else {
@@ -74,6 +101,7 @@ ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const Zero
     groups_.push_back(std::move(g));
   }
   if (stage_ >= 2) reduce_tmp_ = Buffer(DType::f32, Shape{max_shard});
+  if (device_) staging_ = Buffer(options.compute.dtype, Shape{max_shard});
   if (options.optimizer_placement == OptimizerPlacement::nvme) {
     ZT_CHECK(!options.nvme_path.empty(), "zero: --offload-optimizer nvme needs --nvme-path");
     nvme_ = std::make_unique<NvmeStore>(options.nvme_path, rank_, optimizer_floats);
@@ -95,10 +123,34 @@ float* ZeroEngine::optimizer_grads(Group& g) {
   return stage_ == 0 ? g.grad_full.f32() : g.grad_shard.f32();
 }
 
+Tensor ZeroEngine::master_of(const Group& g) {
+  return g.master.view().data ? g.master.view() : g.full.view().flat(0, g.numel);
+}
+
+// The compute copy on the GPU <- the master values, rounded to the compute dtype.
+void ZeroEngine::upload_compute_copy(Group& g) {
+  const Tensor master = master_of(g);
+  if (master.data == g.full.view().data) return;  // f32 on the GPU: one copy
+  const Tensor staged = staging_.view().flat(0, g.numel);
+  if (master.device.is_cpu()) {
+    convert(staged.data, staged.dtype, master.data, DType::f32, g.numel);
+  } else {
+    Buffer host(DType::f32, Shape{g.numel});
+    copy(host, master);
+    convert(staged.data, staged.dtype, host.view().data, DType::f32, g.numel);
+  }
+  copy(g.full.view().flat(0, g.numel), staged);
+}
+
 void ZeroEngine::set_group_params(size_t i, const Tensor& full) {
   Group& g = *groups_.at(i);
   ZT_CHECK(full.dtype == DType::f32 && full.numel() == g.numel, "zero: group ", g.name, " is ",
            describe(full), ", expected f32[", g.numel, "]");
+  if (device_) {
+    copy(master_of(g), full.reshape(Shape{g.numel}));
+    upload_compute_copy(g);
+    return;
+  }
   if (g.replicated) {
     std::memcpy(g.full.f32(), full.f32(), static_cast<size_t>(g.numel) * 4);
   } else {
@@ -220,11 +272,8 @@ void ZeroEngine::zero_grads() {
 
 namespace {
 
-double sum_of_squares(const float* p, int64_t n) {
-  double sum = 0.0;
-#pragma omp parallel for reduction(+ : sum) schedule(static)
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(p[i]) * p[i];
-  return sum;
+double squares(const Buffer& b, int64_t n) {
+  return n == 0 ? 0.0 : sum_of_squares(b.view().flat(0, n));
 }
 
 }  // namespace
@@ -240,7 +289,7 @@ double ZeroEngine::reduce_gradients() {
       for (auto& r : inflight) r->wait();
     }
     // Every rank holds the whole reduced gradient: the norm needs no communication.
-    for (auto& g : groups_) total += sum_of_squares(g->grad_full.f32(), g->numel);
+    for (auto& g : groups_) total += squares(g->grad_full, g->numel);
     return std::sqrt(total);
   }
   if (stage_ == 1) {
@@ -248,16 +297,15 @@ double ZeroEngine::reduce_gradients() {
       comm_.reduce_scatter(g->grad_full.f32(), g->grad_shard.f32(), g->shard, DType::f32);
     }
   }
-  for (auto& g : groups_) total += sum_of_squares(g->grad_shard.f32(), g->count);
+  for (auto& g : groups_) total += squares(g->grad_shard, g->count);
   return std::sqrt(comm_.all_reduce_sum(total));  // one all-reduce of the squared norms
 }
 
 void ZeroEngine::scale_gradients(float factor) {
   for (auto& g : groups_) {
-    float* p = optimizer_grads(*g);
+    const Buffer& grads = stage_ == 0 ? g->grad_full : g->grad_shard;
     const int64_t n = optimizer_count(*g);
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) p[i] *= factor;
+    if (n > 0) scale_in_place(grads.view().flat(0, n), factor);
   }
 }
 
@@ -274,6 +322,25 @@ void ZeroEngine::adam_group(Group& g, float* exp_avg, float* exp_avg_sq, double 
 
 void ZeroEngine::optimizer_step(double lr) {
   ++step_;
+  if (device_) {
+    AdamWConfig c = options_.adam;
+    c.lr = lr;
+    for (auto& gp : groups_) {
+      Group& g = *gp;
+      const Tensor grads = g.grad_full.view().flat(0, g.numel);
+      if (host_optimizer_) {  // gradients down, AdamW on the host, the compute copy back up
+        copy(g.grad_host, grads);
+        adamw_step(g.master, g.grad_host, g.exp_avg, g.exp_avg_sq, c, step_);
+        upload_compute_copy(g);
+      } else if (g.master.view().data) {
+        adamw_step_mixed(g.master, grads, g.exp_avg, g.exp_avg_sq,
+                         g.full.view().flat(0, g.numel), c, step_);
+      } else {
+        adamw_step(g.full.view().flat(0, g.numel), grads, g.exp_avg, g.exp_avg_sq, c, step_);
+      }
+    }
+    return;
+  }
   if (!nvme_) {
     for (auto& g : groups_) adam_group(*g, g->exp_avg.f32(), g->exp_avg_sq.f32(), lr);
   } else {
@@ -320,6 +387,10 @@ void ZeroEngine::gather_tensor(const std::string& name, float* out) {
     for (const ParamView& v : g.views) {
       if (v.name != name) continue;
       const int64_t lo = v.offset, n = v.shape.numel();
+      if (device_) {
+        copy_bytes(out, Device::cpu(), master_of(g).ptr<float>() + lo, master_of(g).device, n * 4);
+        return;
+      }
       if (g.replicated) {
         if (rank_ == 0) std::memcpy(out, g.full.f32() + lo, static_cast<size_t>(n) * 4);
         return;
@@ -345,8 +416,22 @@ std::string ZeroEngine::state_file_name(int rank, int world) {
 
 void ZeroEngine::save_state(const std::string& path) const {
   // This rank's own range [begin, begin + count) of every group, whatever the stage.
-  std::vector<Buffer> moments;  // NVMe pages read back for the file
+  std::vector<Buffer> moments;  // NVMe pages read back for the file (device mode: host copies)
   std::vector<NamedTensor> tensors;
+  if (device_) {  // one rank: every group whole, copied to the host
+    for (const auto& gp : groups_) {
+      const Group& g = *gp;
+      for (const auto& [kind, source] :
+           {std::pair<const char*, Tensor>{"param/", master_of(g)},
+            {"exp_avg/", g.exp_avg.view()}, {"exp_avg_sq/", g.exp_avg_sq.view()}}) {
+        moments.emplace_back(DType::f32, Shape{g.numel});
+        copy(moments.back(), source);
+        tensors.push_back({kind + g.name, moments.back().view()});
+      }
+    }
+    write_safetensors(path, tensors);
+    return;
+  }
   for (const auto& gp : groups_) {
     const Group& g = *gp;
     const float* params = g.replicated ? g.full.f32() + g.begin : g.param_shard.f32();
@@ -400,6 +485,17 @@ void ZeroEngine::load_state(const std::string& dir, int saved_world) {
   };
   for (auto& gp : groups_) {
     Group& g = *gp;
+    if (device_) {  // through host buffers into the device's (or the host optimizer's) copies
+      for (const auto& [kind, target] :
+           {std::pair<const char*, Tensor>{"param", master_of(g)},
+            {"exp_avg", g.exp_avg.view()}, {"exp_avg_sq", g.exp_avg_sq.view()}}) {
+        Buffer host(DType::f32, Shape{g.numel});
+        read_range(kind, g, 0, g.numel, host.f32());
+        copy(target, host);
+      }
+      upload_compute_copy(g);
+      continue;
+    }
     if (g.replicated) {
       read_range("param", g, 0, g.numel, g.full.f32());
     } else {

@@ -29,6 +29,10 @@ enum class OptimizerPlacement : uint8_t { device, cpu, nvme };
 
 struct ZeroOptions {
   int stage = 3;
+  // Where the model computes. On a GPU the engine keeps an f32 master copy beside a bf16 compute
+  // copy, gradients in f32, and AdamW on the GPU or, with OptimizerPlacement::cpu, in host memory.
+  // (This version trains on one GPU; several GPUs need the NCCL communicator.)
+  Placement compute;
   // Stage 3: groups with fewer elements stay replicated on every rank (DeepSpeed's
   // stage3_param_persistence_threshold).
   int64_t param_persistence_threshold = 0;
@@ -115,6 +119,11 @@ class ZeroEngine final : public GroupHooks {
   std::vector<int64_t> slot_sizes_;
   int64_t slot_bytes_ = 0;
   Buffer reduce_tmp_;  // [largest shard] a reduce-scattered gradient before it is accumulated
+  bool device_ = false;          // the model computes on a GPU
+  bool host_optimizer_ = false;  // device_ and AdamW runs in host memory
+  Buffer staging_;               // [largest group] host, compute dtype: the compute copy's upload
+  static Tensor master_of(const Group& g);  // device_: the f32 master values [numel]
+  void upload_compute_copy(Group& g);
   int64_t step_ = 0;
   std::unique_ptr<NvmeStore> nvme_;
 };

@@ -13,6 +13,7 @@
 
 #include <sys/resource.h>
 
+#include "core/device_memory.h"
 #include "core/files.h"
 #include "core/timer.h"
 #include "data/text_jsonl.h"
@@ -66,6 +67,13 @@ void validate_train_options(const TrainOptions& o) {
            ": --offload-optimizer nvme needs --nvme-path DIR");
   ZT_CHECK(o.collective_timeout_s > 0.0, cmd, ": --collective-timeout must be positive, got ",
            o.collective_timeout_s);
+  ZT_CHECK(o.device.empty() || o.device == "cpu" || o.device == "cuda", cmd,
+           ": --device must be cpu or cuda, got '", o.device, "'");
+  ZT_CHECK(o.device != "cuda" || cuda_backend_built(), cmd,
+           ": --device cuda needs the CUDA build (scripts/build.sh --cuda: build-cuda/zerotune)");
+  ZT_CHECK(o.mixed_precision == "no" || o.mixed_precision == "bf16" ||
+               o.mixed_precision == "fp16",
+           cmd, ": --mx must be no, bf16 or fp16, got '", o.mixed_precision, "'");
 }
 
 namespace {
@@ -181,6 +189,30 @@ void trim_metrics(const std::string& path, const LoopState& loop) {
   write_file_atomically(path, kept);
 }
 
+// --device and --mx: a GPU computes in bf16 (f32 with --mx no); the CPU in f32.
+Placement placement_for(const TrainOptions& o, bool lead) {
+  const bool cuda = o.device == "cuda" || (o.device.empty() && cuda_device_count() > 0);
+  if (!cuda) {
+    if (o.mixed_precision != "no" && lead) {
+      std::fprintf(stderr, "zerotune train: warning: --mx %s: the CPU backend computes in fp32\n",
+                   o.mixed_precision.c_str());
+    }
+    return Placement{};
+  }
+  ZT_CHECK(cuda_device_count() > 0, "zerotune train: --device cuda but no GPU is visible");
+  ZT_CHECK(o.mixed_precision != "fp16",
+           "zerotune train: --mx fp16 is not supported on the GPU; use bf16 (or no for f32)");
+  int local_rank = 0;
+  for (const char* var : {"LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"}) {
+    if (const char* v = std::getenv(var)) {
+      local_rank = std::atoi(v);
+      break;
+    }
+  }
+  return Placement{Device::cuda(local_rank % cuda_device_count()),
+                   o.mixed_precision == "no" ? DType::f32 : DType::bf16};
+}
+
 // Rank r's part [begin, end) of the n items starting at `first`: contiguous, as even as possible.
 std::pair<int64_t, int64_t> rank_slice(int64_t first, int64_t n, int rank, int world) {
   const int64_t per = (n + world - 1) / world;
@@ -292,6 +324,9 @@ int run_training(const TrainOptions& o) {
                              : o.offload_optimizer == "cpu" ? OptimizerPlacement::cpu
                                                             : OptimizerPlacement::device;
   zero.nvme_path = o.nvme_path;
+  zero.compute = placement_for(o, lead);
+  log("zerotune train: computing on %s in %s\n", zero.compute.device.name().c_str(),
+      dtype_name(zero.compute.dtype));
   zero.adam.weight_decay = o.weight_decay;
   const LlamaParams layout(config, Storage::none);
   ZeroEngine engine(layout, *comm, zero);
@@ -299,7 +334,7 @@ int run_training(const TrainOptions& o) {
   folder.params = LlamaParams();
   LlamaModel model(LlamaParams(config, Storage::none),
                    o.grad_ckpt ? Checkpointing::per_layer : Checkpointing::off,
-                   GradStorage::external);
+                   GradStorage::external, zero.compute);
   engine.attach(model);
   if (world > 1) {
     log("zerotune train: %d ranks over %s, ZeRO stage %d%s\n", world, comm->backend(),

@@ -46,6 +46,9 @@ struct TrainOptions {
   std::string offload_optimizer = "none";  // none | cpu | nvme
   std::string nvme_path;
   double collective_timeout_s = 600.0;
+  // Where to compute: "cpu", "cuda", or "" for cuda when this build has it and a GPU is present.
+  std::string device;
+  std::string mixed_precision = "bf16";  // --mx: no | bf16 (the GPU's compute dtype)
   // Object storage: when set, rank 0 hands it each finished checkpoint and metrics.jsonl after
   // writing them in output_dir (then its local folder), and the checkpoints keep-best drops.
   storage::CheckpointPublisher* publisher = nullptr;

@@ -8,6 +8,7 @@
 
 #include "core/device_memory.h"
 #include "core/rng.h"
+#include "kernels/adamw.h"
 #include "model/llama.h"
 
 namespace zerotune {
@@ -114,6 +115,61 @@ TEST(CudaModel, Bf16LossIsCloseToF32) {
   EXPECT_NEAR(l, a, 2e-2 * std::fabs(a));
   const double eval = bf16.forward_loss(b).loss_sum;
   EXPECT_NEAR(eval, l, 1e-6 * std::fabs(l));  // same forward with and without backward
+}
+
+// Five AdamW steps (f32 master and moments; the model's compute copy in `dtype` on `device`);
+// returns the loss of each step.
+std::vector<double> train_steps(const LlamaParams& init, Placement at, int steps) {
+  const LlamaConfig& c = init.config();
+  const bool gpu = !at.device.is_cpu();
+  LlamaParams master(c, Storage::allocated, DType::f32, at.device);
+  for (size_t g = 0; g < init.groups().size(); ++g) copy(master.groups()[g].data, init.groups()[g].data);
+  LlamaModel model(gpu ? on_gpu(init, at.dtype) : LlamaParams(c), Checkpointing::per_layer,
+                   GradStorage::owned, at);
+  if (!gpu) {
+    for (size_t g = 0; g < init.groups().size(); ++g) {
+      copy(model.params().groups()[g].data, init.groups()[g].data);
+    }
+  }
+  std::vector<Buffer> m, v;
+  for (const ParamGroup& g : init.groups()) {
+    m.emplace_back(DType::f32, Shape{g.data.numel()}, at.device);
+    v.emplace_back(DType::f32, Shape{g.data.numel()}, at.device);
+  }
+  AdamWConfig adam;
+  adam.lr = 3e-3;
+  std::vector<double> losses;
+  for (int step = 1; step <= steps; ++step) {
+    const TokenBatch b = batch(c, step % 2 == 0);
+    model.grads().zero();
+    losses.push_back(model.forward_backward(b, 1.0f / static_cast<float>(b.count_targets())).loss_sum /
+                     static_cast<double>(b.count_targets()));
+    for (size_t g = 0; g < init.groups().size(); ++g) {
+      const Tensor& params = model.params().groups()[g].data.view();
+      if (at.dtype == DType::bf16) {
+        adamw_step_mixed(master.groups()[g].data, model.grads().groups()[g].data, m[g], v[g],
+                         params, adam, step);
+      } else {
+        adamw_step(params, model.grads().groups()[g].data, m[g], v[g], adam, step);
+      }
+    }
+  }
+  return losses;
+}
+
+TEST(CudaModel, ShortTrainingRunsMatchTheCpuAndBf16StaysClose) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
+  const LlamaConfig c = config(false);
+  LlamaParams init(c);
+  init.init_random(9);
+  const std::vector<double> cpu = train_steps(init, Placement{}, 5);
+  const std::vector<double> f32 = train_steps(init, Placement{Device::cuda(0), DType::f32}, 5);
+  const std::vector<double> bf16 = train_steps(init, Placement{Device::cuda(0), DType::bf16}, 5);
+  ASSERT_LT(cpu.back(), cpu.front());  // it learns
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    EXPECT_NEAR(f32[i], cpu[i], 1e-4 * cpu[i]) << "step " << i + 1;
+    EXPECT_NEAR(bf16[i], cpu[i], 3e-2 * cpu[i]) << "step " << i + 1;
+  }
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include <cuda_runtime.h>
 
+#include <cstring>
+
 #include "backends/cuda/cuda_check.h"
 #include "core/device_memory.h"
 
@@ -50,6 +52,10 @@ void device_memset_zero(void* p, int64_t bytes, const Device& device) {
 void copy_bytes(void* dst, const Device& dst_device, const void* src, const Device& src_device,
                 int64_t bytes) {
   if (bytes <= 0) return;
+  if (dst_device.is_cpu() && src_device.is_cpu()) {  // no CUDA call: CPU runs need no driver
+    std::memmove(dst, src, static_cast<size_t>(bytes));
+    return;
+  }
   if (!dst_device.is_cpu()) select(dst_device);
   else if (!src_device.is_cpu()) select(src_device);
   ZT_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDefault,
