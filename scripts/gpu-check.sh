@@ -110,7 +110,7 @@ fi
 
 # Not built yet: listed so that the table says what this run did not check.
 for missing in "tensor-core flash attention" "zerotune train --device cuda" \
-               "logits vs transformers" "NCCL communicator"; do
+               "logits vs transformers" "NCCL communicator (needs 2+ GPUs)"; do
   row "$missing" "TODO" "not checked by this version"
 done
 

@@ -90,4 +90,12 @@ bool launched_by_mpi();
 std::unique_ptr<Communicator> make_communicator(const CommOptions& options);
 std::unique_ptr<Communicator> make_single_communicator();
 
+// True when the torchrun-style variables RANK and WORLD_SIZE describe the job (Ray, Kubernetes
+// and torchrun launchers set them, with MASTER_ADDR and MASTER_PORT).
+bool launched_by_env();
+// The NCCL communicator for GPU `device` (CUDA builds): the unique id comes from rank 0 through
+// `mpi` when given, else over TCP from MASTER_ADDR:MASTER_PORT.
+std::unique_ptr<Communicator> make_nccl_communicator(const CommOptions& options, int device,
+                                                     Communicator* mpi);
+
 }  // namespace zerotune

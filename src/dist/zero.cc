@@ -50,8 +50,9 @@ ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const Zero
   stage_ = world_ == 1 ? 0 : options.stage;
   device_ = !options.compute.device.is_cpu();
   host_optimizer_ = device_ && options.optimizer_placement == OptimizerPlacement::cpu;
-  ZT_CHECK(!device_ || world_ == 1, "zero: training on ", world_, " GPUs needs the NCCL "
-           "communicator, which this version does not have; use one GPU (or the CPU)");
+  ZT_CHECK(!device_ || world_ == 1, "zero: sharding over ", world_, " GPUs is not implemented in "
+           "this version (the NCCL communicator is, the engine's GPU stages are not); train on one "
+           "GPU, or on CPU ranks");
   ZT_CHECK(!device_ || options.optimizer_placement != OptimizerPlacement::nvme,
            "zero: --offload-optimizer nvme is not available with --device cuda in this version");
   ZT_CHECK(device_ || options.compute.dtype == DType::f32,
