@@ -57,9 +57,9 @@ double measured_gemm_tflops(const Device& gpu) {
 
 int run(int argc, char** argv) {
   std::map<std::string, std::string> flags = {
-      {"--dim", "4096"},  {"--hidden", "11008"}, {"--layers", "4"}, {"--heads", "32"},
-      {"--kv-heads", "32"}, {"--vocab", "32000"}, {"--seq", "512"},  {"--batch", "8"},
-      {"--steps", "10"},  {"--warmup", "3"},     {"--dtype", "bf16"}};
+      {"--dim", "4096"},    {"--hidden", "11008"}, {"--layers", "4"},  {"--heads", "32"},
+      {"--kv-heads", "32"}, {"--vocab", "32000"},  {"--seq", "512"},   {"--batch", "8"},
+      {"--steps", "10"},    {"--warmup", "3"},     {"--dtype", "bf16"}};
   bool checkpointing = true;
   for (int i = 1; i < argc; ++i) {
     const std::string key = argv[i];
@@ -120,7 +120,8 @@ int run(int argc, char** argv) {
   std::vector<std::vector<int32_t>> rows(static_cast<size_t>(batch),
                                          std::vector<int32_t>(static_cast<size_t>(seq)));
   for (auto& row : rows) {
-    for (auto& id : row) id = static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(c.vocab_size));
+    for (auto& id : row)
+      id = static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(c.vocab_size));
   }
   const TokenBatch tokens = TokenBatch::from_rows(rows, rows);
   const float scale = 1.0f / static_cast<float>(tokens.count_targets());
@@ -139,7 +140,8 @@ int run(int argc, char** argv) {
     for (const ParamGroup& g : model.grads().groups()) norm_sq += sum_of_squares(g.data);
     const double coef = 1.0 / (std::sqrt(norm_sq) + 1e-6);
     if (coef < 1.0) {
-      for (const ParamGroup& g : model.grads().groups()) scale_in_place(g.data, static_cast<float>(coef));
+      for (const ParamGroup& g : model.grads().groups())
+        scale_in_place(g.data, static_cast<float>(coef));
     }
     for (size_t g = 0; g < master.groups().size(); ++g) {
       const Tensor& compute_copy = model.params().groups()[g].data.view();
@@ -157,9 +159,9 @@ int run(int argc, char** argv) {
   }
 
   const int64_t d = c.hidden_size, L = c.num_hidden_layers;
-  const double matmul_params = static_cast<double>(L) * (d * c.qkv_dim() + c.q_dim() * d +
-                                                         3.0 * d * c.intermediate_size) +
-                               static_cast<double>(c.vocab_size) * d;
+  const double matmul_params =
+      static_cast<double>(L) * (d * c.qkv_dim() + c.q_dim() * d + 3.0 * d * c.intermediate_size) +
+      static_cast<double>(c.vocab_size) * d;
   const double flops_per_token =
       6.0 * matmul_params + 6.0 * L * seq * c.num_attention_heads * c.head_dim;
   const double tokens_per_s = static_cast<double>(batch * seq * steps) / timed;

@@ -40,9 +40,9 @@ double mean_loss(const LlamaParams& params, const std::vector<int32_t>& ids, Pla
 
 int run(int argc, char** argv) {
   std::map<std::string, std::string> flags = {
-      {"--out", ""},        {"--logits", ""},   {"--dim", "256"},   {"--hidden", "688"},
-      {"--layers", "2"},    {"--heads", "8"},   {"--kv-heads", "4"}, {"--vocab", "1000"},
-      {"--seq", "24"},      {"--save-dtype", "f32"}};
+      {"--out", ""},     {"--logits", ""},       {"--dim", "256"},    {"--hidden", "688"},
+      {"--layers", "2"}, {"--heads", "8"},       {"--kv-heads", "4"}, {"--vocab", "1000"},
+      {"--seq", "24"},   {"--save-dtype", "f32"}};
   for (int i = 1; i < argc; ++i) {
     const std::string key = argv[i];
     if (!flags.count(key) || i + 1 >= argc) {
@@ -81,7 +81,8 @@ int run(int argc, char** argv) {
 
   Rng rng(6);
   std::vector<int32_t> ids(static_cast<size_t>(num("--seq")));
-  for (auto& id : ids) id = static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(c.vocab_size));
+  for (auto& id : ids)
+    id = static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(c.vocab_size));
   LlamaGenerator generator(params, static_cast<int64_t>(ids.size()));
   json::Value logits = json::Value::array();
   for (size_t t = 0; t < ids.size(); ++t) {

@@ -118,8 +118,10 @@ void apply_ds_config(const std::string& path, TrainOptions& o) {
                static_cast<long long>(ranks));
   std::fflush(stderr);
   execvp("mpirun", exec_argv.data());
-  fail(str("zerotune train: -nd ", ranks, " needs mpirun (Debian: openmpi-bin), which could not "
-           "be started: ", std::strerror(errno)));
+  fail(str("zerotune train: -nd ", ranks,
+           " needs mpirun (Debian: openmpi-bin), which could not "
+           "be started: ",
+           std::strerror(errno)));
 }
 
 }  // namespace

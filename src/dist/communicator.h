@@ -45,14 +45,12 @@ class Communicator {
   virtual std::unique_ptr<CommRequest> reduce_scatter_async(const void* full, void* shard,
                                                             int64_t shard_count, DType dtype) = 0;
   // data[count] <- sum over ranks, in place.
-  virtual std::unique_ptr<CommRequest> all_reduce_async(void* data, int64_t count,
-                                                        DType dtype) = 0;
+  virtual std::unique_ptr<CommRequest> all_reduce_async(void* data, int64_t count, DType dtype) = 0;
   // data[bytes] on every rank <- root's.
   virtual void broadcast(void* data, int64_t bytes, int root) = 0;
   // Rank 0's out[sum of counts] <- each rank r's data[counts[r]] in rank order; `counts` has
   // size() entries on every rank; `out` is ignored elsewhere.
-  virtual void gather_to_root(const void* data, const int64_t* counts, void* out,
-                              DType dtype) = 0;
+  virtual void gather_to_root(const void* data, const int64_t* counts, void* out, DType dtype) = 0;
   virtual void barrier() = 0;
 
   void all_gather(const void* shard, void* full, int64_t shard_count, DType dtype) {

@@ -51,8 +51,8 @@ MPI_Datatype mpi_type(DType dtype) {
 }
 
 void check_reducible(DType dtype, const char* op) {
-  ZT_CHECK(dtype == DType::f32 || dtype == DType::f64 || dtype == DType::i64, op,
-           ": sums ", dtype_name(dtype), " buffers, which MPI reduces only as f32, f64 or i64");
+  ZT_CHECK(dtype == DType::f32 || dtype == DType::f64 || dtype == DType::i64, op, ": sums ",
+           dtype_name(dtype), " buffers, which MPI reduces only as f32, f64 or i64");
 }
 
 class MpiCommunicator;
@@ -121,7 +121,8 @@ class MpiCommunicator final : public Communicator {
       return req;
     }
     // Above one call's int count: each rank broadcasts its shard in pieces.
-    if (!in_place) std::memcpy(out + rank_ * count * elem, shard, static_cast<size_t>(count * elem));
+    if (!in_place)
+      std::memcpy(out + rank_ * count * elem, shard, static_cast<size_t>(count * elem));
     for (int root = 0; root < size_; ++root) {
       for (int64_t begin = 0; begin < count; begin += max) {
         const int64_t n = std::min(max, count - begin);
@@ -175,10 +176,10 @@ class MpiCommunicator final : public Communicator {
     for (int64_t begin = 0; begin < count; begin += options_.max_message_elements) {
       const int64_t n = std::min(options_.max_message_elements, count - begin);
       req->requests.emplace_back();
-      check_mpi(MPI_Iallreduce(MPI_IN_PLACE, static_cast<char*>(data) + begin * elem,
-                               static_cast<int>(n), mpi_type(dtype), MPI_SUM, comm_,
-                               &req->requests.back()),
-                "MPI_Iallreduce");
+      check_mpi(
+          MPI_Iallreduce(MPI_IN_PLACE, static_cast<char*>(data) + begin * elem, static_cast<int>(n),
+                         mpi_type(dtype), MPI_SUM, comm_, &req->requests.back()),
+          "MPI_Iallreduce");
     }
     return req;
   }
@@ -288,8 +289,7 @@ class MpiCommunicator final : public Communicator {
       MPI_Iprobe(MPI_ANY_SOURCE, kPresenceTag, comm_, &flag, &status);
       if (flag) {
         int64_t their = 0;
-        MPI_Recv(&their, 1, MPI_INT64_T, status.MPI_SOURCE, kPresenceTag, comm_,
-                 MPI_STATUS_IGNORE);
+        MPI_Recv(&their, 1, MPI_INT64_T, status.MPI_SOURCE, kPresenceTag, comm_, MPI_STATUS_IGNORE);
         seen[static_cast<size_t>(status.MPI_SOURCE)] = their;
       } else {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));

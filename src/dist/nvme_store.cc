@@ -146,8 +146,7 @@ void NvmeStore::complete_one() {
   ZT_CHECK(res >= 0, path_, ": cannot ", piece.write ? "write" : "read", " ", piece.bytes,
            " bytes at ", piece.offset, ": ", std::strerror(-res));
   if (res < piece.bytes) {  // short transfer: finish the rest here
-    transfer_sync(fd_, path_, piece.write, piece.data + res, piece.bytes - res,
-                  piece.offset + res);
+    transfer_sync(fd_, path_, piece.write, piece.data + res, piece.bytes - res, piece.offset + res);
   }
   if (--ring_->pending[piece.ticket] == 0) ring_->pending.erase(piece.ticket);
 }

@@ -32,10 +32,10 @@ struct ZeroEngine::Group {
   Buffer gathered;             // [shard * world] stage 3: the gathered parameters while in use
   std::unique_ptr<CommRequest> pending_gather;
   int uses = 0;
-  Buffer master;     // device mode: [numel] f32 master weights unless the compute copy is f32
-  Buffer grad_host;  // device mode with the optimizer on the host: [numel] f32 gradient copy
-  Buffer grad_slot;         // [shard * world] stages 2-3: one micro-batch's unreduced gradient
-  bool grad_fresh = true;   // grad_shard holds nothing from this step yet
+  Buffer master;           // device mode: [numel] f32 master weights unless the compute copy is f32
+  Buffer grad_host;        // device mode with the optimizer on the host: [numel] f32 gradient copy
+  Buffer grad_slot;        // [shard * world] stages 2-3: one micro-batch's unreduced gradient
+  bool grad_fresh = true;  // grad_shard holds nothing from this step yet
 };
 
 ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const ZeroOptions& options)
@@ -50,7 +50,8 @@ ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const Zero
   stage_ = world_ == 1 ? 0 : options.stage;
   device_ = !options.compute.device.is_cpu();
   host_optimizer_ = device_ && options.optimizer_placement == OptimizerPlacement::cpu;
-  ZT_CHECK(!device_ || world_ == 1, "zero: sharding over ", world_, " GPUs is not implemented in "
+  ZT_CHECK(!device_ || world_ == 1, "zero: sharding over ", world_,
+           " GPUs is not implemented in "
            "this version (the NCCL communicator is, the engine's GPU stages are not); train on one "
            "GPU, or on CPU ranks");
   ZT_CHECK(!device_ || options.optimizer_placement != OptimizerPlacement::nvme,
@@ -204,8 +205,8 @@ void ZeroEngine::give_slot(Buffer slot) {
 
 void ZeroEngine::start_gather(Group& g) {
   g.gathered = take_slot(g.shard * world_);
-  g.pending_gather = comm_.all_gather_async(g.param_shard.f32(), g.gathered.f32(), g.shard,
-                                            DType::f32);
+  g.pending_gather =
+      comm_.all_gather_async(g.param_shard.f32(), g.gathered.f32(), g.shard, DType::f32);
 }
 
 void ZeroEngine::fetch_params(int64_t group, int64_t next) {
@@ -334,8 +335,8 @@ void ZeroEngine::optimizer_step(double lr) {
         adamw_step(g.master, g.grad_host, g.exp_avg, g.exp_avg_sq, c, step_);
         upload_compute_copy(g);
       } else if (g.master.view().data) {
-        adamw_step_mixed(g.master, grads, g.exp_avg, g.exp_avg_sq,
-                         g.full.view().flat(0, g.numel), c, step_);
+        adamw_step_mixed(g.master, grads, g.exp_avg, g.exp_avg_sq, g.full.view().flat(0, g.numel),
+                         c, step_);
       } else {
         adamw_step(g.full.view().flat(0, g.numel), grads, g.exp_avg, g.exp_avg_sq, c, step_);
       }
@@ -349,7 +350,8 @@ void ZeroEngine::optimizer_step(double lr) {
     // written back while group i+1 updates.
     int64_t largest = 0;
     for (auto& g : groups_) largest = std::max(largest, optimizer_count(*g));
-    Buffer stage[2] = {Buffer(DType::f32, Shape{2 * largest}), Buffer(DType::f32, Shape{2 * largest})};
+    Buffer stage[2] = {Buffer(DType::f32, Shape{2 * largest}),
+                       Buffer(DType::f32, Shape{2 * largest})};
     int64_t reads[2] = {0, 0}, writes[2] = {0, 0};
     auto read_group = [&](size_t i) {
       Group& g = *groups_[i];
@@ -375,8 +377,8 @@ void ZeroEngine::optimizer_step(double lr) {
     std::vector<std::unique_ptr<CommRequest>> inflight;
     for (auto& g : groups_) {
       if (!g->replicated) continue;
-      inflight.push_back(comm_.all_gather_async(g->full.f32() + g->begin, g->full.f32(), g->shard,
-                                                DType::f32));
+      inflight.push_back(
+          comm_.all_gather_async(g->full.f32() + g->begin, g->full.f32(), g->shard, DType::f32));
     }
     for (auto& r : inflight) r->wait();
   }
@@ -399,7 +401,8 @@ void ZeroEngine::gather_tensor(const std::string& name, float* out) {
       std::vector<int64_t> counts(static_cast<size_t>(world_));
       for (int r = 0; r < world_; ++r) {
         const int64_t b = g.shard * r, e = std::min(g.numel, b + g.shard);
-        counts[static_cast<size_t>(r)] = std::max<int64_t>(0, std::min(e, lo + n) - std::max(b, lo));
+        counts[static_cast<size_t>(r)] =
+            std::max<int64_t>(0, std::min(e, lo + n) - std::max(b, lo));
       }
       const int64_t mine = std::max(g.begin, lo);
       comm_.gather_to_root(g.param_shard.f32() + (mine - g.begin), counts.data(), out, DType::f32);
@@ -422,9 +425,9 @@ void ZeroEngine::save_state(const std::string& path) const {
   if (device_) {  // one rank: every group whole, copied to the host
     for (const auto& gp : groups_) {
       const Group& g = *gp;
-      for (const auto& [kind, source] :
-           {std::pair<const char*, Tensor>{"param/", master_of(g)},
-            {"exp_avg/", g.exp_avg.view()}, {"exp_avg_sq/", g.exp_avg_sq.view()}}) {
+      for (const auto& [kind, source] : {std::pair<const char*, Tensor>{"param/", master_of(g)},
+                                         {"exp_avg/", g.exp_avg.view()},
+                                         {"exp_avg_sq/", g.exp_avg_sq.view()}}) {
         moments.emplace_back(DType::f32, Shape{g.numel});
         copy(moments.back(), source);
         tensors.push_back({kind + g.name, moments.back().view()});
@@ -450,8 +453,8 @@ void ZeroEngine::save_state(const std::string& path) const {
     }
     const Shape shape{g.count};
     tensors.push_back({"param/" + g.name, Tensor(const_cast<float*>(params), DType::f32, shape)});
-    tensors.push_back({"exp_avg/" + g.name,
-                       Tensor(const_cast<float*>(avg + moment_offset), DType::f32, shape)});
+    tensors.push_back(
+        {"exp_avg/" + g.name, Tensor(const_cast<float*>(avg + moment_offset), DType::f32, shape)});
     tensors.push_back({"exp_avg_sq/" + g.name,
                        Tensor(const_cast<float*>(avg_sq + moment_offset), DType::f32, shape)});
   }
@@ -462,7 +465,8 @@ void ZeroEngine::load_state(const std::string& dir, int saved_world) {
   ZT_CHECK(saved_world >= 1, dir, ": saved world size ", saved_world);
   std::vector<SafetensorsFile> files;
   for (int r = 0; r < saved_world; ++r) {
-    files.push_back(SafetensorsFile::open((fs::path(dir) / state_file_name(r, saved_world)).string()));
+    files.push_back(
+        SafetensorsFile::open((fs::path(dir) / state_file_name(r, saved_world)).string()));
   }
   // dst[0, hi - lo) <- elements [lo, hi) of `kind/group`, assembled from the saved ranks' ranges.
   auto read_range = [&](const std::string& kind, const Group& g, int64_t lo, int64_t hi,
@@ -487,9 +491,9 @@ void ZeroEngine::load_state(const std::string& dir, int saved_world) {
   for (auto& gp : groups_) {
     Group& g = *gp;
     if (device_) {  // through host buffers into the device's (or the host optimizer's) copies
-      for (const auto& [kind, target] :
-           {std::pair<const char*, Tensor>{"param", master_of(g)},
-            {"exp_avg", g.exp_avg.view()}, {"exp_avg_sq", g.exp_avg_sq.view()}}) {
+      for (const auto& [kind, target] : {std::pair<const char*, Tensor>{"param", master_of(g)},
+                                         {"exp_avg", g.exp_avg.view()},
+                                         {"exp_avg_sq", g.exp_avg_sq.view()}}) {
         Buffer host(DType::f32, Shape{g.numel});
         read_range(kind, g, 0, g.numel, host.f32());
         copy(target, host);

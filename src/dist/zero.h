@@ -118,8 +118,8 @@ class ZeroEngine final : public GroupHooks {
   std::vector<std::vector<Buffer>> free_slots_;  // by size class
   std::vector<int64_t> slot_sizes_;
   int64_t slot_bytes_ = 0;
-  Buffer reduce_tmp_;  // [largest shard] a reduce-scattered gradient before it is accumulated
-  bool device_ = false;          // the model computes on a GPU
+  Buffer reduce_tmp_;    // [largest shard] a reduce-scattered gradient before it is accumulated
+  bool device_ = false;  // the model computes on a GPU
   bool host_optimizer_ = false;  // device_ and AdamW runs in host memory
   Buffer staging_;               // [largest group] host, compute dtype: the compute copy's upload
   static Tensor master_of(const Group& g);  // device_: the f32 master values [numel]

@@ -472,8 +472,8 @@ void write_hf_checkpoint(const std::string& dir, const LlamaParams& params,
   for (size_t s = 0; s < shards.size(); ++s) {
     const std::string file =
         shards.size() == 1 ? "model.safetensors" : shard_name(s, shards.size());
-    write_safetensors_streamed((tmp.path() / file).string(), tensors, shards[s],
-                               options.save_dtype, options);
+    write_safetensors_streamed((tmp.path() / file).string(), tensors, shards[s], options.save_dtype,
+                               options);
     written(tmp.path() / file);
     for (size_t i : shards[s]) {
       name_to_file.emplace_back(tensors[i].name, file);

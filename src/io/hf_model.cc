@@ -75,7 +75,8 @@ void load_hf_weights(const std::string& dir, LlamaParams& params, int64_t only_g
                ", expected F32, BF16 or F16");
       ZT_CHECK(loaded.insert(e.name).second, file, ": tensor \"", e.name,
                "\" appears in more than one shard");
-      if (only_group >= 0 && group != &params.groups().at(static_cast<size_t>(only_group))) continue;
+      if (only_group >= 0 && group != &params.groups().at(static_cast<size_t>(only_group)))
+        continue;
       const Tensor dst = group->view(*view);
       convert(dst.data, dst.dtype, st.tensor(e).data, e.dtype, e.shape.numel());
     }

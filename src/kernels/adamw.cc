@@ -27,8 +27,9 @@ void adamw_step_mixed(const Tensor& param, const Tensor& grad, const Tensor& exp
                       int64_t step) {
   ZT_CHECK(on_cuda(param), "adamw_step_mixed: the compute copy is for the CUDA backend; got ",
            param.device.name());
-  ZT_CHECK(compute.numel() == param.numel() && compute.dtype == DType::bf16, "adamw_step_mixed: ",
-           "compute copy ", describe(compute), " for master ", describe(param));
+  ZT_CHECK(compute.numel() == param.numel() && compute.dtype == DType::bf16,
+           "adamw_step_mixed: ", "compute copy ", describe(compute), " for master ",
+           describe(param));
   check_same_device("adamw_step_mixed", param, compute);
   cuda::adamw_step(param, grad, exp_avg, exp_avg_sq, adamw_params(config, step), compute);
 }

@@ -44,7 +44,8 @@ void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qk
   check_shape("attention_backward", "dout", dout, out_shape);
   check_shape("attention_backward", "lse", lse, Shape{s.batch, s.n_heads, s.seq_len});
   if (on_cuda(qkv)) {
-    for (const Tensor* t : {&dqkv, &dout, &out, &lse}) check_same_device("attention_backward", qkv, *t);
+    for (const Tensor* t : {&dqkv, &dout, &out, &lse})
+      check_same_device("attention_backward", qkv, *t);
     if (present(segments)) check_same_device("attention_backward", qkv, segments);
     cuda::attention_backward(dqkv, dout, qkv, out, lse, segments, s);
     return;

@@ -69,8 +69,8 @@ LlamaModel::LlamaModel(LlamaParams params, Checkpointing checkpointing, GradStor
       grads_(config_, grads == GradStorage::owned ? Storage::allocated : Storage::none, DType::f32,
              placement.device) {
   for (const ParamGroup& g : params_.groups()) {
-    ZT_CHECK(!g.data.view().data ||
-                 (g.data.view().device == placement.device && g.data.view().dtype == placement.dtype),
+    ZT_CHECK(!g.data.view().data || (g.data.view().device == placement.device &&
+                                     g.data.view().dtype == placement.dtype),
              "LlamaModel: parameter group ", g.name, " is ", describe(g.data.view()), " on ",
              g.data.view().device.name(), ", expected ", dtype_name(placement.dtype), " on ",
              placement.device.name());
@@ -257,8 +257,8 @@ CrossEntropyResult LlamaModel::run(const TokenBatch& host_batch, float loss_scal
   rmsnorm_forward(final_xn_, final_rstd_, layer_input(L), params_.final_norm(), c.rms_norm_eps);
   hooks.fetch_params(head, backward && L > 0 ? layer_group(L - 1) : -1);
   if (!backward) {
-    const CrossEntropyResult result = lm_head_cross_entropy(final_xn_, params_.head(),
-                                                            batch.targets, 0.0f, Tensor(), Tensor());
+    const CrossEntropyResult result =
+        lm_head_cross_entropy(final_xn_, params_.head(), batch.targets, 0.0f, Tensor(), Tensor());
     hooks.release_params(head);
     hooks.release_params(norm);
     return result;

@@ -33,10 +33,10 @@ struct Placement {
 
 ParamGroup make_group(std::string name, std::vector<ParamView> views, const Placement& at) {
   const int64_t total = views_extent(views);
-  ParamGroup g{std::move(name),
-               at.storage == Storage::allocated ? Buffer(at.dtype, Shape{total}, at.device)
-                                                : Buffer(),
-               std::move(views)};
+  ParamGroup g{
+      std::move(name),
+      at.storage == Storage::allocated ? Buffer(at.dtype, Shape{total}, at.device) : Buffer(),
+      std::move(views)};
   return g;
 }
 

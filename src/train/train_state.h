@@ -7,7 +7,6 @@
 #include <utility>
 #include <vector>
 
-
 namespace zerotune {
 
 struct LoopState {
@@ -30,7 +29,5 @@ void save_loop_state(const std::string& tmp, const std::string& dir, const LoopS
                      int world);
 // Reads `dir`/state.json; errors name the file and field.
 LoopState load_loop_state(const std::string& dir, int* saved_world);
-
-
 
 }  // namespace zerotune

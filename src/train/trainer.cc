@@ -19,8 +19,8 @@
 #include "data/text_jsonl.h"
 #include "data/tokenizer.h"
 #include "dist/zero.h"
-#include "io/hf_model.h"
 #include "io/hf_checkpoint.h"
+#include "io/hf_model.h"
 #include "io/json.h"
 #include "io/storage/checkpoint_publisher.h"
 #include "model/llama.h"
@@ -71,8 +71,7 @@ void validate_train_options(const TrainOptions& o) {
            ": --device must be cpu or cuda, got '", o.device, "'");
   ZT_CHECK(o.device != "cuda" || cuda_backend_built(), cmd,
            ": --device cuda needs the CUDA build (scripts/build.sh --cuda: build-cuda/zerotune)");
-  ZT_CHECK(o.mixed_precision == "no" || o.mixed_precision == "bf16" ||
-               o.mixed_precision == "fp16",
+  ZT_CHECK(o.mixed_precision == "no" || o.mixed_precision == "bf16" || o.mixed_precision == "fp16",
            cmd, ": --mx must be no, bf16 or fp16, got '", o.mixed_precision, "'");
 }
 
@@ -147,7 +146,8 @@ void check_output_dir(const TrainOptions& o) {
 // (norm-weight gradients) sum per-thread partials.
 // The global batch, not its split over ranks: a run may resume on another number of ranks.
 std::string run_fingerprint(const TrainOptions& o, int world) {
-  return str("global_batch=", o.batch_size * o.grad_accum * world, " epochs=", o.num_epochs, " ctx=", o.ctx_len, " lr=", o.lr, " warmup=", o.warmup_steps,
+  return str("global_batch=", o.batch_size * o.grad_accum * world, " epochs=", o.num_epochs,
+             " ctx=", o.ctx_len, " lr=", o.lr, " warmup=", o.warmup_steps,
              " max_steps=", o.max_steps, " wd=", o.weight_decay, " clip=", o.grad_clip,
              " shuffle=", o.shuffle, " layout=", static_cast<int>(o.layout),
              " pad=", static_cast<int>(o.pad_mode), " eval_bs=", o.eval_batch_size,
@@ -338,7 +338,8 @@ int run_training(const TrainOptions& o) {
   engine.attach(model);
   if (world > 1) {
     log("zerotune train: %d ranks over %s, ZeRO stage %d%s\n", world, comm->backend(),
-        engine.stage(), o.offload_optimizer == "none" ? "" : (", optimizer on " + o.offload_optimizer).c_str());
+        engine.stage(),
+        o.offload_optimizer == "none" ? "" : (", optimizer on " + o.offload_optimizer).c_str());
   }
 
   const std::string state_dir = (fs::path(o.output_dir) / "train_state").string();
@@ -365,9 +366,9 @@ int run_training(const TrainOptions& o) {
     if (lead) trim_metrics(metrics_path, loop);
     log("zerotune train: resuming after epoch %lld, step %lld%s\n",
         static_cast<long long>(loop.epochs_done), static_cast<long long>(loop.global_step),
-        saved_world != world ? str(" (state of ", saved_world, " ranks re-partitioned over ",
-                                   world, ")").c_str()
-                             : "");
+        saved_world != world
+            ? str(" (state of ", saved_world, " ranks re-partitioned over ", world, ")").c_str()
+            : "");
   }
   std::optional<MetricsLog> metrics;
   if (lead) metrics.emplace(metrics_path, o.resume);
@@ -457,7 +458,8 @@ int run_training(const TrainOptions& o) {
           batches_of(train, order, begin, n, o.batch_size, o.as_test ? 1 : 0);
       int64_t local_tokens = 0;
       for (const TokenBatch& mb : micro) local_tokens += mb.count_targets();
-      const int64_t tokens = static_cast<int64_t>(comm->all_reduce_sum(static_cast<double>(local_tokens)));
+      const int64_t tokens =
+          static_cast<int64_t>(comm->all_reduce_sum(static_cast<double>(local_tokens)));
       engine.zero_grads();
       double loss_sum = 0.0;
       for (const TokenBatch& mb : micro) {
@@ -574,7 +576,8 @@ int run_training(const TrainOptions& o) {
                           "peak_rss_bytes"};
     for (size_t k = 0; k < mine.size(); ++k) {
       json::Value per_rank = json::Value::array();
-      for (int r = 0; r < world; ++r) per_rank.push_back(all[static_cast<size_t>(r) * mine.size() + k]);
+      for (int r = 0; r < world; ++r)
+        per_rank.push_back(all[static_cast<size_t>(r) * mine.size() + k]);
       row.set(keys[k], std::move(per_rank));
     }
     write_file_atomically((fs::path(o.output_dir) / "memory.json").string(), row.dump(2) + "\n");

@@ -33,7 +33,8 @@ TokenBatch batch(const LlamaConfig& c, bool packed) {
   Rng rng(3);
   std::vector<std::vector<int32_t>> rows(3, std::vector<int32_t>(45));
   for (auto& row : rows) {
-    for (auto& id : row) id = static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(c.vocab_size));
+    for (auto& id : row)
+      id = static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(c.vocab_size));
   }
   auto labels = rows;
   labels[1][10] = kIgnoreIndex;
@@ -76,10 +77,11 @@ TEST(CudaModel, F32GradientsMatchTheCpu) {
       params.init_random(7);
       const TokenBatch b = batch(c, packed);
       const float scale = 1.0f / static_cast<float>(b.count_targets());
-      LlamaModel gpu_model(on_gpu(params, DType::f32), Checkpointing::per_layer,
-                           GradStorage::owned, Placement{Device::cuda(0), DType::f32});
+      LlamaModel gpu_model(on_gpu(params, DType::f32), Checkpointing::per_layer, GradStorage::owned,
+                           Placement{Device::cuda(0), DType::f32});
       LlamaParams cpu_params(c);
-      for (size_t g = 0; g < params.groups().size(); ++g) copy(cpu_params.groups()[g].data, params.groups()[g].data);
+      for (size_t g = 0; g < params.groups().size(); ++g)
+        copy(cpu_params.groups()[g].data, params.groups()[g].data);
       LlamaModel reference(std::move(cpu_params), Checkpointing::per_layer);
       const double want = reference.forward_backward(b, scale).loss_sum;
       const double got = gpu_model.forward_backward(b, scale).loss_sum;
@@ -92,8 +94,8 @@ TEST(CudaModel, F32GradientsMatchTheCpu) {
           diff = std::max(diff, std::fabs(static_cast<double>(gpu_grad[i]) - cpu_grad[i]));
           norm = std::max(norm, std::fabs(static_cast<double>(cpu_grad[i])));
         }
-        EXPECT_LE(diff / norm, 1e-4) << params.groups()[g].name << " tied " << tied
-                                     << " packed " << packed;
+        EXPECT_LE(diff / norm, 1e-4)
+            << params.groups()[g].name << " tied " << tied << " packed " << packed;
       }
     }
   }
@@ -123,7 +125,8 @@ std::vector<double> train_steps(const LlamaParams& init, Placement at, int steps
   const LlamaConfig& c = init.config();
   const bool gpu = !at.device.is_cpu();
   LlamaParams master(c, Storage::allocated, DType::f32, at.device);
-  for (size_t g = 0; g < init.groups().size(); ++g) copy(master.groups()[g].data, init.groups()[g].data);
+  for (size_t g = 0; g < init.groups().size(); ++g)
+    copy(master.groups()[g].data, init.groups()[g].data);
   LlamaModel model(gpu ? on_gpu(init, at.dtype) : LlamaParams(c), Checkpointing::per_layer,
                    GradStorage::owned, at);
   if (!gpu) {
@@ -142,8 +145,9 @@ std::vector<double> train_steps(const LlamaParams& init, Placement at, int steps
   for (int step = 1; step <= steps; ++step) {
     const TokenBatch b = batch(c, step % 2 == 0);
     model.grads().zero();
-    losses.push_back(model.forward_backward(b, 1.0f / static_cast<float>(b.count_targets())).loss_sum /
-                     static_cast<double>(b.count_targets()));
+    losses.push_back(
+        model.forward_backward(b, 1.0f / static_cast<float>(b.count_targets())).loss_sum /
+        static_cast<double>(b.count_targets()));
     for (size_t g = 0; g < init.groups().size(); ++g) {
       const Tensor& params = model.params().groups()[g].data.view();
       if (at.dtype == DType::bf16) {

@@ -20,8 +20,8 @@
 namespace zerotune {
 namespace {
 
-#define REQUIRE_GPU()                                                            \
-  do {                                                                           \
+#define REQUIRE_GPU()                                                               \
+  do {                                                                              \
     if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine"; \
   } while (0)
 
@@ -78,7 +78,8 @@ TEST_P(CudaOps, RmsnormForwardBackward) {
   REQUIRE_GPU();
   const DType t = GetParam();
   const int64_t n = 37, d = 96;
-  Buffer x = random_host({n, d}, 1, t), w = random_host({d}, 2, t), dout = random_host({n, d}, 3, t);
+  Buffer x = random_host({n, d}, 1, t), w = random_host({d}, 2, t),
+         dout = random_host({n, d}, 3, t);
   Buffer out(DType::f32, {n, d}), rstd(DType::f32, {n}), dx(DType::f32, {n, d}),
       dw(DType::f32, {d});
   rmsnorm_forward(out, rstd, x, w, 1e-5f);
@@ -118,7 +119,8 @@ TEST_P(CudaOps, RopeBothDirections) {
   Buffer cos(DType::f32, {64, dh / 2}), sin(DType::f32, {64, dh / 2});
   rope_tables(cos, sin, 10000.0f);
   Buffer positions(DType::i32, {n});
-  for (int64_t i = 0; i < n; ++i) positions.view().ptr<int32_t>()[i] = static_cast<int32_t>((i * 7) % 64);
+  for (int64_t i = 0; i < n; ++i)
+    positions.view().ptr<int32_t>()[i] = static_cast<int32_t>((i * 7) % 64);
   Buffer gcos(DType::f32, cos.view().shape, kGpu), gsin(DType::f32, sin.view().shape, kGpu),
       gpos(DType::i32, {n}, kGpu);
   copy(gcos, cos);
@@ -209,7 +211,8 @@ TEST_P(CudaOps, AttentionGroupedQueryCausalAndPacked) {
     EXPECT_LE(rel_error(to_host(gout), out), tolerance(t)) << "packed " << packed;
     EXPECT_LE(rel_error(to_host(glse), lse), 1e-5) << "packed " << packed;
     // The backward reads the GPU's own out (rounded to bf16 there): a looser bound for bf16.
-    EXPECT_LE(rel_error(to_host(gdqkv), dqkv), t == DType::bf16 ? 3e-2 : 1e-5) << "packed " << packed;
+    EXPECT_LE(rel_error(to_host(gdqkv), dqkv), t == DType::bf16 ? 3e-2 : 1e-5)
+        << "packed " << packed;
     const std::vector<float> first = to_host(gdqkv);
     attention_backward(gdqkv, gdout, gqkv, gout, glse, gseg, s);
     EXPECT_EQ(to_host(gdqkv), first) << "rerun is bit for bit";
@@ -223,7 +226,8 @@ TEST_P(CudaOps, LmHeadCrossEntropyInChunks) {
   Buffer x = random_host({n, d}, 16, t), w = random_host({v, d}, 17, t, 0.2f);
   Buffer targets(DType::i32, {n});
   for (int64_t i = 0; i < n; ++i) {
-    targets.view().ptr<int32_t>()[i] = i % 7 == 3 ? kIgnoreIndex : static_cast<int32_t>((i * 37) % v);
+    targets.view().ptr<int32_t>()[i] =
+        i % 7 == 3 ? kIgnoreIndex : static_cast<int32_t>((i * 37) % v);
   }
   Buffer dx(DType::f32, {n, d}), dw(DType::f32, {v, d});
   const CrossEntropyResult want = lm_head_cross_entropy(x, w, targets, 0.5f, dx, dw);
@@ -276,7 +280,8 @@ TEST(CudaAdamW, MixedPrecisionWritesTheRoundedComputeCopy) {
   EXPECT_LE(rel_error(to_host(gp), p), 1e-6);
   const std::vector<float> master = to_host(gp), rounded = to_host(compute);
   for (int64_t i = 0; i < n; ++i) {
-    ASSERT_EQ(rounded[static_cast<size_t>(i)], bf16_to_f32(f32_to_bf16(master[static_cast<size_t>(i)])));
+    ASSERT_EQ(rounded[static_cast<size_t>(i)],
+              bf16_to_f32(f32_to_bf16(master[static_cast<size_t>(i)])));
   }
 }
 

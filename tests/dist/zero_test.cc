@@ -67,7 +67,8 @@ void expect_engine_matches_plain(bool tied, OptimizerPlacement placement) {
   const LlamaParams layout(c, Storage::none);
   ZeroEngine engine(layout, *comm, options);
   EXPECT_EQ(engine.stage(), 0);
-  for (size_t g = 0; g < init.groups().size(); ++g) engine.set_group_params(g, init.groups()[g].data);
+  for (size_t g = 0; g < init.groups().size(); ++g)
+    engine.set_group_params(g, init.groups()[g].data);
   LlamaModel sharded(LlamaParams(c, Storage::none), Checkpointing::per_layer,
                      GradStorage::external);
   engine.attach(sharded);

@@ -1,7 +1,7 @@
 // Fused AdamW over flat f32 shards (master weights, gradients, moments), with the CPU's update.
+#include <vector>
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/element_types.cuh"
-#include <vector>
 
 #include "core/device_memory.h"
 #include "kernels/adamw.h"
@@ -64,7 +64,7 @@ double sum_of_squares(const Tensor& x) {
   constexpr unsigned kBlocks = 1024;
   Buffer partial(DType::f64, Shape{kBlocks}, x.device);
   sum_of_squares_kernel<<<kBlocks, kThreads, 0, compute_stream()>>>(partial.view().ptr<double>(),
-                                                                  x.ptr<float>(), n);
+                                                                    x.ptr<float>(), n);
   check_launch("sum_of_squares");
   std::vector<double> host(kBlocks);
   copy_bytes(host.data(), Device::cpu(), partial.view().data, x.device, kBlocks * 8);
@@ -77,7 +77,7 @@ void scale_in_place(const Tensor& x, float factor) {
   const int64_t n = x.numel();
   if (n == 0) return;
   scale_kernel<<<blocks_for(n, kThreads), kThreads, 0, compute_stream()>>>(x.ptr<float>(), n,
-                                                                          factor);
+                                                                           factor);
   check_launch("scale_in_place");
 }
 

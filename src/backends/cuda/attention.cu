@@ -191,8 +191,12 @@ __global__ void attention_dkv_kernel(T* dqkv, const T* dout, const T* qkv, const
 Dims dims_of(const AttentionShape& s) {
   ZT_CHECK(s.head_dim <= kMaxHeadDim, "attention (CUDA): head_dim ", s.head_dim, " above ",
            kMaxHeadDim);
-  return Dims{s.batch,    s.seq_len,     s.n_heads,
-              s.n_kv_heads, s.head_dim, s.qkv_width(),
+  return Dims{s.batch,
+              s.seq_len,
+              s.n_heads,
+              s.n_kv_heads,
+              s.head_dim,
+              s.qkv_width(),
               1.0f / sqrtf(static_cast<float>(s.head_dim))};
 }
 
@@ -224,17 +228,17 @@ void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qk
   dispatch_storage(qkv.dtype, "attention_backward", [&](auto zero) {
     using T = decltype(zero);
     const unsigned threads = kWarpsPerBlock * kWarp;
-    attention_delta_kernel<T><<<warps_blocks(d.batch * d.seq * d.heads), threads, 0,
-                                compute_stream()>>>(delta.view().ptr<float>(), dout.ptr<T>(),
-                                                    out.ptr<T>(), d);
-    attention_dq_kernel<T><<<warps_blocks(d.batch * d.seq * d.heads), threads, 0,
-                             compute_stream()>>>(dqkv.ptr<T>(), dout.ptr<T>(), qkv.ptr<T>(),
-                                                 lse.ptr<float>(), delta.view().ptr<float>(), seg,
-                                                 d);
-    attention_dkv_kernel<T><<<warps_blocks(d.batch * d.seq * d.kv_heads), threads, 0,
-                              compute_stream()>>>(dqkv.ptr<T>(), dout.ptr<T>(), qkv.ptr<T>(),
-                                                  lse.ptr<float>(), delta.view().ptr<float>(),
-                                                  seg, d);
+    attention_delta_kernel<T>
+        <<<warps_blocks(d.batch * d.seq * d.heads), threads, 0, compute_stream()>>>(
+            delta.view().ptr<float>(), dout.ptr<T>(), out.ptr<T>(), d);
+    attention_dq_kernel<T>
+        <<<warps_blocks(d.batch * d.seq * d.heads), threads, 0, compute_stream()>>>(
+            dqkv.ptr<T>(), dout.ptr<T>(), qkv.ptr<T>(), lse.ptr<float>(), delta.view().ptr<float>(),
+            seg, d);
+    attention_dkv_kernel<T>
+        <<<warps_blocks(d.batch * d.seq * d.kv_heads), threads, 0, compute_stream()>>>(
+            dqkv.ptr<T>(), dout.ptr<T>(), qkv.ptr<T>(), lse.ptr<float>(), delta.view().ptr<float>(),
+            seg, d);
   });
   check_launch("attention_backward");
   device_synchronize(qkv.device);  // `delta` is freed on return

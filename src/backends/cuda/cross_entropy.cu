@@ -30,13 +30,15 @@ __device__ double block_sum_double(double v) {
 
 __device__ float block_max(float v) {
   __shared__ float partial[32];
-  for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  for (int offset = 16; offset > 0; offset >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   __syncthreads();
   if (lane == 0) partial[warp] = v;
   __syncthreads();
   v = lane < static_cast<int>(blockDim.x / 32) ? partial[lane] : -INFINITY;
-  for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  for (int offset = 16; offset > 0; offset >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
   return v;
 }
 
@@ -59,7 +61,8 @@ __global__ void softmax_loss_kernel(float* loss, T* dlogits, const float* logits
   for (int64_t i = threadIdx.x; i < v; i += blockDim.x) m = fmaxf(m, row[i]);
   m = block_max(m);
   double sum = 0.0;
-  for (int64_t i = threadIdx.x; i < v; i += blockDim.x) sum += static_cast<double>(__expf(row[i] - m));
+  for (int64_t i = threadIdx.x; i < v; i += blockDim.x)
+    sum += static_cast<double>(__expf(row[i] - m));
   sum = block_sum_double(sum);
   const float lse = m + static_cast<float>(log(sum));
   if (threadIdx.x == 0) loss[r] = lse - row[target];
@@ -85,7 +88,8 @@ CrossEntropyResult lm_head_cross_entropy(const Tensor& x, const Tensor& w, const
   if (n == 0) return result;
   Buffer logits(DType::f32, Shape{chunk_rows, v}, x.device);
   Buffer dlogits_storage;
-  if (backward && x.dtype != DType::f32) dlogits_storage = Buffer(x.dtype, Shape{chunk_rows, v}, x.device);
+  if (backward && x.dtype != DType::f32)
+    dlogits_storage = Buffer(x.dtype, Shape{chunk_rows, v}, x.device);
   Buffer row_loss(DType::f32, Shape{n}, x.device);
   const int64_t elem = dtype_size(x.dtype);
   for (int64_t r0 = 0; r0 < n; r0 += chunk_rows) {
@@ -94,9 +98,9 @@ CrossEntropyResult lm_head_cross_entropy(const Tensor& x, const Tensor& w, const
     // logits[rows, V] = x_chunk W^T: column-major logits^T [V x rows] = W^T' x_chunk^T'
     gemm("lm_head_cross_entropy", true, false, v, rows, d, 1.0f, w.data, w.dtype, d, x_chunk,
          x.dtype, d, 0.0f, logits.view().data, DType::f32, v);
-    void* dl = backward ? (dlogits_storage.view().data ? dlogits_storage.view().data
-                                                        : logits.view().data)
-                        : nullptr;
+    void* dl =
+        backward ? (dlogits_storage.view().data ? dlogits_storage.view().data : logits.view().data)
+                 : nullptr;
     dispatch_storage(x.dtype, "lm_head_cross_entropy", [&](auto zero) {
       using T = decltype(zero);
       softmax_loss_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, compute_stream()>>>(
@@ -109,8 +113,8 @@ CrossEntropyResult lm_head_cross_entropy(const Tensor& x, const Tensor& w, const
     gemm("lm_head_cross_entropy", false, false, d, rows, v, 1.0f, w.data, w.dtype, d, dl, x.dtype,
          v, 0.0f, static_cast<char*>(dx.data) + r0 * d * dtype_size(dx.dtype), dx.dtype, d);
     // dw[V, D] += dlogits^T x_chunk: column-major dw^T [D x V] = x_chunk^T' [D x rows] dlogits
-    gemm("lm_head_cross_entropy", false, true, d, v, rows, 1.0f, x_chunk, x.dtype, d, dl,
-         x.dtype, v, 1.0f, dw.data, dw.dtype, d);
+    gemm("lm_head_cross_entropy", false, true, d, v, rows, 1.0f, x_chunk, x.dtype, d, dl, x.dtype,
+         v, 1.0f, dw.data, dw.dtype, d);
   }
   std::vector<float> losses(static_cast<size_t>(n));
   copy_bytes(losses.data(), Device::cpu(), row_loss.view().data, x.device, n * 4);

@@ -7,22 +7,22 @@
 
 #include "core/check.h"
 
-#define ZT_CUDA_CHECK(call)                                                                 \
-  do {                                                                                      \
-    const cudaError_t zt_status_ = (call);                                                  \
-    if (zt_status_ != cudaSuccess) {                                                        \
-      ::zerotune::fail(::zerotune::str(#call, ": ", cudaGetErrorName(zt_status_), " (",     \
-                                       cudaGetErrorString(zt_status_), ")"));               \
-    }                                                                                       \
+#define ZT_CUDA_CHECK(call)                                                             \
+  do {                                                                                  \
+    const cudaError_t zt_status_ = (call);                                              \
+    if (zt_status_ != cudaSuccess) {                                                    \
+      ::zerotune::fail(::zerotune::str(#call, ": ", cudaGetErrorName(zt_status_), " (", \
+                                       cudaGetErrorString(zt_status_), ")"));           \
+    }                                                                                   \
   } while (0)
 
-#define ZT_CUBLAS_CHECK(call)                                                               \
-  do {                                                                                      \
-    const cublasStatus_t zt_status_ = (call);                                               \
-    if (zt_status_ != CUBLAS_STATUS_SUCCESS) {                                              \
+#define ZT_CUBLAS_CHECK(call)                                                                   \
+  do {                                                                                          \
+    const cublasStatus_t zt_status_ = (call);                                                   \
+    if (zt_status_ != CUBLAS_STATUS_SUCCESS) {                                                  \
       ::zerotune::fail(::zerotune::str(#call, ": cuBLAS status ", static_cast<int>(zt_status_), \
-                                       " (", cublasGetStatusString(zt_status_), ")"));      \
-    }                                                                                       \
+                                       " (", cublasGetStatusString(zt_status_), ")"));          \
+    }                                                                                           \
   } while (0)
 
 namespace zerotune::cuda {

@@ -32,8 +32,8 @@ void* device_alloc(int64_t bytes, const Device& device) {
     size_t free_bytes = 0, total_bytes = 0;
     cudaMemGetInfo(&free_bytes, &total_bytes);
     fail(str("device_alloc: cannot allocate ", bytes, " bytes on ", device.name(), " (",
-             free_bytes >> 20, " MiB free of ", total_bytes >> 20, " MiB): ",
-             cudaGetErrorString(status)));
+             free_bytes >> 20, " MiB free of ", total_bytes >> 20,
+             " MiB): ", cudaGetErrorString(status)));
   }
   return p;
 }
@@ -56,8 +56,10 @@ void copy_bytes(void* dst, const Device& dst_device, const void* src, const Devi
     std::memmove(dst, src, static_cast<size_t>(bytes));
     return;
   }
-  if (!dst_device.is_cpu()) select(dst_device);
-  else if (!src_device.is_cpu()) select(src_device);
+  if (!dst_device.is_cpu())
+    select(dst_device);
+  else if (!src_device.is_cpu())
+    select(src_device);
   ZT_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDefault,
                                 cuda::compute_stream()));
   ZT_CUDA_CHECK(cudaStreamSynchronize(cuda::compute_stream()));

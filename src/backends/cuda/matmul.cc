@@ -95,8 +95,8 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const
                      const Tensor& w, Accumulate dx_acc) {
   const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
   if (dx.data) {  // dx[N, in] = dy[N, out] W[out, in]: column-major dx^T = W^T' dy^T'
-    gemm("linear_backward", false, false, in, n, out, 1.0f, w.data, w.dtype, in, dy.data,
-         dy.dtype, out, dx_acc == Accumulate::yes ? 1.0f : 0.0f, dx.data, dx.dtype, in);
+    gemm("linear_backward", false, false, in, n, out, 1.0f, w.data, w.dtype, in, dy.data, dy.dtype,
+         out, dx_acc == Accumulate::yes ? 1.0f : 0.0f, dx.data, dx.dtype, in);
   }
   // dw[out, in] += dy^T x: column-major dw^T [in x out] = X^T' [in x N] (dy^T' [out x N])^T
   gemm("linear_backward", false, true, in, out, n, 1.0f, x.data, x.dtype, in, dy.data, dy.dtype,

@@ -10,8 +10,8 @@ namespace {
 constexpr unsigned kThreads = 256;
 
 template <typename T>
-__global__ void rmsnorm_forward_kernel(T* out, float* rstd, const T* x, const T* weight,
-                                       int64_t d, float eps) {
+__global__ void rmsnorm_forward_kernel(T* out, float* rstd, const T* x, const T* weight, int64_t d,
+                                       float eps) {
   const int64_t row = blockIdx.x;
   const T* xr = x + row * d;
   float sum = 0.0f;

@@ -22,12 +22,12 @@
 #include "backends/cuda/cuda_check.h"
 #include "dist/communicator.h"
 
-#define ZT_NCCL_CHECK(call)                                                                    \
-  do {                                                                                         \
-    const ncclResult_t zt_status_ = (call);                                                    \
-    if (zt_status_ != ncclSuccess) {                                                           \
-      ::zerotune::fail(::zerotune::str(#call, ": ", ncclGetErrorString(zt_status_)));          \
-    }                                                                                          \
+#define ZT_NCCL_CHECK(call)                                                           \
+  do {                                                                                \
+    const ncclResult_t zt_status_ = (call);                                           \
+    if (zt_status_ != ncclSuccess) {                                                  \
+      ::zerotune::fail(::zerotune::str(#call, ": ", ncclGetErrorString(zt_status_))); \
+    }                                                                                 \
   } while (0)
 
 namespace zerotune {
@@ -107,8 +107,8 @@ class NcclCommunicator final : public Communicator {
                                                 DType dtype) override {
     volume_.all_gather += count * size_ * dtype_size(dtype);
     after_compute();
-    ZT_NCCL_CHECK(ncclAllGather(shard, full, static_cast<size_t>(count), nccl_type(dtype), comm_,
-                                stream_));
+    ZT_NCCL_CHECK(
+        ncclAllGather(shard, full, static_cast<size_t>(count), nccl_type(dtype), comm_, stream_));
     return finish();
   }
 
@@ -126,12 +126,12 @@ class NcclCommunicator final : public Communicator {
     volume_.all_reduce += bytes;
     if (on_host(data)) {  // small host values: through the scratch buffer, synchronously
       void* staged = scratch(bytes);
-      ZT_CUDA_CHECK(cudaMemcpyAsync(staged, data, static_cast<size_t>(bytes), cudaMemcpyHostToDevice,
-                                    stream_));
+      ZT_CUDA_CHECK(cudaMemcpyAsync(staged, data, static_cast<size_t>(bytes),
+                                    cudaMemcpyHostToDevice, stream_));
       ZT_NCCL_CHECK(ncclAllReduce(staged, staged, static_cast<size_t>(count), nccl_type(dtype),
                                   ncclSum, comm_, stream_));
-      ZT_CUDA_CHECK(cudaMemcpyAsync(data, staged, static_cast<size_t>(bytes), cudaMemcpyDeviceToHost,
-                                    stream_));
+      ZT_CUDA_CHECK(cudaMemcpyAsync(data, staged, static_cast<size_t>(bytes),
+                                    cudaMemcpyDeviceToHost, stream_));
       wait_host("all_reduce");
       return finish();
     }
@@ -151,8 +151,8 @@ class NcclCommunicator final : public Communicator {
     } else {
       after_compute();
     }
-    ZT_NCCL_CHECK(ncclBroadcast(buffer, buffer, static_cast<size_t>(bytes), ncclUint8, root, comm_,
-                                stream_));
+    ZT_NCCL_CHECK(
+        ncclBroadcast(buffer, buffer, static_cast<size_t>(bytes), ncclUint8, root, comm_, stream_));
     if (host) {
       ZT_CUDA_CHECK(cudaMemcpyAsync(data, buffer, static_cast<size_t>(bytes),
                                     cudaMemcpyDeviceToHost, stream_));
@@ -184,8 +184,8 @@ class NcclCommunicator final : public Communicator {
         offset += counts[r];
       }
     } else if (counts[rank_] > 0) {
-      ZT_NCCL_CHECK(ncclSend(staged, static_cast<size_t>(counts[rank_]), nccl_type(dtype), 0,
-                             comm_, stream_));
+      ZT_NCCL_CHECK(ncclSend(staged, static_cast<size_t>(counts[rank_]), nccl_type(dtype), 0, comm_,
+                             stream_));
     }
     ZT_NCCL_CHECK(ncclGroupEnd());
     if (rank_ == 0) {
@@ -272,7 +272,8 @@ void NcclRequest::wait() {
 ncclUniqueId tcp_bootstrap(int rank, int size, const CommOptions& options) {
   const char* addr = std::getenv("MASTER_ADDR");
   const char* port = std::getenv("MASTER_PORT");
-  ZT_CHECK(addr && port, "nccl bootstrap: RANK and WORLD_SIZE are set but MASTER_ADDR and "
+  ZT_CHECK(addr && port,
+           "nccl bootstrap: RANK and WORLD_SIZE are set but MASTER_ADDR and "
            "MASTER_PORT are not");
   ncclUniqueId id{};
   const auto deadline = Clock::now() + std::chrono::duration<double>(options.timeout_s);
