@@ -223,6 +223,22 @@ def main():
     r = run(base + ["--output_dir", out, "-bs", "2", "-nd", "2"])
     compare("-nd 2 without mpirun == 1 rank x 4", out, f"{w}/ref2", r)
 
+    # scripts/run_llama.sh: the old job's per-size settings (dry run: the command it would launch).
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                          "run_llama.sh")
+    env = dict(ENV, ZEROTUNE=z, DATA_DIR=data, OUTPUT_DIR=f"{w}/runs", MODEL=model)
+    for size, want in (("7b", ["-np 16", "-bs 16", "--zero-stage 3", "--offload-optimizer none"]),
+                       ("13b", ["-np 16", "-bs 16"]),
+                       ("70b", ["-np 32", "-bs 8", "--offload-optimizer nvme", "--nvme-path"])):
+        r = subprocess.run(["bash", script, "--size", size, "--dry-run", "--as-test"],
+                           capture_output=True, text=True, env=env)
+        missing = [x for x in want + ["--as-test", "--ctx-len 512"] if x not in r.stderr]
+        check(r.returncode == 0 and not missing, f"run_llama.sh --size {size}: the job's settings",
+              f"missing {missing}" if missing else r.stderr.strip().splitlines()[-1][:90])
+    r = subprocess.run(["bash", script, "--size", "9b"], capture_output=True, text=True, env=env)
+    check(r.returncode == 2 and "7b, 13b or 70b" in r.stderr, "run_llama.sh refuses --size 9b",
+          r.stderr.strip())
+
     # 2. Memory at N=4, stage 3 vs one rank.
     mem = {}
     for n, stage in ((1, 0), (4, 3), (4, 0)):
