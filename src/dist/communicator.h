@@ -13,7 +13,9 @@
 
 namespace zerotune {
 
-// An operation in flight. wait() returns once this rank's part is complete (buffers reusable).
+// An operation in flight. After wait(), later work may use the buffers: host code for host
+// buffers (MPI); for GPU buffers (NCCL) wait() makes the compute stream wait for the collective,
+// so later kernels see its result, and host code that reads them synchronises the device first.
 class CommRequest {
  public:
   virtual ~CommRequest() = default;

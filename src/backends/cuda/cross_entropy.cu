@@ -57,6 +57,8 @@ __global__ void softmax_loss_kernel(float* loss, T* dlogits, const float* logits
     }
     return;
   }
+  // Read before any thread writes: with f32 storage dlogits overwrites this very row.
+  const float target_logit = row[target];
   float m = -INFINITY;
   for (int64_t i = threadIdx.x; i < v; i += blockDim.x) m = fmaxf(m, row[i]);
   m = block_max(m);
@@ -65,8 +67,9 @@ __global__ void softmax_loss_kernel(float* loss, T* dlogits, const float* logits
     sum += static_cast<double>(__expf(row[i] - m));
   sum = block_sum_double(sum);
   const float lse = m + static_cast<float>(log(sum));
-  if (threadIdx.x == 0) loss[r] = lse - row[target];
+  if (threadIdx.x == 0) loss[r] = lse - target_logit;
   if (!dlogits) return;
+  __syncthreads();  // every thread is done reading the row before it is overwritten
   for (int64_t i = threadIdx.x; i < v; i += blockDim.x) {
     const float p = __expf(row[i] - lse);
     dlogits[r * v + i] = from_f32<T>(scale * (p - (i == target ? 1.0f : 0.0f)));

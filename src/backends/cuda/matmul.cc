@@ -4,6 +4,7 @@
 // Row-major Y[N, out] = X[N, in] W[out, in]^T is column-major Y^T = W^T' X^T', i.e. cuBLAS's
 // C[out x N] = op(A) op(B) with A = W's memory read as [in x out] and transposed, B = X's memory
 // as [in x N]. The two gradients follow the same mapping.
+#include <cstdint>
 #include <mutex>
 
 #include "backends/cuda/cuda_check.h"
@@ -75,6 +76,22 @@ void gemm(const char* op, bool trans_a, bool trans_b, int64_t m, int64_t n, int6
   const size_t workspace = kWorkspaceBytes;
   ZT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
       pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof(workspace)));
+  // Offset pointers (row chunks) may be less aligned than the 256 bytes the heuristic assumes.
+  const auto alignment = [](const void* p) {
+    const auto address = reinterpret_cast<uintptr_t>(p);
+    uint32_t bytes = 256;
+    while (bytes > 1 && address % bytes != 0) bytes /= 2;
+    return bytes;
+  };
+  const uint32_t align_a = alignment(a), align_b = alignment(b), align_c = alignment(c);
+  ZT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof(align_a)));
+  ZT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof(align_b)));
+  ZT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c, sizeof(align_c)));
+  ZT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c, sizeof(align_c)));
   cublasLtMatmulHeuristicResult_t heuristic{};
   int found = 0;
   ZT_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(state.handle, desc, la, lb, lc, lc, pref, 1,

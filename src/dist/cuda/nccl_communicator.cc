@@ -126,6 +126,7 @@ class NcclCommunicator final : public Communicator {
     volume_.all_reduce += bytes;
     if (on_host(data)) {  // small host values: through the scratch buffer, synchronously
       void* staged = scratch(bytes);
+      after_compute();
       ZT_CUDA_CHECK(cudaMemcpyAsync(staged, data, static_cast<size_t>(bytes),
                                     cudaMemcpyHostToDevice, stream_));
       ZT_NCCL_CHECK(ncclAllReduce(staged, staged, static_cast<size_t>(count), nccl_type(dtype),
@@ -145,11 +146,10 @@ class NcclCommunicator final : public Communicator {
     volume_.other += bytes;
     const bool host = on_host(data);
     void* buffer = host ? scratch(bytes) : data;
+    after_compute();
     if (host) {
       ZT_CUDA_CHECK(cudaMemcpyAsync(buffer, data, static_cast<size_t>(bytes),
                                     cudaMemcpyHostToDevice, stream_));
-    } else {
-      after_compute();
     }
     ZT_NCCL_CHECK(
         ncclBroadcast(buffer, buffer, static_cast<size_t>(bytes), ncclUint8, root, comm_, stream_));
@@ -168,6 +168,7 @@ class NcclCommunicator final : public Communicator {
     // Everything goes through the scratch buffer: [this rank's piece | rank 0's whole result].
     char* staged = static_cast<char*>(scratch((counts[rank_] + total) * elem));
     char* gathered = staged + counts[rank_] * elem;
+    after_compute();  // `data` may come from kernels still queued on the compute stream
     ZT_CUDA_CHECK(cudaMemcpyAsync(staged, data, static_cast<size_t>(counts[rank_] * elem),
                                   cudaMemcpyDefault, stream_));
     ZT_NCCL_CHECK(ncclGroupStart());
