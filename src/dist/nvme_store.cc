@@ -80,38 +80,20 @@ void transfer_sync(int fd, const std::string& path, bool write, char* data, int6
 }  // namespace
 
 int64_t NvmeStore::read_async(int64_t offset, float* dst, int64_t count) {
-  ZT_CHECK(offset >= 0 && count >= 0 && offset + count <= floats_, path_, ": read of [", offset,
-           ", ", offset + count, ") outside its ", floats_, " elements");
-  const int64_t ticket = ring_->next_ticket++;
-  if (!ring_->active) {
-    transfer_sync(fd_, path_, false, reinterpret_cast<char*>(dst), count * 4, offset * 4);
-    return ticket;
-  }
-  char* data = reinterpret_cast<char*>(dst);
-  for (int64_t done = 0; done < count * 4; done += kMaxPieceBytes) {
-    const int64_t n = std::min(kMaxPieceBytes, count * 4 - done);
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_->ring);
-    while (!sqe) {
-      complete_one();
-      sqe = io_uring_get_sqe(&ring_->ring);
-    }
-    io_uring_prep_read(sqe, fd_, data + done, static_cast<unsigned>(n), offset * 4 + done);
-    const uint64_t id = ring_->next_piece++;
-    io_uring_sqe_set_data64(sqe, id);
-    ring_->pieces[id] = Piece{ticket, false, data + done, n, offset * 4 + done};
-    ++ring_->pending[ticket];
-  }
-  io_uring_submit(&ring_->ring);
-  return ticket;
+  return submit(false, offset, reinterpret_cast<char*>(dst), count);
 }
 
 int64_t NvmeStore::write_async(int64_t offset, const float* src, int64_t count) {
-  ZT_CHECK(offset >= 0 && count >= 0 && offset + count <= floats_, path_, ": write of [", offset,
-           ", ", offset + count, ") outside its ", floats_, " elements");
+  return submit(true, offset, reinterpret_cast<char*>(const_cast<float*>(src)), count);
+}
+
+int64_t NvmeStore::submit(bool write, int64_t offset, char* data, int64_t count) {
+  ZT_CHECK(offset >= 0 && count >= 0 && offset + count <= floats_, path_, ": ",
+           write ? "write" : "read", " of [", offset, ", ", offset + count, ") outside its ",
+           floats_, " elements");
   const int64_t ticket = ring_->next_ticket++;
-  char* data = reinterpret_cast<char*>(const_cast<float*>(src));
   if (!ring_->active) {
-    transfer_sync(fd_, path_, true, data, count * 4, offset * 4);
+    transfer_sync(fd_, path_, write, data, count * 4, offset * 4);
     return ticket;
   }
   for (int64_t done = 0; done < count * 4; done += kMaxPieceBytes) {
@@ -121,10 +103,14 @@ int64_t NvmeStore::write_async(int64_t offset, const float* src, int64_t count) 
       complete_one();
       sqe = io_uring_get_sqe(&ring_->ring);
     }
-    io_uring_prep_write(sqe, fd_, data + done, static_cast<unsigned>(n), offset * 4 + done);
+    if (write) {
+      io_uring_prep_write(sqe, fd_, data + done, static_cast<unsigned>(n), offset * 4 + done);
+    } else {
+      io_uring_prep_read(sqe, fd_, data + done, static_cast<unsigned>(n), offset * 4 + done);
+    }
     const uint64_t id = ring_->next_piece++;
     io_uring_sqe_set_data64(sqe, id);
-    ring_->pieces[id] = Piece{ticket, true, data + done, n, offset * 4 + done};
+    ring_->pieces[id] = Piece{ticket, write, data + done, n, offset * 4 + done};
     ++ring_->pending[ticket];
   }
   io_uring_submit(&ring_->ring);

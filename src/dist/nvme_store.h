@@ -31,6 +31,8 @@ class NvmeStore {
 
  private:
   struct Ring;
+  // Queues a transfer of `count` floats at element `offset` in pieces of at most 1 GiB.
+  int64_t submit(bool write, int64_t offset, char* data, int64_t count);
   void complete_one();
   std::string path_;
   int fd_ = -1;
