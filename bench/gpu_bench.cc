@@ -99,15 +99,11 @@ int run(int argc, char** argv) {
   // Master weights f32 on the GPU, the model's compute copy in `dtype`, moments f32.
   LlamaParams host(c);
   host.init_random(1);
-  LlamaParams master(c, Storage::allocated, DType::f32, gpu);
-  LlamaParams compute(c, Storage::allocated, dtype, gpu);
+  LlamaParams master = host.placed(DType::f32, gpu);
+  LlamaParams compute = host.placed(dtype, gpu);
   std::vector<Buffer> exp_avg, exp_avg_sq;
   for (size_t g = 0; g < host.groups().size(); ++g) {
-    copy(master.groups()[g].data, host.groups()[g].data);
     const int64_t n = host.groups()[g].data.numel();
-    Buffer staged(dtype, Shape{n});
-    convert(staged.view().data, dtype, host.groups()[g].data.view().data, DType::f32, n);
-    copy(compute.groups()[g].data, staged);
     exp_avg.emplace_back(DType::f32, Shape{n}, gpu);
     exp_avg_sq.emplace_back(DType::f32, Shape{n}, gpu);
   }

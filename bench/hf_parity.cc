@@ -24,15 +24,8 @@ namespace {
 
 // Mean loss of `ids` (each position predicting the next) with the model's compute on `at`.
 double mean_loss(const LlamaParams& params, const std::vector<int32_t>& ids, Placement at) {
-  const LlamaConfig& c = params.config();
-  LlamaParams placed(c, Storage::allocated, at.dtype, at.device);
-  for (size_t g = 0; g < params.groups().size(); ++g) {
-    const Buffer& src = params.groups()[g].data;
-    Buffer staged(at.dtype, src.view().shape);
-    convert(staged.view().data, at.dtype, src.view().data, DType::f32, src.numel());
-    copy(placed.groups()[g].data, staged);
-  }
-  LlamaModel model(std::move(placed), Checkpointing::off, GradStorage::owned, at);
+  LlamaModel model(params.placed(at.dtype, at.device), Checkpointing::off, GradStorage::owned,
+                   at);
   const TokenBatch batch = TokenBatch::from_rows({ids}, {ids});
   const CrossEntropyResult r = model.forward_loss(batch);
   return r.loss_sum / static_cast<double>(r.count);

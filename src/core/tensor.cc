@@ -147,6 +147,28 @@ void copy(const Tensor& dst, const Tensor& src) {
   copy_bytes(dst.data, dst.device, src.data, src.device, src.nbytes());
 }
 
+void convert_copy(const Tensor& dst, const Tensor& src) {
+  ZT_CHECK(dst.shape == src.shape, "convert_copy: ", describe(src), " into ", describe(dst));
+  if (dst.dtype == src.dtype) {
+    copy(dst, src);
+    return;
+  }
+  Buffer host_src;
+  const void* values = src.data;
+  if (!src.device.is_cpu()) {
+    host_src = Buffer(src.dtype, src.shape);
+    copy(host_src, src);
+    values = host_src.view().data;
+  }
+  if (dst.device.is_cpu()) {
+    convert(dst.data, dst.dtype, values, src.dtype, src.numel());
+    return;
+  }
+  Buffer staged(dst.dtype, dst.shape);
+  convert(staged.view().data, dst.dtype, values, src.dtype, src.numel());
+  copy(dst, staged);
+}
+
 void Buffer::release() {
   if (owned_ && view_.data) {
     if (view_.device.is_cpu()) {

@@ -74,6 +74,9 @@ void check_same_device(const char* op, const Tensor& a, const Tensor& b);
 
 // dst <- src (same dtype and shape), between any two devices; returns when done.
 void copy(const Tensor& dst, const Tensor& src);
+// dst <- src (same shape) converted between floating dtypes (f32, bf16, f16; rounding to nearest
+// even), between any two devices; the conversion runs on the host.
+void convert_copy(const Tensor& dst, const Tensor& src);
 
 // An owning, 64-byte aligned allocation on a device. Move-only.
 class Buffer {

@@ -133,14 +133,13 @@ Tensor ZeroEngine::master_of(const Group& g) {
 void ZeroEngine::upload_compute_copy(Group& g) {
   const Tensor master = master_of(g);
   if (master.data == g.full.view().data) return;  // f32 on the GPU: one copy
-  const Tensor staged = staging_.view().flat(0, g.numel);
-  if (master.device.is_cpu()) {
-    convert(staged.data, staged.dtype, master.data, DType::f32, g.numel);
-  } else {
-    Buffer host(DType::f32, Shape{g.numel});
-    copy(host, master);
-    convert(staged.data, staged.dtype, host.view().data, DType::f32, g.numel);
+  if (!master.device.is_cpu()) {  // loading: a one-off conversion
+    convert_copy(g.full.view().flat(0, g.numel), master);
+    return;
   }
+  // Every step with the optimizer on the host: through the persistent staging buffer.
+  const Tensor staged = staging_.view().flat(0, g.numel);
+  convert(staged.data, staged.dtype, master.data, DType::f32, g.numel);
   copy(g.full.view().flat(0, g.numel), staged);
 }
 

@@ -134,6 +134,12 @@ int64_t LlamaParams::numel() const {
   return n;
 }
 
+LlamaParams LlamaParams::placed(DType dtype, Device device) const {
+  LlamaParams out(config_, Storage::allocated, dtype, device);
+  for (size_t g = 0; g < groups_.size(); ++g) convert_copy(out.groups_[g].data, groups_[g].data);
+  return out;
+}
+
 void LlamaParams::zero() {
   for (ParamGroup& g : groups_) g.data.zero();
 }

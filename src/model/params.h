@@ -77,6 +77,8 @@ class LlamaParams {
   std::vector<std::pair<std::string, Tensor>> named() const;
   const ParamView* find(const std::string& name, const ParamGroup** group) const;
   int64_t numel() const;
+  // A copy of every group in `dtype` on `device` (e.g. a bf16 compute copy on a GPU).
+  LlamaParams placed(DType dtype, Device device) const;
   void zero();
   // Normal(0, std) for matrices, ones for norm weights (what `init` writes).
   void init_random(uint64_t seed, float std = 0.02f);

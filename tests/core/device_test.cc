@@ -29,5 +29,16 @@ TEST(Device, HostCopiesWork) {
   EXPECT_THROW(copy(Buffer(DType::f32, Shape{2}), a), Error);
 }
 
+TEST(Device, ConvertCopyRoundsToTheTargetDtype) {
+  Buffer a(DType::f32, Shape{2}), half(DType::bf16, Shape{2}), back(DType::f32, Shape{2});
+  a.f32()[0] = 1.0f + 1.0f / 512.0f;  // not representable in bf16: rounds to even (1.0)
+  a.f32()[1] = -3.5f;
+  convert_copy(half, a);
+  convert_copy(back, half);
+  EXPECT_EQ(back.f32()[0], 1.0f);
+  EXPECT_EQ(back.f32()[1], -3.5f);
+  EXPECT_THROW(convert_copy(Buffer(DType::bf16, Shape{3}), a), Error);
+}
+
 }  // namespace
 }  // namespace zerotune

@@ -52,14 +52,7 @@ TokenBatch batch(const LlamaConfig& c, bool packed) {
 
 // A copy of `params` in `dtype` on the GPU.
 LlamaParams on_gpu(const LlamaParams& params, DType dtype) {
-  LlamaParams out(params.config(), Storage::allocated, dtype, Device::cuda(0));
-  for (size_t g = 0; g < params.groups().size(); ++g) {
-    const Buffer& src = params.groups()[g].data;
-    Buffer staged(dtype, src.view().shape);
-    convert(staged.view().data, dtype, src.view().data, DType::f32, src.numel());
-    copy(out.groups()[g].data, staged);
-  }
-  return out;
+  return params.placed(dtype, Device::cuda(0));
 }
 
 std::vector<float> host(const Tensor& t) {

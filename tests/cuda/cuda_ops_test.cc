@@ -42,18 +42,14 @@ Buffer random_host(Shape shape, uint64_t seed, DType storage, float scale = 1.0f
 
 // The host f32 values on the GPU in `storage`.
 Buffer to_gpu(const Buffer& host, DType storage) {
-  Buffer staged(storage, host.view().shape);
-  convert(staged.view().data, storage, host.view().data, DType::f32, host.numel());
   Buffer gpu(storage, host.view().shape, kGpu);
-  copy(gpu, staged);
+  convert_copy(gpu, host);
   return gpu;
 }
 
 std::vector<float> to_host(const Tensor& gpu) {
-  Buffer staged(gpu.dtype, gpu.shape);
-  copy(staged, gpu);
   std::vector<float> out(static_cast<size_t>(gpu.numel()));
-  convert(out.data(), DType::f32, staged.view().data, gpu.dtype, gpu.numel());
+  convert_copy(Tensor(out.data(), DType::f32, gpu.shape), gpu);
   return out;
 }
 
