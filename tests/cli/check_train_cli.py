@@ -11,7 +11,6 @@ by tests/reference/check_checkpoint.py (which needs python3-torch).
 
 import argparse
 import filecmp
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 from report import Report  # noqa: E402
+from run_files import make_tiny_model, metrics, tree_digest  # noqa: E402
 
 report = Report(58)
 check = report.check
@@ -27,23 +27,6 @@ check = report.check
 
 def run(cmd, **kw):
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
-
-
-def tree_digest(path):
-    h = hashlib.sha256()
-    for root, dirs, files in sorted(os.walk(path)):
-        dirs.sort()
-        for f in sorted(files):
-            p = os.path.join(root, f)
-            h.update(os.path.relpath(p, path).encode())
-            with open(p, "rb") as fh:
-                h.update(fh.read())
-    return h.hexdigest()
-
-
-def metrics(out):
-    with open(os.path.join(out, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def main():
@@ -54,17 +37,11 @@ def main():
     z, w = os.path.abspath(args.zerotune), os.path.abspath(args.workdir)
     shutil.rmtree(w, ignore_errors=True)
     os.makedirs(w)
-    data, tok, model = f"{w}/data", f"{w}/tok", f"{w}/model"
-    for cmd in ([z, "data", "synth", "--out", data, "--train", "24", "--test", "8", "--seed", "2"],
-                [z, "tokenizer", "train", "--input", f"{data}/train.jsonl", "--vocab-size", "400",
-                 "--out", tok, "--special_token_path", f"{data}/tokens.json"],
-                [z, "init", "--out", model, "--preset", "tiny", "--dim", "48", "--n-layers", "2",
-                 "--n-heads", "4", "--n-kv-heads", "2", "--hidden", "96", "--tokenizer", tok,
-                 "--special_token_path", f"{data}/tokens.json", "--max-positions", "256"]):
-        r = run(cmd)
-        if r.returncode != 0:
-            check(False, "setup", f"{' '.join(cmd)}: {r.stderr.strip()}")
-            return report.finish()
+    try:
+        data, model = make_tiny_model(z, w)
+    except RuntimeError as e:
+        check(False, "setup", str(e))
+        return report.finish()
 
     base = [z, "train", "--model_name", model, "--train_path", f"{data}/train.jsonl",
             "--test_path", f"{data}/test.jsonl", "--special_token_path", f"{data}/tokens.json",

@@ -15,7 +15,6 @@ Ends with `N passed, M failed`; exits 1 when anything failed.
 """
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 from report import Report  # noqa: E402
+from run_files import metrics, tree_digest  # noqa: E402
 
 report = Report(62)
 check = report.check
@@ -43,11 +43,6 @@ def run(cmd, timeout=600):
 
 def mpi(n, cmd):
     return ["mpirun", "-np", str(n), "--oversubscribe", "--bind-to", "none"] + cmd
-
-
-def metrics(out):
-    with open(os.path.join(out, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def curve(out):
@@ -90,18 +85,6 @@ def weights_diff(a_dir, b_dir):
         scale = max(max(abs(x) for x in b[k]), 1e-12)
         worst = max(worst, max(abs(x - y) for x, y in zip(a[k], b[k])) / scale)
     return worst
-
-
-def tree_digest(path):
-    h = hashlib.sha256()
-    for root, dirs, files in sorted(os.walk(path)):
-        dirs.sort()
-        for name in sorted(files):
-            p = os.path.join(root, name)
-            h.update(os.path.relpath(p, path).encode())
-            with open(p, "rb") as fh:
-                h.update(fh.read())
-    return h.hexdigest()
 
 
 def rank_pids(marker):
@@ -202,7 +185,7 @@ def main():
                            "--nvme-path", f"{w}/nvme{n}{stage}"])
         compare(f"{n} ranks, stage {stage}, --offload-optimizer nvme", out, f"{w}/ref{n}", r)
         left = os.listdir(f"{w}/nvme{n}{stage}") if os.path.isdir(f"{w}/nvme{n}{stage}") else []
-        check(left == [], f"  nvme state files removed at the end", str(left))
+        check(left == [], "  nvme state files removed at the end", str(left))
     ds = f"{w}/ds.json"
     with open(ds, "w") as f:
         json.dump({"train_micro_batch_size_per_gpu": 2, "zero_optimization": {

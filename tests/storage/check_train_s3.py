@@ -14,11 +14,11 @@ import os
 import shutil
 import sys
 
-from common import make_tiny_model
 from servers import Servers, base_env, http_json, run
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 from report import Report  # noqa: E402
+from run_files import make_tiny_model  # noqa: E402
 
 report = Report(60)
 check = report.check

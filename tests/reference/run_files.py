@@ -1,6 +1,9 @@
-"""A tiny Llama folder with tokenizer, made by zerotune itself (as tests/cli/check_train_cli.py
-does), for the storage checks."""
+"""Helpers the command-line checks share: a tiny Llama folder made by zerotune itself, a training
+run's metrics, and a digest of a folder's files."""
 
+import hashlib
+import json
+import os
 import subprocess
 
 
@@ -17,3 +20,22 @@ def make_tiny_model(z, w):
         if r.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
     return data, model
+
+
+def metrics(out):
+    """The rows of OUT/metrics.jsonl."""
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def tree_digest(path):
+    """sha256 over every file's relative path and bytes, in a fixed order."""
+    h = hashlib.sha256()
+    for root, dirs, files in sorted(os.walk(path)):
+        dirs.sort()
+        for name in sorted(files):
+            p = os.path.join(root, name)
+            h.update(os.path.relpath(p, path).encode())
+            with open(p, "rb") as fh:
+                h.update(fh.read())
+    return h.hexdigest()
