@@ -16,11 +16,11 @@ import argparse
 import hashlib
 import json
 import os
-import socketserver
 import sys
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, HTTPServer
+
+from fake_http import QuietHandler, serve
 
 ARGS = None
 LOCK = threading.Lock()
@@ -32,21 +32,7 @@ def git_blob_id(data):
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def reply(self, status, body=b"", headers=None):
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
+class Handler(QuietHandler):
     def do_GET(self):
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         if path == "/__stats":
@@ -97,21 +83,9 @@ class Handler(BaseHTTPRequestHandler):
             drop = name in ARGS.drop_first and name not in DROPPED
             DROPPED.add(name)
         if drop:
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload[: len(payload) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.shutdown(2)
+            self.reply_truncated(status, payload, headers)
             return None
         return self.reply(status, payload, headers)
-
-
-class Server(socketserver.ThreadingMixIn, HTTPServer):
-    daemon_threads = True
 
 
 def main():
@@ -123,11 +97,7 @@ def main():
     ap.add_argument("--drop-first", action="append", default=[])
     ap.add_argument("--corrupt", action="append", default=[])
     ARGS = ap.parse_args()
-    server = Server(("127.0.0.1", 0), Handler)
-    with open(ARGS.port_file + ".tmp", "w") as f:
-        f.write(str(server.server_address[1]))
-    os.rename(ARGS.port_file + ".tmp", ARGS.port_file)
-    server.serve_forever()
+    serve(Handler, ARGS.port_file)
 
 
 if __name__ == "__main__":

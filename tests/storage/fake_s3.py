@@ -17,15 +17,15 @@ import base64
 import datetime
 import hashlib
 import json
-import socketserver
 import sys
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import botocore.auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from fake_http import QuietHandler, serve
 
 _SIGN_LOCK = threading.Lock()
 _FIXED_NOW = [None]
@@ -65,22 +65,7 @@ def botocore_authorization(method, url, headers, body, amz_date):
         return request.headers["Authorization"]
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    # --- plumbing -------------------------------------------------------------------------
-    def reply(self, status, body=b"", headers=None, head_only=False):
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if not head_only:
-            self.wfile.write(body)
-
+class Handler(QuietHandler):
     def error(self, status, code, message=""):
         body = (f"<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>{message}</Message>"
                 "</Error>").encode()
@@ -248,15 +233,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 return None
             if fault == "truncate":
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload[: len(payload) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                self.connection.shutdown(2)
+                self.reply_truncated(status, payload, headers)
                 return None
             entry["status"] = status
             return self.reply(status, payload, headers)
@@ -282,10 +259,6 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 
 
-class Server(socketserver.ThreadingMixIn, HTTPServer):
-    daemon_threads = True
-
-
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
@@ -295,12 +268,7 @@ def main():
     ap.add_argument("--session-token", default="")
     ap.add_argument("--region", default="us-east-1")
     ARGS = ap.parse_args()
-    server = Server(("127.0.0.1", 0), Handler)
-    with open(ARGS.port_file + ".tmp", "w") as f:
-        f.write(str(server.server_address[1]))
-    import os
-    os.rename(ARGS.port_file + ".tmp", ARGS.port_file)
-    server.serve_forever()
+    serve(Handler, ARGS.port_file)
 
 
 if __name__ == "__main__":
