@@ -24,22 +24,12 @@ void AdamWOptimizer::step(LlamaParams& params, const LlamaParams& grads, double 
 
 double global_grad_norm(const LlamaParams& grads) {
   double total = 0.0;
-  for (const ParamGroup& g : grads.groups()) {
-    const float* p = g.data.f32();
-    double sum = 0.0;
-#pragma omp parallel for reduction(+ : sum) schedule(static)
-    for (int64_t i = 0; i < g.data.numel(); ++i) sum += static_cast<double>(p[i]) * p[i];
-    total += sum;
-  }
+  for (const ParamGroup& g : grads.groups()) total += sum_of_squares(g.data);
   return std::sqrt(total);
 }
 
 void scale_grads(LlamaParams& grads, float factor) {
-  for (ParamGroup& g : grads.groups()) {
-    float* p = g.data.f32();
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < g.data.numel(); ++i) p[i] *= factor;
-  }
+  for (ParamGroup& g : grads.groups()) scale_in_place(g.data, factor);
 }
 
 }  // namespace zerotune
