@@ -95,8 +95,7 @@ def main():
                 mem = json.load(fh)
             later = train[1:] or train
             tps = statistics.median(r["tokens"] / r["step_time_s"] for r in later)
-            held = max(sum(mem[k][i] for k in ("params_bytes", "grads_bytes", "optimizer_bytes",
-                                               "slot_bytes")) for i in range(n))
+            held = max(mem["held_bytes"])
             rss = max(mem["peak_rss_bytes"])
             comm = (train[-1].get("comm_all_gather_bytes", 0) +
                     train[-1].get("comm_reduce_scatter_bytes", 0) +

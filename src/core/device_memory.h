@@ -21,4 +21,40 @@ void copy_bytes(void* dst, const Device& dst_device, const void* src, const Devi
 // Waits for every kernel queued on the device.
 void device_synchronize(const Device& device);
 
+// Page-locked host memory, which the GPU copies from and to asynchronously; plain host memory
+// (host_alloc) when no GPU is usable. Freed with pinned_free.
+void* pinned_alloc(int64_t bytes);
+void pinned_free(void* p);
+
+// Where an asynchronous copy is queued on a GPU: behind the kernels (compute) or on a second
+// stream that runs beside them (transfer).
+enum class CopyQueue : uint8_t { compute, transfer };
+
+// Queues a copy of `bytes` and returns at once where a GPU is involved (host memory must be
+// pinned); between two host buffers it copies before returning.
+void copy_bytes_async(void* dst, const Device& dst_device, const void* src,
+                      const Device& src_device, int64_t bytes, CopyQueue queue);
+
+// A point in a queue of `device`: recorded after the work queued so far, waited on by the host
+// or by the compute queue. On the CPU every operation is synchronous and an event is always
+// complete.
+class DeviceEvent {
+ public:
+  DeviceEvent() = default;
+  explicit DeviceEvent(const Device& device);
+  ~DeviceEvent();
+  DeviceEvent(DeviceEvent&& other) noexcept;
+  DeviceEvent& operator=(DeviceEvent&& other) noexcept;
+  DeviceEvent(const DeviceEvent&) = delete;
+  DeviceEvent& operator=(const DeviceEvent&) = delete;
+
+  void record(CopyQueue queue);
+  void wait_host() const;          // the host blocks until the recorded work is done
+  void wait_on_compute() const;    // later kernels wait for it; the host does not block
+
+ private:
+  Device device_;
+  void* event_ = nullptr;  // cudaEvent_t on a GPU
+};
+
 }  // namespace zerotune

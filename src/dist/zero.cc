@@ -15,7 +15,18 @@ namespace zerotune {
 
 namespace fs = std::filesystem;
 
+// Page-locked host memory for the transfers between the GPU and the host optimizer.
+struct ZeroEngine::Pinned {
+  Pinned(DType dtype, int64_t n) : data(pinned_alloc(n * dtype_size(dtype))), bytes(n * dtype_size(dtype)) {}
+  ~Pinned() { pinned_free(data); }
+  Pinned(const Pinned&) = delete;
+  Pinned& operator=(const Pinned&) = delete;
+  void* data;
+  int64_t bytes;
+};
+
 struct ZeroEngine::Group {
+  size_t index = 0;
   std::string name;
   std::vector<ParamView> views;
   int64_t numel = 0;  // real elements
@@ -23,8 +34,10 @@ struct ZeroEngine::Group {
   int64_t begin = 0;  // this rank's first element
   int64_t count = 0;  // this rank's real elements (the last ranks' shards may be short or empty)
   bool replicated = true;
+  // The compute copy (compute dtype, compute device).
   Buffer full;         // [shard * world] replicated parameters
-  Buffer param_shard;  // [shard] stage 3: parameters and fp32 master
+  Buffer param_shard;  // [shard] stage 3: this rank's parameters
+  Buffer master;       // [optimizer elements] f32, when separate from the compute copy
   Buffer grad_full;    // [shard * world] stages 0-1: gradients accumulated over micro-batches
   Buffer grad_shard;   // [shard] stages 1-3: this rank's reduced gradient
   Buffer exp_avg, exp_avg_sq;  // [optimizer elements], unless paged to NVMe
@@ -32,10 +45,12 @@ struct ZeroEngine::Group {
   Buffer gathered;             // [shard * world] stage 3: the gathered parameters while in use
   std::unique_ptr<CommRequest> pending_gather;
   int uses = 0;
-  Buffer master;           // device mode: [numel] f32 master weights unless the compute copy is f32
-  Buffer grad_host;        // device mode with the optimizer on the host: [numel] f32 gradient copy
   Buffer grad_slot;        // [shard * world] stages 2-3: one micro-batch's unreduced gradient
   bool grad_fresh = true;  // grad_shard holds nothing from this step yet
+  // The host optimizer with a GPU: the gradient's host copy and the transfers' completion.
+  std::unique_ptr<Pinned> host_grads;  // [optimizer elements] f32
+  DeviceEvent grads_copied, uploaded;
+  bool stale = false;  // updated by the optimizer, not yet current in the compute copy
 };
 
 ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const ZeroOptions& options)
@@ -48,19 +63,21 @@ ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const Zero
   rank_ = comm.rank();
   world_ = comm.size();
   stage_ = world_ == 1 ? 0 : options.stage;
-  device_ = !options.compute.device.is_cpu();
-  host_optimizer_ = device_ && options.optimizer_placement == OptimizerPlacement::cpu;
-  ZT_CHECK(!device_ || world_ == 1, "zero: sharding over ", world_,
-           " GPUs is not implemented in "
-           "this version (the NCCL communicator is, the engine's GPU stages are not); train on one "
-           "GPU, or on CPU ranks");
-  ZT_CHECK(!device_ || options.optimizer_placement != OptimizerPlacement::nvme,
-           "zero: --offload-optimizer nvme is not available with --device cuda in this version");
-  ZT_CHECK(device_ || options.compute.dtype == DType::f32,
-           "zero: the CPU backend computes in f32, not ", dtype_name(options.compute.dtype));
-  int64_t max_shard = 0, optimizer_floats = 0;
+  device_ = options.compute.device;
+  const DType dtype = options.compute.dtype;
+  ZT_CHECK(!device_.is_cpu() || dtype == DType::f32, "zero: the CPU backend computes in f32, not ",
+           dtype_name(dtype));
+  ZT_CHECK(device_.is_cpu() || world_ == 1 || std::string(comm.backend()) != "mpi",
+           "zero: ", world_, " ranks on GPUs need the NCCL communicator, not ", comm.backend());
+  host_optimizer_ = options.optimizer_placement != OptimizerPlacement::device;
+  const Device optimizer_device = host_optimizer_ ? Device::cpu() : device_;
+  separate_master_ = dtype != DType::f32 || !(optimizer_device == device_);
+  copy_grads_ = host_optimizer_ && !device_.is_cpu();
+  host_thread_ = host_optimizer_ && (!device_.is_cpu() || options.host_thread_on_cpu);
+  int64_t max_shard = 0, max_optimizer = 0, optimizer_floats = 0;
   for (size_t i = 0; i < layout.groups().size(); ++i) {
     auto g = std::make_unique<Group>();
+    g->index = i;
     g->name = layout.groups()[i].name;
     g->views = layout.groups()[i].views;
     g->numel = layout.group_numel(i);
@@ -69,94 +86,113 @@ ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const Zero
     g->count = std::clamp<int64_t>(g->numel - g->begin, 0, g->shard);
     g->replicated = stage_ < 3 || g->numel < options.param_persistence_threshold;
     const int64_t padded = g->shard * world_;
-    if (device_) {  // one GPU: stage 0
-      const Device dev = options.compute.device;
-      const Device opt_dev = host_optimizer_ ? Device::cpu() : dev;
-      g->full = Buffer(options.compute.dtype, Shape{padded}, dev);
-      if (options.compute.dtype != DType::f32 || host_optimizer_) {
-        g->master = Buffer(DType::f32, Shape{g->numel}, opt_dev);
-      }
-      g->grad_full = Buffer(DType::f32, Shape{padded}, dev);
-      if (host_optimizer_) g->grad_host = Buffer(DType::f32, Shape{g->numel});
-      g->exp_avg = Buffer(DType::f32, Shape{g->numel}, opt_dev);
-      g->exp_avg_sq = Buffer(DType::f32, Shape{g->numel}, opt_dev);
-      max_shard = std::max(max_shard, g->numel);
-      groups_.push_back(std::move(g));
-      continue;
-    }
-    if (g->replicated) {
-      g->full = Buffer(DType::f32, Shape{padded});
-    } else {
-      g->param_shard = Buffer(DType::f32, Shape{g->shard});
-    }
-    if (stage_ <= 1) g->grad_full = Buffer(DType::f32, Shape{padded});
-    if (stage_ >= 1) g->grad_shard = Buffer(DType::f32, Shape{g->shard});
     const int64_t opt = optimizer_count(*g);
+    if (g->replicated) {
+      g->full = Buffer(dtype, Shape{padded}, device_);
+    } else {
+      g->param_shard = Buffer(dtype, Shape{g->shard}, device_);
+    }
+    if (separate_master_) g->master = Buffer(DType::f32, Shape{opt}, optimizer_device);
+    if (stage_ <= 1) g->grad_full = Buffer(DType::f32, Shape{padded}, device_);
+    if (stage_ >= 1) g->grad_shard = Buffer(DType::f32, Shape{g->shard}, device_);
+    if (copy_grads_) {
+      g->host_grads = std::make_unique<Pinned>(DType::f32, std::max<int64_t>(opt, 1));
+      g->grads_copied = DeviceEvent(device_);
+      g->uploaded = DeviceEvent(device_);
+    }
     if (options.optimizer_placement == OptimizerPlacement::nvme) {
       g->nvme_offset = optimizer_floats;
       optimizer_floats += 2 * opt;
     } else {
-      g->exp_avg = Buffer(DType::f32, Shape{opt});
-      g->exp_avg_sq = Buffer(DType::f32, Shape{opt});
+      g->exp_avg = Buffer(DType::f32, Shape{opt}, optimizer_device);
+      g->exp_avg_sq = Buffer(DType::f32, Shape{opt}, optimizer_device);
     }
     max_shard = std::max(max_shard, g->shard);
+    max_optimizer = std::max(max_optimizer, opt);
     groups_.push_back(std::move(g));
   }
-  if (stage_ >= 2) reduce_tmp_ = Buffer(DType::f32, Shape{max_shard});
-  if (device_) staging_ = Buffer(options.compute.dtype, Shape{max_shard});
+  if (stage_ >= 2) reduce_tmp_ = Buffer(DType::f32, Shape{max_shard}, device_);
+  if (host_optimizer_ && separate_master_) {
+    for (int s = 0; s < 2; ++s) {
+      staging_[s] = std::make_unique<Pinned>(dtype, std::max<int64_t>(max_optimizer, 1));
+      staging_free_[s] = DeviceEvent(device_);
+    }
+  }
   if (options.optimizer_placement == OptimizerPlacement::nvme) {
     ZT_CHECK(!options.nvme_path.empty(), "zero: --offload-optimizer nvme needs --nvme-path");
     nvme_ = std::make_unique<NvmeStore>(options.nvme_path, rank_, optimizer_floats);
   }
+  if (host_thread_) worker_ = std::thread([this] { host_optimizer_loop(); });
 }
 
-ZeroEngine::~ZeroEngine() = default;
+ZeroEngine::~ZeroEngine() {
+  if (!worker_.joinable()) return;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return !job_pending_; });
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  worker_.join();
+}
 
 int64_t ZeroEngine::optimizer_count(const Group& g) const {
   return stage_ == 0 ? g.numel : g.count;
 }
 
-float* ZeroEngine::optimizer_params(Group& g) {
-  if (stage_ == 0) return g.full.f32();
-  return g.replicated ? g.full.f32() + g.begin : g.param_shard.f32();
+int64_t ZeroEngine::optimizer_offset(const Group& g) const {
+  return stage_ == 0 ? 0 : g.begin;
 }
 
-float* ZeroEngine::optimizer_grads(Group& g) {
-  return stage_ == 0 ? g.grad_full.f32() : g.grad_shard.f32();
+Tensor ZeroEngine::compute_slice(const Group& g) const {
+  const int64_t n = optimizer_count(g);
+  if (!g.replicated) return g.param_shard.view().flat(0, n);
+  return g.full.view().flat(optimizer_offset(g), n);
 }
 
-Tensor ZeroEngine::master_of(const Group& g) {
-  return g.master.view().data ? g.master.view() : g.full.view().flat(0, g.numel);
+Tensor ZeroEngine::master(const Group& g) const {
+  return separate_master_ ? g.master.view() : compute_slice(g);
 }
 
-// The compute copy on the GPU <- the master values, rounded to the compute dtype.
-void ZeroEngine::upload_compute_copy(Group& g) {
-  const Tensor master = master_of(g);
-  if (master.data == g.full.view().data) return;  // f32 on the GPU: one copy
-  if (!master.device.is_cpu()) {  // loading: a one-off conversion
-    convert_copy(g.full.view().flat(0, g.numel), master);
+Tensor ZeroEngine::reduced_grads(const Group& g) const {
+  const int64_t n = optimizer_count(g);
+  return stage_ == 0 ? g.grad_full.view().flat(0, n) : g.grad_shard.view().flat(0, n);
+}
+
+void ZeroEngine::round_into_compute_copy(Group& g, int slot) {
+  if (!separate_master_) return;
+  const Tensor from = master(g), to = compute_slice(g);
+  const int64_t n = from.numel();
+  if (n == 0) return;
+  if (!from.device.is_cpu()) {  // on the GPU (loading): a one-off conversion through the host
+    convert_copy(to, from);
     return;
   }
-  // Every step with the optimizer on the host: through the persistent staging buffer.
-  const Tensor staged = staging_.view().flat(0, g.numel);
-  convert(staged.data, staged.dtype, master.data, DType::f32, g.numel);
-  copy(g.full.view().flat(0, g.numel), staged);
+  if (to.device.is_cpu()) {
+    convert(to.data, to.dtype, from.data, DType::f32, n);
+    return;
+  }
+  // Host master, GPU compute copy: round into pinned staging, upload on the transfer queue.
+  staging_free_[slot].wait_host();
+  convert(staging_[slot]->data, to.dtype, from.data, DType::f32, n);
+  copy_bytes_async(to.data, to.device, staging_[slot]->data, Device::cpu(), to.nbytes(),
+                   CopyQueue::transfer);
+  staging_free_[slot].record(CopyQueue::transfer);
+  g.uploaded.record(CopyQueue::transfer);
 }
 
 void ZeroEngine::set_group_params(size_t i, const Tensor& full) {
   Group& g = *groups_.at(i);
   ZT_CHECK(full.dtype == DType::f32 && full.numel() == g.numel, "zero: group ", g.name, " is ",
            describe(full), ", expected f32[", g.numel, "]");
-  if (device_) {
-    copy(master_of(g), full.reshape(Shape{g.numel}));
-    upload_compute_copy(g);
-    return;
-  }
+  finish_updates();
+  const Tensor flat = full.reshape(Shape{g.numel});
   if (g.replicated) {
-    std::memcpy(g.full.f32(), full.f32(), static_cast<size_t>(g.numel) * 4);
+    convert_copy(g.full.view().flat(0, g.numel), flat);
   } else {
-    std::memcpy(g.param_shard.f32(), full.f32() + g.begin, static_cast<size_t>(g.count) * 4);
+    convert_copy(g.param_shard.view().flat(0, g.count), flat.flat(g.begin, g.count));
   }
+  if (separate_master_) copy(master(g), flat.flat(optimizer_offset(g), optimizer_count(g)));
 }
 
 void ZeroEngine::attach(LlamaModel& model) {
@@ -177,39 +213,41 @@ void ZeroEngine::attach(LlamaModel& model) {
   model.set_hooks(this);
 }
 
-Buffer ZeroEngine::take_slot(int64_t count) {
-  for (size_t c = 0; c < slot_sizes_.size(); ++c) {
-    if (slot_sizes_[c] == count && !free_slots_[c].empty()) {
+Buffer ZeroEngine::take_slot(int64_t count, DType dtype) {
+  for (size_t c = 0; c < slot_kinds_.size(); ++c) {
+    if (slot_kinds_[c] == std::pair{count, dtype} && !free_slots_[c].empty()) {
       Buffer b = std::move(free_slots_[c].back());
       free_slots_[c].pop_back();
       return b;
     }
   }
-  slot_bytes_ += count * 4;
-  return Buffer(DType::f32, Shape{count});
+  slot_bytes_ += count * dtype_size(dtype);
+  return Buffer(dtype, Shape{count}, device_);
 }
 
 void ZeroEngine::give_slot(Buffer slot) {
-  const int64_t count = slot.numel();
-  for (size_t c = 0; c < slot_sizes_.size(); ++c) {
-    if (slot_sizes_[c] == count) {
+  const std::pair kind{slot.numel(), slot.view().dtype};
+  for (size_t c = 0; c < slot_kinds_.size(); ++c) {
+    if (slot_kinds_[c] == kind) {
       free_slots_[c].push_back(std::move(slot));
       return;
     }
   }
-  slot_sizes_.push_back(count);
+  slot_kinds_.push_back(kind);
   free_slots_.emplace_back();
   free_slots_.back().push_back(std::move(slot));
 }
 
 void ZeroEngine::start_gather(Group& g) {
-  g.gathered = take_slot(g.shard * world_);
-  g.pending_gather =
-      comm_.all_gather_async(g.param_shard.f32(), g.gathered.f32(), g.shard, DType::f32);
+  ensure_current(g);
+  g.gathered = take_slot(g.shard * world_, options_.compute.dtype);
+  g.pending_gather = comm_.all_gather_async(g.param_shard.view().data, g.gathered.view().data,
+                                            g.shard, options_.compute.dtype);
 }
 
 void ZeroEngine::fetch_params(int64_t group, int64_t next) {
   Group& g = *groups_.at(static_cast<size_t>(group));
+  ensure_current(g);
   if (!g.replicated) {
     if (!g.gathered.view().data) start_gather(g);
     if (g.pending_gather) {
@@ -239,7 +277,7 @@ void ZeroEngine::release_params(int64_t group) {
 void ZeroEngine::begin_grads(int64_t group) {
   if (stage_ <= 1) return;
   Group& g = *groups_.at(static_cast<size_t>(group));
-  g.grad_slot = take_slot(g.shard * world_);
+  g.grad_slot = take_slot(g.shard * world_, DType::f32);
   g.grad_slot.zero();
   model_->grads().groups()[static_cast<size_t>(group)].data =
       Buffer::borrow(g.grad_slot.view().flat(0, g.numel));
@@ -253,10 +291,7 @@ void ZeroEngine::end_grads(int64_t group) {
     g.grad_fresh = false;
   } else {
     comm_.reduce_scatter(g.grad_slot.f32(), reduce_tmp_.f32(), g.shard, DType::f32);
-    float* acc = g.grad_shard.f32();
-    const float* add = reduce_tmp_.f32();
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < g.shard; ++i) acc[i] += add[i];
+    add_in_place(g.grad_shard, reduce_tmp_.view().flat(0, g.shard));
   }
   model_->grads().groups()[static_cast<size_t>(group)].data = Buffer();
   give_slot(std::move(g.grad_slot));
@@ -264,20 +299,14 @@ void ZeroEngine::end_grads(int64_t group) {
 }
 
 void ZeroEngine::zero_grads() {
+  // On the CPU the host optimizer's thread reads the gradients in place: it must be done.
+  if (host_thread_ && !copy_grads_) finish_host_job();
   for (auto& g : groups_) {
     g->grad_full.zero();
     g->grad_shard.zero();
     g->grad_fresh = true;
   }
 }
-
-namespace {
-
-double squares(const Buffer& b, int64_t n) {
-  return n == 0 ? 0.0 : sum_of_squares(b.view().flat(0, n));
-}
-
-}  // namespace
 
 double ZeroEngine::reduce_gradients() {
   double total = 0.0;
@@ -290,7 +319,7 @@ double ZeroEngine::reduce_gradients() {
       for (auto& r : inflight) r->wait();
     }
     // Every rank holds the whole reduced gradient: the norm needs no communication.
-    for (auto& g : groups_) total += squares(g->grad_full, g->numel);
+    for (auto& g : groups_) total += sum_of_squares(reduced_grads(*g));
     return std::sqrt(total);
   }
   if (stage_ == 1) {
@@ -298,103 +327,184 @@ double ZeroEngine::reduce_gradients() {
       comm_.reduce_scatter(g->grad_full.f32(), g->grad_shard.f32(), g->shard, DType::f32);
     }
   }
-  for (auto& g : groups_) total += squares(g->grad_shard, g->count);
+  for (auto& g : groups_) total += sum_of_squares(reduced_grads(*g));
   return std::sqrt(comm_.all_reduce_sum(total));  // one all-reduce of the squared norms
 }
 
 void ZeroEngine::scale_gradients(float factor) {
-  for (auto& g : groups_) {
-    const Buffer& grads = stage_ == 0 ? g->grad_full : g->grad_shard;
-    const int64_t n = optimizer_count(*g);
-    if (n > 0) scale_in_place(grads.view().flat(0, n), factor);
-  }
-}
-
-void ZeroEngine::adam_group(Group& g, float* exp_avg, float* exp_avg_sq, double lr) {
-  AdamWConfig c = options_.adam;
-  c.lr = lr;
-  const int64_t n = optimizer_count(g);
-  if (n == 0) return;
-  const Shape shape{n};
-  adamw_step(Tensor(optimizer_params(g), DType::f32, shape),
-             Tensor(optimizer_grads(g), DType::f32, shape), Tensor(exp_avg, DType::f32, shape),
-             Tensor(exp_avg_sq, DType::f32, shape), c, step_);
+  for (auto& g : groups_) scale_in_place(reduced_grads(*g), factor);
 }
 
 void ZeroEngine::optimizer_step(double lr) {
+  finish_updates();  // the previous step's, where nothing has used the parameters since
   ++step_;
-  if (device_) {
+  if (host_optimizer_) {
+    if (copy_grads_) {  // behind the backward on the compute queue; the host thread waits for each
+      for (auto& g : groups_) {
+        const Tensor grads = reduced_grads(*g);
+        copy_bytes_async(g->host_grads->data, Device::cpu(), grads.data, device_, grads.nbytes(),
+                         CopyQueue::compute);
+        g->grads_copied.record(CopyQueue::compute);
+      }
+    }
+    if (host_thread_) {
+      for (auto& g : groups_) g->stale = true;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        job_pending_ = true;
+        job_lr_ = lr;
+        job_step_ = step_;
+        updated_ = 0;
+      }
+      changed_.notify_all();
+      return;
+    }
+    host_update_all(lr, step_);
+  } else {
     AdamWConfig c = options_.adam;
     c.lr = lr;
     for (auto& gp : groups_) {
       Group& g = *gp;
-      const Tensor grads = g.grad_full.view().flat(0, g.numel);
-      if (host_optimizer_) {  // gradients down, AdamW on the host, the compute copy back up
-        copy(g.grad_host, grads);
-        adamw_step(g.master, g.grad_host, g.exp_avg, g.exp_avg_sq, c, step_);
-        upload_compute_copy(g);
-      } else if (g.master.view().data) {
-        adamw_step_mixed(g.master, grads, g.exp_avg, g.exp_avg_sq, g.full.view().flat(0, g.numel),
+      if (optimizer_count(g) == 0) continue;
+      if (separate_master_) {
+        adamw_step_mixed(master(g), reduced_grads(g), g.exp_avg, g.exp_avg_sq, compute_slice(g),
                          c, step_);
       } else {
-        adamw_step(g.full.view().flat(0, g.numel), grads, g.exp_avg, g.exp_avg_sq, c, step_);
+        adamw_step(master(g), reduced_grads(g), g.exp_avg, g.exp_avg_sq, c, step_);
       }
     }
-    return;
-  }
-  if (!nvme_) {
-    for (auto& g : groups_) adam_group(*g, g->exp_avg.f32(), g->exp_avg_sq.f32(), lr);
-  } else {
-    // Two staging pairs: group i+1's moments are read while group i updates, and group i's are
-    // written back while group i+1 updates.
-    int64_t largest = 0;
-    for (auto& g : groups_) largest = std::max(largest, optimizer_count(*g));
-    Buffer stage[2] = {Buffer(DType::f32, Shape{2 * largest}),
-                       Buffer(DType::f32, Shape{2 * largest})};
-    int64_t reads[2] = {0, 0}, writes[2] = {0, 0};
-    auto read_group = [&](size_t i) {
-      Group& g = *groups_[i];
-      reads[i % 2] = nvme_->read_async(g.nvme_offset, stage[i % 2].f32(), 2 * optimizer_count(g));
-    };
-    read_group(0);
-    for (size_t i = 0; i < groups_.size(); ++i) {
-      Group& g = *groups_[i];
-      const int64_t n = optimizer_count(g);
-      if (i + 1 < groups_.size()) {
-        if (writes[(i + 1) % 2]) nvme_->wait(writes[(i + 1) % 2]);
-        read_group(i + 1);
-      }
-      nvme_->wait(reads[i % 2]);
-      float* moments = stage[i % 2].f32();
-      adam_group(g, moments, moments + n, lr);
-      writes[i % 2] = nvme_->write_async(g.nvme_offset, moments, 2 * n);
-    }
-    nvme_->wait_all();
   }
   if (stage_ >= 1 && world_ > 1) {
     // Replicated groups: every rank updated its own slice; gather the slices in place.
     std::vector<std::unique_ptr<CommRequest>> inflight;
     for (auto& g : groups_) {
       if (!g->replicated) continue;
-      inflight.push_back(
-          comm_.all_gather_async(g->full.f32() + g->begin, g->full.f32(), g->shard, DType::f32));
+      char* full = static_cast<char*>(g->full.view().data);
+      inflight.push_back(comm_.all_gather_async(
+          full + g->begin * dtype_size(options_.compute.dtype), full, g->shard,
+          options_.compute.dtype));
     }
     for (auto& r : inflight) r->wait();
   }
 }
 
+void ZeroEngine::host_optimizer_loop() {
+  for (;;) {
+    double lr = 0.0;
+    int64_t step = 0;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return job_pending_ || stopping_; });
+      if (!job_pending_) return;
+      lr = job_lr_;
+      step = job_step_;
+    }
+    try {
+      host_update_all(lr, step);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      worker_error_ = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      updated_ = groups_.size();
+      job_pending_ = false;
+    }
+    changed_.notify_all();
+  }
+}
+
+// On the host thread: every group in the forward's order. With NVMe, group i+1's moments are read
+// while group i updates, and group i's are written back while group i+1 updates.
+void ZeroEngine::host_update_all(double lr, int64_t step) {
+  AdamWConfig c = options_.adam;
+  c.lr = lr;
+  Buffer moments[2];
+  int64_t reads[2] = {0, 0}, writes[2] = {0, 0};
+  auto read_moments = [&](size_t i) {
+    Group& g = *groups_[i];
+    reads[i % 2] = nvme_->read_async(g.nvme_offset, moments[i % 2].f32(), 2 * optimizer_count(g));
+  };
+  if (nvme_) {
+    int64_t largest = 1;
+    for (auto& g : groups_) largest = std::max(largest, optimizer_count(*g));
+    for (Buffer& m : moments) m = Buffer(DType::f32, Shape{2 * largest});
+    read_moments(0);
+  }
+  for (size_t i = 0; i < groups_.size(); ++i) {
+    Group& g = *groups_[i];
+    const int64_t n = optimizer_count(g);
+    if (nvme_ && i + 1 < groups_.size()) {
+      if (writes[(i + 1) % 2]) nvme_->wait(writes[(i + 1) % 2]);
+      read_moments(i + 1);
+    }
+    if (n > 0) {
+      g.grads_copied.wait_host();
+      const Shape shape{n};
+      const Tensor grads = copy_grads_ ? Tensor(g.host_grads->data, DType::f32, shape)
+                                       : reduced_grads(g);
+      Tensor avg = g.exp_avg, avg_sq = g.exp_avg_sq;
+      if (nvme_) {
+        nvme_->wait(reads[i % 2]);
+        avg = moments[i % 2].view().flat(0, n);
+        avg_sq = moments[i % 2].view().flat(n, n);
+      }
+      adamw_step(master(g), grads, avg, avg_sq, c, step);
+      if (nvme_) writes[i % 2] = nvme_->write_async(g.nvme_offset, avg.ptr<float>(), 2 * n);
+      round_into_compute_copy(g, static_cast<int>(i % 2));
+    } else if (nvme_) {
+      nvme_->wait(reads[i % 2]);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      updated_ = i + 1;
+    }
+    changed_.notify_all();
+  }
+  if (nvme_) nvme_->wait_all();
+}
+
+void ZeroEngine::wait_host_update(size_t group) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [&] { return !job_pending_ || updated_ > group; });
+  if (worker_error_) std::rethrow_exception(worker_error_);
+}
+
+void ZeroEngine::finish_host_job() {
+  if (!host_thread_) return;
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [&] { return !job_pending_; });
+  if (worker_error_) std::rethrow_exception(worker_error_);
+}
+
+void ZeroEngine::ensure_current(Group& g) {
+  if (!g.stale) return;
+  wait_host_update(g.index);
+  g.uploaded.wait_on_compute();
+  if (stage_ >= 1 && world_ > 1 && g.replicated) {
+    char* full = static_cast<char*>(g.full.view().data);
+    comm_.all_gather(full + g.begin * dtype_size(options_.compute.dtype), full, g.shard,
+                     options_.compute.dtype);
+  }
+  g.stale = false;
+}
+
+void ZeroEngine::finish_updates() {
+  for (auto& g : groups_) ensure_current(*g);
+  finish_host_job();
+}
+
 void ZeroEngine::gather_tensor(const std::string& name, float* out) {
+  finish_updates();
   for (auto& gp : groups_) {
     Group& g = *gp;
     for (const ParamView& v : g.views) {
       if (v.name != name) continue;
       const int64_t lo = v.offset, n = v.shape.numel();
-      if (device_) {
-        copy_bytes(out, Device::cpu(), master_of(g).ptr<float>() + lo, master_of(g).device, n * 4);
-        return;
-      }
-      if (g.replicated) {
-        if (rank_ == 0) std::memcpy(out, g.full.f32() + lo, static_cast<size_t>(n) * 4);
+      // The f32 master values: whole on every rank at stage 0, else each rank's own range.
+      const Tensor values = master(g);
+      if (stage_ == 0) {
+        if (rank_ == 0) copy_bytes(out, Device::cpu(), values.ptr<float>() + lo, values.device, n * 4);
         return;
       }
       std::vector<int64_t> counts(static_cast<size_t>(world_));
@@ -403,8 +513,9 @@ void ZeroEngine::gather_tensor(const std::string& name, float* out) {
         counts[static_cast<size_t>(r)] =
             std::max<int64_t>(0, std::min(e, lo + n) - std::max(b, lo));
       }
-      const int64_t mine = std::max(g.begin, lo);
-      comm_.gather_to_root(g.param_shard.f32() + (mine - g.begin), counts.data(), out, DType::f32);
+      const int64_t mine = std::clamp<int64_t>(lo, g.begin, g.begin + g.count);
+      comm_.gather_to_root(values.ptr<float>() + (mine - g.begin), counts.data(), out,
+                           DType::f32);
       return;
     }
   }
@@ -417,51 +528,42 @@ std::string ZeroEngine::state_file_name(int rank, int world) {
   return name;
 }
 
-void ZeroEngine::save_state(const std::string& path) const {
-  // This rank's own range [begin, begin + count) of every group, whatever the stage.
-  std::vector<Buffer> moments;  // NVMe pages read back for the file (device mode: host copies)
+void ZeroEngine::save_state(const std::string& path) {
+  // This rank's own range [begin, begin + count) of every group, whatever the stage, in f32:
+  // parameters from the master copy, then the moments (read back from NVMe or the GPU).
+  finish_updates();
+  std::vector<Buffer> host;  // copies of what is not in host memory
   std::vector<NamedTensor> tensors;
-  if (device_) {  // one rank: every group whole, copied to the host
-    for (const auto& gp : groups_) {
-      const Group& g = *gp;
-      for (const auto& [kind, source] : {std::pair<const char*, Tensor>{"param/", master_of(g)},
-                                         {"exp_avg/", g.exp_avg.view()},
-                                         {"exp_avg_sq/", g.exp_avg_sq.view()}}) {
-        moments.emplace_back(DType::f32, Shape{g.numel});
-        copy(moments.back(), source);
-        tensors.push_back({kind + g.name, moments.back().view()});
-      }
-    }
-    write_safetensors(path, tensors);
-    return;
-  }
+  auto on_host = [&](const Tensor& t) {
+    if (t.device.is_cpu()) return t;
+    host.emplace_back(t.dtype, t.shape);
+    copy(host.back(), t);
+    return host.back().view();
+  };
   for (const auto& gp : groups_) {
     const Group& g = *gp;
-    const float* params = g.replicated ? g.full.f32() + g.begin : g.param_shard.f32();
-    const int64_t moment_offset = stage_ == 0 ? g.begin : 0;
-    const float *avg = nullptr, *avg_sq = nullptr;
+    const int64_t n = optimizer_count(g), skip = g.begin - optimizer_offset(g);
+    Tensor avg, avg_sq;
     if (nvme_) {
-      const int64_t n = optimizer_count(g);
-      moments.emplace_back(DType::f32, Shape{std::max<int64_t>(2 * n, 1)});
-      nvme_->wait(nvme_->read_async(g.nvme_offset, moments.back().f32(), 2 * n));
-      avg = moments.back().f32();
-      avg_sq = avg + n;
+      host.emplace_back(DType::f32, Shape{std::max<int64_t>(2 * n, 1)});
+      nvme_->wait(nvme_->read_async(g.nvme_offset, host.back().f32(), 2 * n));
+      avg = host.back().view().flat(0, n);
+      avg_sq = host.back().view().flat(n, n);
     } else {
-      avg = g.exp_avg.f32();
-      avg_sq = g.exp_avg_sq.f32();
+      avg = on_host(g.exp_avg.view().flat(0, n));
+      avg_sq = on_host(g.exp_avg_sq.view().flat(0, n));
     }
-    const Shape shape{g.count};
-    tensors.push_back({"param/" + g.name, Tensor(const_cast<float*>(params), DType::f32, shape)});
-    tensors.push_back(
-        {"exp_avg/" + g.name, Tensor(const_cast<float*>(avg + moment_offset), DType::f32, shape)});
-    tensors.push_back({"exp_avg_sq/" + g.name,
-                       Tensor(const_cast<float*>(avg_sq + moment_offset), DType::f32, shape)});
+    const Tensor params = on_host(master(g));
+    tensors.push_back({"param/" + g.name, params.flat(skip, g.count)});
+    tensors.push_back({"exp_avg/" + g.name, avg.flat(skip, g.count)});
+    tensors.push_back({"exp_avg_sq/" + g.name, avg_sq.flat(skip, g.count)});
   }
   write_safetensors(path, tensors);
 }
 
 void ZeroEngine::load_state(const std::string& dir, int saved_world) {
   ZT_CHECK(saved_world >= 1, dir, ": saved world size ", saved_world);
+  finish_updates();
   std::vector<SafetensorsFile> files;
   for (int r = 0; r < saved_world; ++r) {
     files.push_back(
@@ -489,34 +591,24 @@ void ZeroEngine::load_state(const std::string& dir, int saved_world) {
   };
   for (auto& gp : groups_) {
     Group& g = *gp;
-    if (device_) {  // through host buffers into the device's (or the host optimizer's) copies
-      for (const auto& [kind, target] : {std::pair<const char*, Tensor>{"param", master_of(g)},
-                                         {"exp_avg", g.exp_avg.view()},
-                                         {"exp_avg_sq", g.exp_avg_sq.view()}}) {
-        Buffer host(DType::f32, Shape{g.numel});
-        read_range(kind, g, 0, g.numel, host.f32());
-        copy(target, host);
-      }
-      upload_compute_copy(g);
-      continue;
-    }
-    if (g.replicated) {
-      read_range("param", g, 0, g.numel, g.full.f32());
-    } else {
-      read_range("param", g, g.begin, g.begin + g.count, g.param_shard.f32());
-    }
-    const int64_t lo = stage_ == 0 ? 0 : g.begin;
-    const int64_t n = optimizer_count(g);
-    Buffer staging;
-    float *avg = g.exp_avg.f32(), *avg_sq = g.exp_avg_sq.f32();
+    // The compute copy: the whole group where it is replicated, else this rank's shard.
+    const int64_t lo = g.replicated ? 0 : g.begin, hi = g.replicated ? g.numel : g.begin + g.count;
+    Buffer values(DType::f32, Shape{std::max<int64_t>(hi - lo, 1)});
+    read_range("param", g, lo, hi, values.f32());
+    const Tensor compute = g.replicated ? g.full.view().flat(0, g.numel)
+                                        : g.param_shard.view().flat(0, g.count);
+    convert_copy(compute, values.view().flat(0, hi - lo));
+    const int64_t n = optimizer_count(g), first = optimizer_offset(g);
+    if (separate_master_) copy(master(g), values.view().flat(first - lo, n));
+    Buffer moments(DType::f32, Shape{std::max<int64_t>(2 * n, 1)});
+    read_range("exp_avg", g, first, first + n, moments.f32());
+    read_range("exp_avg_sq", g, first, first + n, moments.f32() + n);
     if (nvme_) {
-      staging = Buffer(DType::f32, Shape{std::max<int64_t>(2 * n, 1)});
-      avg = staging.f32();
-      avg_sq = avg + n;
+      nvme_->wait(nvme_->write_async(g.nvme_offset, moments.f32(), 2 * n));
+    } else {
+      copy(g.exp_avg.view().flat(0, n), moments.view().flat(0, n));
+      copy(g.exp_avg_sq.view().flat(0, n), moments.view().flat(n, n));
     }
-    read_range("exp_avg", g, lo, lo + n, avg);
-    read_range("exp_avg_sq", g, lo, lo + n, avg_sq);
-    if (nvme_) nvme_->wait(nvme_->write_async(g.nvme_offset, avg, 2 * n));
   }
 }
 
@@ -525,11 +617,14 @@ ZeroMemory ZeroEngine::memory() const {
   ZeroMemory m;
   for (const auto& g : groups_) {
     m.params += bytes(g->full) + bytes(g->param_shard);
+    m.master += bytes(g->master);
     m.grads += bytes(g->grad_full) + bytes(g->grad_shard);
+    m.host_grads += g->host_grads ? g->host_grads->bytes : 0;
     m.optimizer += bytes(g->exp_avg) + bytes(g->exp_avg_sq);
   }
   m.grads += bytes(reduce_tmp_);
   m.slots = slot_bytes_;
+  for (const auto& s : staging_) m.staging += s ? s->bytes : 0;
   m.nvme_file = nvme_ ? nvme_->bytes() : 0;
   return m;
 }

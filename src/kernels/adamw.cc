@@ -55,6 +55,21 @@ void scale_in_place(const Tensor& x, float factor) {
   for (int64_t i = 0; i < x.numel(); ++i) p[i] *= factor;
 }
 
+void add_in_place(const Tensor& x, const Tensor& y) {
+  check_dtype("add_in_place", "x", x, DType::f32);
+  check_dtype("add_in_place", "y", y, DType::f32);
+  check_shape("add_in_place", "y", y.reshape(Shape{y.numel()}), Shape{x.numel()});
+  check_same_device("add_in_place", x, y);
+  if (on_cuda(x)) {
+    cuda::add_in_place(x, y);
+    return;
+  }
+  float* p = x.f32();
+  const float* q = y.f32();
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < x.numel(); ++i) p[i] += q[i];
+}
+
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                 const Tensor& exp_avg_sq, const AdamWConfig& config, int64_t step) {
   const Shape flat{param.numel()};

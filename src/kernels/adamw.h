@@ -28,6 +28,8 @@ void adamw_step_mixed(const Tensor& param, const Tensor& grad, const Tensor& exp
 double sum_of_squares(const Tensor& x);
 // x *= factor over a flat f32 tensor (gradient clipping).
 void scale_in_place(const Tensor& x, float factor);
+// x += y over flat f32 tensors of equal length on one device (gradients summed over micro-batches).
+void add_in_place(const Tensor& x, const Tensor& y);
 
 namespace cpu {
 void adamw_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n,
@@ -40,6 +42,7 @@ void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                 const Tensor& exp_avg_sq, const AdamWParams& params, const Tensor& compute);
 double sum_of_squares(const Tensor& x);
 void scale_in_place(const Tensor& x, float factor);
+void add_in_place(const Tensor& x, const Tensor& y);
 }  // namespace cuda
 
 }  // namespace zerotune

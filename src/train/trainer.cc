@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -269,7 +270,25 @@ int run_training(const TrainOptions& o) {
   validate_train_options(o);
   CommOptions comm_options;
   comm_options.timeout_s = o.collective_timeout_s;
-  const std::unique_ptr<Communicator> comm = make_communicator(comm_options);
+  // The launcher's communicator: MPI under mpirun/srun, else one rank. Ranks on GPUs talk over
+  // NCCL, bootstrapped over MPI or, under torchrun-style launchers (RANK, WORLD_SIZE, MASTER_ADDR,
+  // MASTER_PORT) without MPI, over TCP (a launch of one such rank too, which checks the setup).
+  const std::unique_ptr<Communicator> launcher = make_communicator(comm_options);
+  const bool env_launch = !launched_by_mpi() && launched_by_env();
+  const int env_world = env_launch ? std::atoi(std::getenv("WORLD_SIZE")) : 1;
+  const int env_rank = env_launch ? std::atoi(std::getenv("RANK")) : 0;
+  const bool first = launched_by_mpi() ? launcher->rank() == 0 : env_rank == 0;
+  const Placement placement = placement_for(o, first);
+  std::unique_ptr<Communicator> nccl;
+  if (!placement.device.is_cpu() && (launcher->size() > 1 || env_launch)) {
+    nccl = make_nccl_communicator(comm_options, placement.device.index,
+                                  launched_by_mpi() ? launcher.get() : nullptr);
+  } else {
+    ZT_CHECK(env_world <= 1, "zerotune train: RANK/WORLD_SIZE describe ", env_world,
+             " ranks: such a launch runs over NCCL and needs GPUs (--device cuda on "
+             "build-cuda/zerotune); start CPU ranks with mpirun or -nd");
+  }
+  Communicator* const comm = nccl ? nccl.get() : launcher.get();
   const int rank = comm->rank(), world = comm->size();
   const bool lead = rank == 0;  // prints and writes the shared files
   ZT_CHECK(o.world_size == 1 || o.world_size == world, "zerotune train: -nd ", o.world_size,
@@ -324,7 +343,7 @@ int run_training(const TrainOptions& o) {
                              : o.offload_optimizer == "cpu" ? OptimizerPlacement::cpu
                                                             : OptimizerPlacement::device;
   zero.nvme_path = o.nvme_path;
-  zero.compute = placement_for(o, lead);
+  zero.compute = placement;
   log("zerotune train: computing on %s in %s\n", zero.compute.device.name().c_str(),
       dtype_name(zero.compute.dtype));
   zero.adam.weight_decay = o.weight_decay;
@@ -563,7 +582,9 @@ int run_training(const TrainOptions& o) {
 
   // Memory per rank: what the engine holds and the process's peak resident set.
   const ZeroMemory mem = engine.memory();
-  std::vector<int64_t> mine = {mem.params, mem.grads, mem.optimizer, mem.slots, peak_rss_bytes()};
+  std::vector<int64_t> mine = {mem.params,     mem.master,  mem.grads,      mem.host_grads,
+                               mem.optimizer,  mem.slots,   mem.staging,    mem.resident(),
+                               peak_rss_bytes()};
   std::vector<int64_t> all(static_cast<size_t>(world) * mine.size());
   std::vector<int64_t> counts(static_cast<size_t>(world), static_cast<int64_t>(mine.size()));
   comm->gather_to_root(mine.data(), counts.data(), all.data(), DType::i64);
@@ -572,7 +593,10 @@ int run_training(const TrainOptions& o) {
     json::Value row = json::Value::object();
     row.set("world_size", world);
     row.set("zero_stage", engine.stage());
-    const char* keys[] = {"params_bytes", "grads_bytes", "optimizer_bytes", "slot_bytes",
+    // On a GPU, master/optimizer/host_grads/staging are host memory with the optimizer offloaded.
+    row.set("device", zero.compute.device.name());
+    const char* keys[] = {"params_bytes",  "master_bytes", "grads_bytes",   "host_grads_bytes",
+                          "optimizer_bytes", "slot_bytes", "staging_bytes", "held_bytes",
                           "peak_rss_bytes"};
     for (size_t k = 0; k < mine.size(); ++k) {
       json::Value per_rank = json::Value::array();

@@ -236,8 +236,12 @@ def main():
             return report.finish()
         with open(f"{out}/memory.json") as f:
             m = json.load(f)
-        held = [sum(m[k][i] for k in ("params_bytes", "grads_bytes", "optimizer_bytes", "slot_bytes"))
-                for i in range(n)]
+        held = m["held_bytes"]
+        check(all(h == sum(m[k][i] for k in ("params_bytes", "master_bytes", "grads_bytes",
+                                             "host_grads_bytes", "optimizer_bytes", "slot_bytes",
+                                             "staging_bytes"))
+                  for i, h in enumerate(held)),
+              f"memory.json of {n} ranks stage {stage}: held_bytes is the sum of its parts")
         mem[(n, stage)] = (max(held), max(m["peak_rss_bytes"]))
     one, four3, four0 = mem[(1, 0)], mem[(4, 3)], mem[(4, 0)]
     check(four3[0] <= one[0] / 3, "4 ranks stage 3 hold <= 1/3 of 1 rank's bytes",

@@ -41,8 +41,10 @@ TokenBatch batch(uint64_t seed, int64_t vocab) {
   return TokenBatch::from_rows(rows, rows);
 }
 
-// Three AdamW steps through the engine (with an NVMe-paged optimizer or not) equal the plain
-// model + AdamWOptimizer bit for bit.
+// Three AdamW steps through the engine (the optimizer in memory, on the host thread, or on the
+// host thread with NVMe-paged moments) equal the plain model + AdamWOptimizer bit for bit. After
+// each step an evaluation forward runs while a host-thread optimizer may still be updating: it
+// must see every group's new values.
 void expect_engine_matches_plain(bool tied, OptimizerPlacement placement) {
   const LlamaConfig c = config(tied);
   LlamaParams init(c);
@@ -63,6 +65,7 @@ void expect_engine_matches_plain(bool tied, OptimizerPlacement placement) {
   options.stage = 3;
   options.adam = adam;
   options.optimizer_placement = placement;
+  options.host_thread_on_cpu = placement == OptimizerPlacement::cpu;
   options.nvme_path = (std::filesystem::temp_directory_path() / "zt-zero-test-nvme").string();
   const LlamaParams layout(c, Storage::none);
   ZeroEngine engine(layout, *comm, options);
@@ -89,6 +92,9 @@ void expect_engine_matches_plain(bool tied, OptimizerPlacement placement) {
     engine.optimizer_step(1e-2);
     EXPECT_EQ(loss, plain_loss) << "step " << step;
     EXPECT_EQ(norm, plain_norm) << "step " << step;
+    const TokenBatch eval = batch(200 + static_cast<uint64_t>(step), c.vocab_size);
+    EXPECT_EQ(sharded.forward_loss(eval).loss_sum, plain.forward_loss(eval).loss_sum)
+        << "evaluation after step " << step;
   }
   for (const auto& [name, tensor] : plain.params().named()) {
     std::vector<float> gathered(static_cast<size_t>(tensor.numel()));
@@ -98,6 +104,7 @@ void expect_engine_matches_plain(bool tied, OptimizerPlacement placement) {
   }
   const ZeroMemory m = engine.memory();
   EXPECT_EQ(m.params, init.numel() * 4);
+  EXPECT_EQ(m.master, 0);  // f32 on the CPU: the compute copy is the master copy
   EXPECT_EQ(m.grads, init.numel() * 4);
   EXPECT_EQ(m.optimizer, placement == OptimizerPlacement::nvme ? 0 : 2 * init.numel() * 4);
   EXPECT_EQ(m.nvme_file, placement == OptimizerPlacement::nvme ? 2 * init.numel() * 4 : 0);
@@ -110,6 +117,39 @@ TEST(ZeroEngine, OneRankEqualsPlainModelAndAdamW) {
 
 TEST(ZeroEngine, NvmePagedMomentsEqualInMemoryOnes) {
   expect_engine_matches_plain(false, OptimizerPlacement::nvme);
+  expect_engine_matches_plain(true, OptimizerPlacement::nvme);
+}
+
+TEST(ZeroEngine, HostThreadOptimizerEqualsInline) {
+  expect_engine_matches_plain(false, OptimizerPlacement::cpu);
+  expect_engine_matches_plain(true, OptimizerPlacement::cpu);
+}
+
+// An error on the optimizer's host thread reaches the caller at the next use of the parameters
+// and the engine still shuts down cleanly.
+TEST(ZeroEngine, HostThreadErrorsReachTheCaller) {
+  const LlamaConfig c = config(false);
+  LlamaParams init(c);
+  init.init_random(5);
+  auto comm = make_single_communicator();
+  ZeroOptions options;
+  options.optimizer_placement = OptimizerPlacement::cpu;
+  options.host_thread_on_cpu = true;
+  options.adam.lr = 1e-3;
+  const LlamaParams layout(c, Storage::none);
+  ZeroEngine engine(layout, *comm, options);
+  for (size_t g = 0; g < init.groups().size(); ++g)
+    engine.set_group_params(g, init.groups()[g].data);
+  engine.zero_grads();
+  engine.set_optimizer_steps(-1);  // the next step is step 0: AdamW refuses it
+  engine.optimizer_step(1e-3);
+  std::vector<float> x(static_cast<size_t>(c.vocab_size * c.hidden_size));
+  try {
+    engine.gather_tensor("model.embed_tokens.weight", x.data());
+    FAIL() << "expected the host thread's error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("step counts from 1"), std::string::npos) << e.what();
+  }
 }
 
 TEST(ZeroEngine, StateRoundTripsAndNamesMissingTensors) {

@@ -1,4 +1,6 @@
 // Fused AdamW over flat f32 shards (master weights, gradients, moments), with the CPU's update.
+#include <map>
+#include <mutex>
 #include <vector>
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/element_types.cuh"
@@ -41,6 +43,24 @@ __global__ void scale_kernel(float* x, int64_t n, float factor) {
   if (i < n) x[i] *= factor;
 }
 
+__global__ void add_kernel(float* x, const float* y, int64_t n) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) x[i] += y[i];
+}
+
+constexpr unsigned kSquareBlocks = 1024;
+
+// The partial sums' device buffer, made once per device: no allocation per call. Never freed
+// (a static destructor would run after the CUDA runtime has shut down).
+double* square_partials(const Device& device) {
+  static std::mutex mutex;
+  static auto* buffers = new std::map<int, Buffer>;
+  std::lock_guard<std::mutex> lock(mutex);
+  Buffer& b = (*buffers)[device.index];
+  if (!b.view().data) b = Buffer(DType::f64, Shape{kSquareBlocks}, device);
+  return b.view().ptr<double>();
+}
+
 }  // namespace
 
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
@@ -61,13 +81,12 @@ void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
 double sum_of_squares(const Tensor& x) {
   const int64_t n = x.numel();
   if (n == 0) return 0.0;
-  constexpr unsigned kBlocks = 1024;
-  Buffer partial(DType::f64, Shape{kBlocks}, x.device);
-  sum_of_squares_kernel<<<kBlocks, kThreads, 0, compute_stream()>>>(partial.view().ptr<double>(),
-                                                                    x.ptr<float>(), n);
+  double* partial = square_partials(x.device);
+  sum_of_squares_kernel<<<kSquareBlocks, kThreads, 0, compute_stream()>>>(partial,
+                                                                          x.ptr<float>(), n);
   check_launch("sum_of_squares");
-  std::vector<double> host(kBlocks);
-  copy_bytes(host.data(), Device::cpu(), partial.view().data, x.device, kBlocks * 8);
+  std::vector<double> host(kSquareBlocks);
+  copy_bytes(host.data(), Device::cpu(), partial, x.device, kSquareBlocks * 8);
   double sum = 0.0;
   for (double v : host) sum += v;
   return sum;
@@ -79,6 +98,14 @@ void scale_in_place(const Tensor& x, float factor) {
   scale_kernel<<<blocks_for(n, kThreads), kThreads, 0, compute_stream()>>>(x.ptr<float>(), n,
                                                                            factor);
   check_launch("scale_in_place");
+}
+
+void add_in_place(const Tensor& x, const Tensor& y) {
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  add_kernel<<<blocks_for(n, kThreads), kThreads, 0, compute_stream()>>>(x.ptr<float>(),
+                                                                         y.ptr<float>(), n);
+  check_launch("add_in_place");
 }
 
 }  // namespace zerotune::cuda

@@ -1,9 +1,11 @@
 #include <cuda_runtime.h>
 
 #include <cstring>
+#include <mutex>
 
 #include "backends/cuda/cuda_check.h"
 #include "core/device_memory.h"
+#include "core/memory.h"
 
 namespace zerotune {
 
@@ -69,6 +71,112 @@ void device_synchronize(const Device& device) {
   if (device.is_cpu()) return;
   select(device);
   ZT_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+namespace {
+
+// Pinned memory needs a driver and a device; the choice is made once so that frees match.
+bool host_memory_pinnable() {
+  static const bool pinnable = cuda_device_count() > 0;
+  return pinnable;
+}
+
+// The transfer stream of each device: non-blocking, so it never waits for the legacy default
+// (compute) stream unless told to by an event.
+cudaStream_t transfer_stream(const Device& device) {
+  constexpr int kMaxDevices = 64;
+  static std::mutex mutex;
+  static cudaStream_t streams[kMaxDevices] = {};
+  ZT_CHECK(device.index >= 0 && device.index < kMaxDevices, "transfer stream: ", device.name());
+  std::lock_guard<std::mutex> lock(mutex);
+  cudaStream_t& stream = streams[device.index];
+  if (!stream) ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  return stream;
+}
+
+cudaStream_t queue_stream(const Device& device, CopyQueue queue) {
+  return queue == CopyQueue::compute ? cuda::compute_stream() : transfer_stream(device);
+}
+
+}  // namespace
+
+void* pinned_alloc(int64_t bytes) {
+  const size_t size = static_cast<size_t>(bytes > 0 ? bytes : 1);
+  if (!host_memory_pinnable()) return host_alloc(size);
+  void* p = nullptr;
+  const cudaError_t status = cudaMallocHost(&p, size);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    fail(str("pinned_alloc: cannot page-lock ", bytes, " bytes of host memory: ",
+             cudaGetErrorString(status)));
+  }
+  return p;
+}
+
+void pinned_free(void* p) {
+  if (!p) return;
+  if (host_memory_pinnable()) {
+    cudaFreeHost(p);
+  } else {
+    host_free(p);
+  }
+}
+
+void copy_bytes_async(void* dst, const Device& dst_device, const void* src,
+                      const Device& src_device, int64_t bytes, CopyQueue queue) {
+  if (bytes <= 0) return;
+  if (dst_device.is_cpu() && src_device.is_cpu()) {
+    std::memmove(dst, src, static_cast<size_t>(bytes));
+    return;
+  }
+  const Device& gpu = dst_device.is_cpu() ? src_device : dst_device;
+  select(gpu);
+  ZT_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDefault,
+                                queue_stream(gpu, queue)));
+}
+
+DeviceEvent::DeviceEvent(const Device& device) : device_(device) {
+  if (device.is_cpu()) return;
+  select(device);
+  cudaEvent_t event = nullptr;
+  ZT_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  event_ = event;
+}
+
+DeviceEvent::~DeviceEvent() {
+  if (event_) cudaEventDestroy(static_cast<cudaEvent_t>(event_));
+}
+
+DeviceEvent::DeviceEvent(DeviceEvent&& other) noexcept
+    : device_(other.device_), event_(other.event_) {
+  other.event_ = nullptr;
+}
+
+DeviceEvent& DeviceEvent::operator=(DeviceEvent&& other) noexcept {
+  if (this != &other) {
+    if (event_) cudaEventDestroy(static_cast<cudaEvent_t>(event_));
+    device_ = other.device_;
+    event_ = other.event_;
+    other.event_ = nullptr;
+  }
+  return *this;
+}
+
+void DeviceEvent::record(CopyQueue queue) {
+  if (!event_) return;
+  select(device_);
+  ZT_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event_), queue_stream(device_, queue)));
+}
+
+void DeviceEvent::wait_host() const {
+  if (!event_) return;
+  ZT_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event_)));
+}
+
+void DeviceEvent::wait_on_compute() const {
+  if (!event_) return;
+  select(device_);
+  ZT_CUDA_CHECK(cudaStreamWaitEvent(cuda::compute_stream(), static_cast<cudaEvent_t>(event_), 0));
 }
 
 }  // namespace zerotune

@@ -3,6 +3,7 @@
 
 #include "core/check.h"
 #include "core/device_memory.h"
+#include "core/memory.h"
 
 namespace zerotune {
 
@@ -37,5 +38,28 @@ void copy_bytes(void* dst, const Device& dst_device, const void* src, const Devi
 void device_synchronize(const Device& device) {
   if (!device.is_cpu()) no_cuda("device_synchronize");
 }
+
+void* pinned_alloc(int64_t bytes) {
+  return host_alloc(static_cast<size_t>(bytes > 0 ? bytes : 1));
+}
+
+void pinned_free(void* p) {
+  host_free(p);
+}
+
+void copy_bytes_async(void* dst, const Device& dst_device, const void* src,
+                      const Device& src_device, int64_t bytes, CopyQueue) {
+  copy_bytes(dst, dst_device, src, src_device, bytes);
+}
+
+DeviceEvent::DeviceEvent(const Device& device) : device_(device) {
+  if (!device.is_cpu()) no_cuda("DeviceEvent");
+}
+DeviceEvent::~DeviceEvent() = default;
+DeviceEvent::DeviceEvent(DeviceEvent&& other) noexcept = default;
+DeviceEvent& DeviceEvent::operator=(DeviceEvent&& other) noexcept = default;
+void DeviceEvent::record(CopyQueue) {}
+void DeviceEvent::wait_host() const {}
+void DeviceEvent::wait_on_compute() const {}
 
 }  // namespace zerotune

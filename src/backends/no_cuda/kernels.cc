@@ -59,6 +59,9 @@ double sum_of_squares(const Tensor&) {
 void scale_in_place(const Tensor&, float) {
   no_cuda("scale_in_place");
 }
+void add_in_place(const Tensor&, const Tensor&) {
+  no_cuda("add_in_place");
+}
 CrossEntropyResult lm_head_cross_entropy(const Tensor&, const Tensor&, const Tensor&, float,
                                          const Tensor&, const Tensor&, int64_t) {
   no_cuda("lm_head_cross_entropy");
