@@ -71,7 +71,8 @@ ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const Zero
            "zero: ", world_, " ranks on GPUs need the NCCL communicator, not ", comm.backend());
   host_optimizer_ = options.optimizer_placement != OptimizerPlacement::device;
   const Device optimizer_device = host_optimizer_ ? Device::cpu() : device_;
-  separate_master_ = dtype != DType::f32 || !(optimizer_device == device_);
+  separate_master_ =
+      options.separate_master || dtype != DType::f32 || !(optimizer_device == device_);
   copy_grads_ = host_optimizer_ && !device_.is_cpu();
   host_thread_ = host_optimizer_ && (!device_.is_cpu() || options.host_thread_on_cpu);
   int64_t max_shard = 0, max_optimizer = 0, optimizer_floats = 0;

@@ -59,6 +59,9 @@ struct ZeroOptions {
   // The host optimizer runs on its own thread when the model computes on a GPU; on the CPU it
   // runs inline (a thread would only compete for the same cores) unless this is set (tests).
   bool host_thread_on_cpu = false;
+  // Keeps the f32 master apart from an f32 compute copy, as the GPU's bf16 runs do (tests run the
+  // GPU's code paths on CPU ranks with this and host_thread_on_cpu).
+  bool separate_master = false;
 };
 
 // Bytes this rank holds, by role (slots: gathered parameters and unreduced gradients in flight).

@@ -25,13 +25,19 @@ AdamWParams adamw_params(const AdamWConfig& config, int64_t step) {
 void adamw_step_mixed(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                       const Tensor& exp_avg_sq, const Tensor& compute, const AdamWConfig& config,
                       int64_t step) {
-  ZT_CHECK(on_cuda(param), "adamw_step_mixed: the compute copy is for the CUDA backend; got ",
-           param.device.name());
-  ZT_CHECK(compute.numel() == param.numel() && compute.dtype == DType::bf16,
-           "adamw_step_mixed: ", "compute copy ", describe(compute), " for master ",
-           describe(param));
+  ZT_CHECK(compute.numel() == param.numel(), "adamw_step_mixed: compute copy ", describe(compute),
+           " for master ", describe(param));
   check_same_device("adamw_step_mixed", param, compute);
-  cuda::adamw_step(param, grad, exp_avg, exp_avg_sq, adamw_params(config, step), compute);
+  if (on_cuda(param) && compute.dtype == DType::bf16) {  // one fused pass
+    cuda::adamw_step(param, grad, exp_avg, exp_avg_sq, adamw_params(config, step), compute);
+    return;
+  }
+  adamw_step(param, grad, exp_avg, exp_avg_sq, config, step);
+  if (compute.device.is_cpu()) {
+    convert(compute.data, compute.dtype, param.data, DType::f32, param.numel());
+  } else {
+    convert_copy(compute, param);
+  }
 }
 
 double sum_of_squares(const Tensor& x) {

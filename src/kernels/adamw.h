@@ -19,7 +19,8 @@ struct AdamWConfig {
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                 const Tensor& exp_avg_sq, const AdamWConfig& config, int64_t step);
 // The same step on an f32 master `param` that also writes the updated values, rounded, into
-// `compute` ([n] bf16 on the same device): mixed-precision training's compute copy in one pass.
+// `compute` ([n] on the same device): mixed-precision training's compute copy, in one pass for
+// bf16 on a GPU.
 void adamw_step_mixed(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                       const Tensor& exp_avg_sq, const Tensor& compute, const AdamWConfig& config,
                       int64_t step);

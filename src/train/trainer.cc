@@ -347,6 +347,12 @@ int run_training(const TrainOptions& o) {
   log("zerotune train: computing on %s in %s\n", zero.compute.device.name().c_str(),
       dtype_name(zero.compute.dtype));
   zero.adam.weight_decay = o.weight_decay;
+  // ZEROTUNE_ZERO_PATHS=separate-master,host-thread: the GPU's engine paths on CPU ranks (tests).
+  if (const char* paths = std::getenv("ZEROTUNE_ZERO_PATHS")) {
+    const std::string p = paths;
+    zero.separate_master = p.find("separate-master") != std::string::npos;
+    zero.host_thread_on_cpu = p.find("host-thread") != std::string::npos;
+  }
   const LlamaParams layout(config, Storage::none);
   ZeroEngine engine(layout, *comm, zero);
   load_weights_sharded(o.model_dir, folder.params, config, engine, o.seed);
