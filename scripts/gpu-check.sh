@@ -118,6 +118,64 @@ case $? in
      grep FAIL "$log_dir/hf_parity.log" | head -10 ;;
 esac
 
+# Llama-2-7B-shaped training through the ZeRO engine in one placement (bench/gpu_fit.cc): ok when
+# the run completes and its peak GPU memory is at most the card's size (decimal GB, a margin below
+# what an 80 GB or 141 GB card offers). Its JSON line goes to $log_dir/fit-<name>.log.
+fit_status=0
+fit_check() {  # name --offload nominal_gb label
+  local name=$1 offload=$2 nominal=$3 label=$4 log="$log_dir/fit-$1.log" rc=0 verdict
+  timeout 180 build-gpu-full/gpu_fit --offload "$offload" >"$log" 2>&1 || rc=$?
+  if [[ $rc == 0 ]] && verdict=$(python3 - "$log" "$nominal" <<'PY'
+import json, sys
+d = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1])
+nominal = float(sys.argv[2])
+peak = d["peak_gpu_bytes"] / 1e9
+ok = peak <= nominal
+print(("ok" if ok else "FAIL") + f" peak {peak:.1f} GB {'<=' if ok else '>'} {nominal:.0f} GB"
+      f" (GPU {d['gpu_total_bytes'] / 1e9:.0f} GB), host RSS {d['peak_rss_bytes'] / 1e9:.0f} GB;"
+      f" micro-batch {d['micro_batch_s']:.2f} s, optimizer step {d['optimizer_step_s']:.2f} s")
+PY
+); then
+    row "$label" "${verdict%% *}" "${verdict#* }"
+    [[ ${verdict%% *} == ok ]] || fit_status=1
+    return
+  fi
+  fit_status=1
+  case $rc in
+    3) row "$label" "FAIL" "$(grep -m1 'out of memory' "$log" | cut -c1-200)" ;;
+    124) row "$label" "FAIL" "timed out after 180 s (fit-$name.log)" ;;
+    137) row "$label" "FAIL" "killed: host out of memory? (fit-$name.log)" ;;
+    *) row "$label" "FAIL" "exit $rc: $(tail -1 "$log" | cut -c1-160) (fit-$name.log)" ;;
+  esac
+  tail -5 "$log"
+}
+# The GSM8K epoch of a 7B-shaped model, extrapolated from the run with the optimizer on the GPU
+# when it completed, else from the offloaded one, against the old job's 14 min on 16 A10G.
+fit_epoch_row() {
+  local log
+  for log in "$log_dir/fit-device.log" "$log_dir/fit-offload.log"; do
+    [[ -f $log ]] && grep -q '^{' "$log" || continue
+    row "GSM8K epoch, 7B (extrapolated)" "est" "$(python3 - "$log" <<'PY'
+import json, sys
+d = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1])
+g = d["gsm8k"]
+where = "optimizer offloaded" if d["offload"] == "cpu" else "optimizer on GPU"
+print(f"1 GPU ({where}): {g['epoch_min_1gpu']:.1f} min vs 14 min on 16 A10G"
+      f" = {g['speedup_1gpu']:.2f}x its speed; 16 GPUs, ideal: {g['epoch_min_ideal_16gpu']:.2f} min"
+      f" = {g['speedup_ideal_16gpu']:.1f}x; {g['steps']} x ({g['micro_batches_per_step']} x"
+      f" {d['micro_batch_s']:.2f} s + {d['optimizer_step_s']:.2f} s)")
+PY
+)"
+    return
+  done
+  row "GSM8K epoch, 7B (extrapolated)" "SKIP" "no 7B run completed"
+}
+fit_rows() {  # result detail: the three rows when no 7B run was made
+  row "7B fits 80 GB, optimizer offloaded" "$1" "$2"
+  row "7B fits 141 GB, optimizer on GPU" "$1" "$2"
+  row "GSM8K epoch, 7B (extrapolated)" "$1" "$2"
+}
+
 # The whole tool (needs `scripts/gpu-vendor.sh --full` where the system lacks its libraries):
 # `zerotune train` on the GPU (bf16, and f32 with --mx no) against the CPU, same data and seed.
 if compgen -G ".gpu-vendor/debs/libsentencepiece-dev*.deb" >/dev/null || [[ $gpu == none ]]; then
@@ -170,12 +228,38 @@ PY
     else
       row "zerotune train --device cuda" "FAIL" "setup failed: see $log_dir/train.log"
     fi
+
+    # Llama-2-7B shapes through the ZeRO engine (bench/gpu_fit.cc; bench/README.md): 1 warm-up
+    # and 2 timed micro-batches of 16 x 512 tokens, then one optimizer step, per placement.
+    rm -f "$log_dir"/fit-*.log
+    if ! cmake --build build-gpu-full -j "$(nproc)" --target gpu_fit >"$log_dir/build-fit.log" 2>&1; then
+      fit_rows FAIL "gpu_fit did not build (build-fit.log)"
+      fit_status=1
+      tail -20 "$log_dir/build-fit.log"
+    elif [[ $gpu == none ]]; then
+      fit_rows SKIP "no GPU"
+    else
+      fit_check offload cpu 80 "7B fits 80 GB, optimizer offloaded"
+      gpu_mib="$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1 | tr -d ' ')"
+      [[ $gpu_mib =~ ^[0-9]+$ ]] || gpu_mib=0
+      if (( gpu_mib * 1048576 >= 141000000000 )); then
+        fit_check device none 141 "7B fits 141 GB, optimizer on GPU"
+      else
+        need=$(build-gpu-full/gpu_fit --plan --offload none 2>/dev/null | python3 -c \
+          "import json,sys; print(f\"{json.loads(sys.stdin.read())['gpu_state_bytes']/1e9:.0f}\")")
+        row "7B fits 141 GB, optimizer on GPU" "SKIP" \
+            "this GPU has $(( gpu_mib * 1048576 / 1000000000 )) GB (< 141 GB); weights, gradients and AdamW state alone need ${need:-?} GB"
+      fi
+      fit_epoch_row
+    fi
   else
     row "build (zerotune, CUDA)" "FAIL" "see $log_dir/configure-full.log, build-full.log"
     tail -20 "$log_dir/configure-full.log" "$log_dir/build-full.log"
+    fit_rows SKIP "the build failed"
   fi
 else
   row "zerotune train --device cuda" "SKIP" "no full vendor set (scripts/gpu-vendor.sh --full)"
+  fit_rows SKIP "no full vendor set"
 fi
 
 # Not built yet: listed so that the table says what this run did not check.
@@ -185,5 +269,5 @@ done
 
 summary
 [[ $gpu == none ]] && { echo "gpu-check: no GPU here: nothing was verified on a GPU" >&2; exit 1; }
-[[ $result == ok ]] || exit 1
+[[ $result == ok && $fit_status == 0 ]] || exit 1
 exit 0
