@@ -124,11 +124,17 @@ uint16_t f32_to_f16(float value) {
   return sign | static_cast<uint16_t>(half);
 }
 
+// Conversions of whole models' groups (loading, the host optimizer's rounding) use every core.
+constexpr int64_t kParallelElements = int64_t{1} << 20;
+
 void convert(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64_t n) {
   if (dst_dtype == src_dtype) {
     std::memcpy(dst, src, static_cast<size_t>(n * dtype_size(dst_dtype)));
     return;
   }
+  // Checked here: nothing may throw inside the parallel loops below.
+  ZT_CHECK(src_dtype == DType::f32 || src_dtype == DType::bf16 || src_dtype == DType::f16,
+           "convert: source dtype ", dtype_name(src_dtype), " is not floating");
   auto load = [&](int64_t i) -> float {
     switch (src_dtype) {
       case DType::f32:
@@ -138,22 +144,25 @@ void convert(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64
       case DType::f16:
         return f16_to_f32(static_cast<const uint16_t*>(src)[i]);
       default:
-        fail(str("convert: source dtype ", dtype_name(src_dtype), " is not floating"));
+        return 0.0f;  // not reached: checked above
     }
   };
   switch (dst_dtype) {
     case DType::f32: {
       float* out = static_cast<float*>(dst);
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
       for (int64_t i = 0; i < n; ++i) out[i] = load(i);
       return;
     }
     case DType::bf16: {
       uint16_t* out = static_cast<uint16_t*>(dst);
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
       for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(load(i));
       return;
     }
     case DType::f16: {
       uint16_t* out = static_cast<uint16_t*>(dst);
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
       for (int64_t i = 0; i < n; ++i) out[i] = f32_to_f16(load(i));
       return;
     }

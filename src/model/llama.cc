@@ -101,43 +101,54 @@ void LlamaModel::prepare(const TokenBatch& batch, bool backward) {
   const size_t want_acts = backward && checkpointing_ == Checkpointing::off
                                ? static_cast<size_t>(config_.num_hidden_layers)
                                : size_t{1};
-  if (n == rows_ && acts_.size() == want_acts && backward == gradient_buffers_) return;
+  if (n == rows_ && batch.batch == batch_rows_ && acts_.size() == want_acts &&
+      backward == gradient_buffers_) {
+    return;
+  }
   rows_ = n;
+  batch_rows_ = batch.batch;
   gradient_buffers_ = backward;
   const LlamaConfig& c = config_;
   const int64_t d = c.hidden_size, f = c.intermediate_size, L = c.num_hidden_layers;
-  const Device dev = placement_.device;
   const DType dt = placement_.dtype;
-  residual_ = Buffer(dt, Shape{L + 1, n, d}, dev);
-  acts_.clear();
+  // Every buffer is a view of an arena slot that only grows: batches of another size (packed
+  // rows vary, evaluation batches differ) reuse the memory, and a step allocates nothing once the
+  // largest batch has been seen.
+  size_t slot = 0;
+  auto bind = [&](Buffer& named, DType dtype, Shape shape) {
+    if (arena_.size() <= slot) arena_.resize(slot + 1);
+    Buffer& storage = arena_[slot++];
+    const int64_t count = shape.numel();
+    if (!storage.view().data || storage.view().dtype != dtype || storage.numel() < count) {
+      storage = Buffer();  // the old memory goes back before the larger piece is taken
+      storage = Buffer(dtype, Shape{count}, placement_.device);
+    }
+    named = Buffer::borrow(storage.view().flat(0, count).reshape(shape));
+  };
+  bind(residual_, dt, Shape{L + 1, n, d});
   acts_.resize(want_acts);
   for (LayerActivations& a : acts_) {
-    a.xn1 = Buffer(dt, Shape{n, d}, dev);
-    a.rstd1 = Buffer(DType::f32, Shape{n}, dev);
-    a.qkv = Buffer(dt, Shape{n, c.qkv_dim()}, dev);
-    a.attn = Buffer(dt, Shape{n, c.q_dim()}, dev);
-    a.lse = Buffer(DType::f32, Shape{batch.batch, c.num_attention_heads, batch.seq_len}, dev);
-    a.x_mid = Buffer(dt, Shape{n, d}, dev);
-    a.xn2 = Buffer(dt, Shape{n, d}, dev);
-    a.rstd2 = Buffer(DType::f32, Shape{n}, dev);
-    a.gate_up = Buffer(dt, Shape{n, 2 * f}, dev);
-    a.h = Buffer(dt, Shape{n, f}, dev);
+    bind(a.xn1, dt, Shape{n, d});
+    bind(a.rstd1, DType::f32, Shape{n});
+    bind(a.qkv, dt, Shape{n, c.qkv_dim()});
+    bind(a.attn, dt, Shape{n, c.q_dim()});
+    bind(a.lse, DType::f32, Shape{batch.batch, c.num_attention_heads, batch.seq_len});
+    bind(a.x_mid, dt, Shape{n, d});
+    bind(a.xn2, dt, Shape{n, d});
+    bind(a.rstd2, DType::f32, Shape{n});
+    bind(a.gate_up, dt, Shape{n, 2 * f});
+    bind(a.h, dt, Shape{n, f});
   }
-  final_xn_ = Buffer(dt, Shape{n, d}, dev);
-  final_rstd_ = Buffer(DType::f32, Shape{n}, dev);
-  if (!backward) {
-    for (Buffer* b : {&scratch_x_, &d_res_, &d_x_, &d_h_, &d_gate_up_, &d_attn_, &d_qkv_}) {
-      *b = Buffer();
-    }
-    return;
-  }
-  scratch_x_ = Buffer(dt, Shape{n, d}, dev);
-  d_res_ = Buffer(dt, Shape{n, d}, dev);
-  d_x_ = Buffer(dt, Shape{n, d}, dev);
-  d_h_ = Buffer(dt, Shape{n, f}, dev);
-  d_gate_up_ = Buffer(dt, Shape{n, 2 * f}, dev);
-  d_attn_ = Buffer(dt, Shape{n, c.q_dim()}, dev);
-  d_qkv_ = Buffer(dt, Shape{n, c.qkv_dim()}, dev);
+  bind(final_xn_, dt, Shape{n, d});
+  bind(final_rstd_, DType::f32, Shape{n});
+  if (!backward) return;  // the gradient buffers' slots stay allocated for the next training step
+  bind(scratch_x_, dt, Shape{n, d});
+  bind(d_res_, dt, Shape{n, d});
+  bind(d_x_, dt, Shape{n, d});
+  bind(d_h_, dt, Shape{n, f});
+  bind(d_gate_up_, dt, Shape{n, 2 * f});
+  bind(d_attn_, dt, Shape{n, c.q_dim()});
+  bind(d_qkv_, dt, Shape{n, c.qkv_dim()});
 }
 
 static AttentionShape attention_shape(const LlamaConfig& c, const TokenBatch& b) {
@@ -206,21 +217,21 @@ const TokenBatch& LlamaModel::placed(const TokenBatch& batch) {
   if (placement_.device.is_cpu()) return batch;
   TokenBatch& b = device_batch_;
   const int64_t n = batch.batch * batch.seq_len;
-  if (b.ids.view().data == nullptr || b.ids.numel() != n) {
-    b.ids = Buffer(DType::i32, Shape{n}, placement_.device);
-    b.targets = Buffer(DType::i32, Shape{n}, placement_.device);
-    b.positions = Buffer(DType::i32, Shape{n}, placement_.device);
-    b.segments = Buffer();
+  if (batch_storage_.numel() < 4 * n) {  // grows only: ids, targets, positions, segments
+    batch_storage_ = Buffer();
+    batch_storage_ = Buffer(DType::i32, Shape{4 * n}, placement_.device);
   }
+  auto part = [&](int64_t k) { return Buffer::borrow(batch_storage_.view().flat(k * n, n)); };
+  b.ids = part(0);
+  b.targets = part(1);
+  b.positions = part(2);
   b.batch = batch.batch;
   b.seq_len = batch.seq_len;
   copy(b.ids, batch.ids);
   copy(b.targets, batch.targets);
   copy(b.positions, batch.positions);
   if (batch.segments.view().data) {
-    if (!b.segments.view().data || b.segments.numel() != n) {
-      b.segments = Buffer(DType::i32, Shape{n}, placement_.device);
-    }
+    b.segments = part(3);
     copy(b.segments, batch.segments);
   } else {
     b.segments = Buffer();

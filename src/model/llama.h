@@ -94,8 +94,11 @@ class LlamaModel {
   LlamaParams grads_;
   Buffer rope_cos_, rope_sin_;  // [P, Dh/2]
 
-  // Activation memory, sized for the last (B, T) seen.
-  int64_t rows_ = 0;
+  // Activation memory: views of arena_ slots sized for the largest batch seen, bound to the last
+  // (B, T); the batch's ids/targets/positions/segments on the device likewise in batch_storage_.
+  std::vector<Buffer> arena_;
+  Buffer batch_storage_;
+  int64_t rows_ = 0, batch_rows_ = 0;
   bool gradient_buffers_ = false;
   Buffer residual_;  // [L+1, B*T, D] each layer's input, and the last layer's output
   std::vector<LayerActivations> acts_;  // L of them, or 1 reused when checkpointing

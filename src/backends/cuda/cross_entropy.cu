@@ -7,6 +7,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/element_types.cuh"
 #include "backends/cuda/gemm.h"
+#include "backends/cuda/workspace.h"
 #include "core/device_memory.h"
 #include "kernels/cross_entropy.h"
 
@@ -89,25 +90,26 @@ CrossEntropyResult lm_head_cross_entropy(const Tensor& x, const Tensor& w, const
   CrossEntropyResult result;
   for (int32_t t : host_targets) result.count += t != kIgnoreIndex;
   if (n == 0) return result;
-  Buffer logits(DType::f32, Shape{chunk_rows, v}, x.device);
-  Buffer dlogits_storage;
-  if (backward && x.dtype != DType::f32)
-    dlogits_storage = Buffer(x.dtype, Shape{chunk_rows, v}, x.device);
-  Buffer row_loss(DType::f32, Shape{n}, x.device);
+  float* logits = static_cast<float*>(
+      workspace(Workspace::lm_head_logits, chunk_rows * v * 4, x.device));
+  // With f32 storage the gradient overwrites the logits in place.
+  void* dlogits_storage = backward && x.dtype != DType::f32
+                              ? workspace(Workspace::lm_head_dlogits,
+                                          chunk_rows * v * dtype_size(x.dtype), x.device)
+                              : nullptr;
+  float* row_loss = static_cast<float*>(workspace(Workspace::lm_head_row_loss, n * 4, x.device));
   const int64_t elem = dtype_size(x.dtype);
   for (int64_t r0 = 0; r0 < n; r0 += chunk_rows) {
     const int64_t rows = std::min(chunk_rows, n - r0);
     const char* x_chunk = static_cast<const char*>(x.data) + r0 * d * elem;
     // logits[rows, V] = x_chunk W^T: column-major logits^T [V x rows] = W^T' x_chunk^T'
     gemm("lm_head_cross_entropy", true, false, v, rows, d, 1.0f, w.data, w.dtype, d, x_chunk,
-         x.dtype, d, 0.0f, logits.view().data, DType::f32, v);
-    void* dl =
-        backward ? (dlogits_storage.view().data ? dlogits_storage.view().data : logits.view().data)
-                 : nullptr;
+         x.dtype, d, 0.0f, logits, DType::f32, v);
+    void* dl = backward ? (dlogits_storage ? dlogits_storage : logits) : nullptr;
     dispatch_storage(x.dtype, "lm_head_cross_entropy", [&](auto zero) {
       using T = decltype(zero);
       softmax_loss_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, compute_stream()>>>(
-          row_loss.view().ptr<float>() + r0, static_cast<T*>(dl), logits.view().ptr<float>(),
+          row_loss + r0, static_cast<T*>(dl), logits,
           targets.ptr<int32_t>() + r0, v, scale);
     });
     check_launch("lm_head_cross_entropy");
@@ -120,7 +122,7 @@ CrossEntropyResult lm_head_cross_entropy(const Tensor& x, const Tensor& w, const
          v, 1.0f, dw.data, dw.dtype, d);
   }
   std::vector<float> losses(static_cast<size_t>(n));
-  copy_bytes(losses.data(), Device::cpu(), row_loss.view().data, x.device, n * 4);
+  copy_bytes(losses.data(), Device::cpu(), row_loss, x.device, n * 4);
   for (float l : losses) result.loss_sum += l;
   return result;
 }
