@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_flags.h"
+
 #include "core/device_memory.h"
 #include "core/rng.h"
 #include "kernels/adamw.h"
@@ -56,24 +58,14 @@ double measured_gemm_tflops(const Device& gpu) {
 }
 
 int run(int argc, char** argv) {
-  std::map<std::string, std::string> flags = {
-      {"--dim", "4096"},    {"--hidden", "11008"}, {"--layers", "4"},  {"--heads", "32"},
-      {"--kv-heads", "32"}, {"--vocab", "32000"},  {"--seq", "512"},   {"--batch", "8"},
-      {"--steps", "10"},    {"--warmup", "3"},     {"--dtype", "bf16"}};
-  bool checkpointing = true;
-  for (int i = 1; i < argc; ++i) {
-    const std::string key = argv[i];
-    if (key == "--no-ckpt") {
-      checkpointing = false;
-    } else if (flags.count(key) && i + 1 < argc) {
-      flags[key] = argv[++i];
-    } else {
-      std::fprintf(stderr, "gpu_bench: unknown or incomplete flag '%s' (see the file's header)\n",
-                   key.c_str());
-      return 2;
-    }
-  }
-  auto num = [&](const char* key) { return std::atoll(flags[key].c_str()); };
+  BenchFlags flags;
+  flags.values = {{"--dim", "4096"},    {"--hidden", "11008"}, {"--layers", "4"},
+                  {"--heads", "32"},    {"--kv-heads", "32"},  {"--vocab", "32000"},
+                  {"--seq", "512"},     {"--batch", "8"},      {"--steps", "10"},
+                  {"--warmup", "3"},    {"--dtype", "bf16"}};
+  if (!flags.parse("gpu_bench", argc, argv, {"--no-ckpt"})) return 2;
+  const bool checkpointing = !flags.has("--no-ckpt");
+  auto num = [&](const char* key) { return flags.integer(key); };
   if (cuda_device_count() == 0) {
     std::fprintf(stderr, "gpu_bench: no CUDA device\n");
     return 1;
@@ -81,16 +73,7 @@ int run(int argc, char** argv) {
   const Device gpu = Device::cuda(0);
   const DType dtype = flags["--dtype"] == "f32" ? DType::f32 : DType::bf16;
 
-  LlamaConfig c;
-  c.hidden_size = num("--dim");
-  c.intermediate_size = num("--hidden");
-  c.num_hidden_layers = num("--layers");
-  c.num_attention_heads = num("--heads");
-  c.num_key_value_heads = num("--kv-heads");
-  c.head_dim = c.hidden_size / c.num_attention_heads;
-  c.vocab_size = num("--vocab");
-  c.max_position_embeddings = std::max<int64_t>(num("--seq"), 512);
-  c.validate("gpu_bench");
+  const LlamaConfig c = flags.model_config(std::max<int64_t>(num("--seq"), 512));
   const int64_t seq = num("--seq"), batch = num("--batch");
 
   const double peak = measured_gemm_tflops(gpu);

@@ -47,6 +47,8 @@
 #include <utility>
 #include <vector>
 
+#include "bench_flags.h"
+
 #include "core/device_memory.h"
 #include "core/rng.h"
 #include "core/timer.h"
@@ -211,31 +213,15 @@ TokenBatch random_batch(Rng& rng, int64_t batch, int64_t seq, int64_t vocab) {
 }
 
 int run(int argc, char** argv) {
-  std::map<std::string, std::string> flags = {
-      {"--offload", "none"}, {"--dim", "4096"},    {"--hidden", "11008"}, {"--layers", "32"},
-      {"--heads", "32"},     {"--kv-heads", "32"}, {"--vocab", "32000"},  {"--seq", "512"},
-      {"--batch", "16"},     {"--accum", "3"},     {"--steps", "1"},      {"--warmup", "1"},
-      {"--device", "cuda"}};
-  bool plan_only = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string key = argv[i];
-    if (key == "--plan") {
-      plan_only = true;
-    } else if (flags.count(key) && i + 1 < argc) {
-      flags[key] = argv[++i];
-    } else {
-      std::fprintf(stderr, "gpu_fit: unknown or incomplete flag '%s' (see the file's header)\n",
-                   key.c_str());
-      return 2;
-    }
-  }
-  auto num = [&](const char* key) {
-    char* end = nullptr;
-    const long long v = std::strtoll(flags[key].c_str(), &end, 10);
-    ZT_CHECK(end && *end == '\0' && !flags[key].empty(), key, " needs an integer, got '",
-             flags[key], "'");
-    return static_cast<int64_t>(v);
-  };
+  BenchFlags flags;
+  flags.values = {{"--offload", "none"}, {"--dim", "4096"},    {"--hidden", "11008"},
+                  {"--layers", "32"},    {"--heads", "32"},    {"--kv-heads", "32"},
+                  {"--vocab", "32000"},  {"--seq", "512"},     {"--batch", "16"},
+                  {"--accum", "3"},      {"--steps", "1"},     {"--warmup", "1"},
+                  {"--device", "cuda"}};
+  if (!flags.parse("gpu_fit", argc, argv, {"--plan"})) return 2;
+  const bool plan_only = flags.has("--plan");
+  auto num = [&](const char* key) { return flags.integer(key); };
   const std::string offload_flag = flags["--offload"], device_flag = flags["--device"];
   ZT_CHECK(offload_flag == "none" || offload_flag == "cpu", "--offload must be none or cpu, got '",
            offload_flag, "'");
@@ -250,18 +236,7 @@ int run(int argc, char** argv) {
   ZT_CHECK(warmup < steps * accum, "--warmup ", warmup, " leaves none of the ", steps * accum,
            " micro-batches (--steps x --accum) to time");
 
-  LlamaConfig c;
-  c.hidden_size = num("--dim");
-  c.intermediate_size = num("--hidden");
-  c.num_hidden_layers = num("--layers");
-  c.num_attention_heads = num("--heads");
-  c.num_key_value_heads = num("--kv-heads");
-  ZT_CHECK(c.num_attention_heads > 0 && c.hidden_size % c.num_attention_heads == 0, "--dim ",
-           c.hidden_size, " is not a multiple of --heads ", c.num_attention_heads);
-  c.head_dim = c.hidden_size / c.num_attention_heads;
-  c.vocab_size = num("--vocab");
-  c.max_position_embeddings = std::max<int64_t>(seq, 4096);
-  c.validate("the model flags");
+  const LlamaConfig c = flags.model_config(std::max<int64_t>(seq, 4096));
 
   const Placement compute = on_gpu ? Placement{Device::cuda(0), DType::bf16} : Placement{};
   const LlamaParams layout(c, Storage::none);
@@ -440,9 +415,13 @@ int run(int argc, char** argv) {
   row.set("peak_gpu_bytes", watch.peak());
   json::Value zero_memory = json::Value::object();  // ZeroEngine::memory(): its own account
   zero_memory.set("params_bytes", mem.params);
+  zero_memory.set("master_bytes", mem.master);
   zero_memory.set("grads_bytes", mem.grads);
+  zero_memory.set("host_grads_bytes", mem.host_grads);
   zero_memory.set("optimizer_bytes", mem.optimizer);
   zero_memory.set("slot_bytes", mem.slots);
+  zero_memory.set("staging_bytes", mem.staging);
+  zero_memory.set("held_bytes", mem.resident());
   row.set("zero_memory", std::move(zero_memory));
   row.set("expected_gpu_state_bytes", plan.gpu_bytes);
   row.set("expected_host_state_bytes", plan.host_bytes);

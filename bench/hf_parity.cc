@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_flags.h"
+
 #include "core/device_memory.h"
 #include "core/rng.h"
 #include "io/hf_checkpoint.h"
@@ -32,31 +34,15 @@ double mean_loss(const LlamaParams& params, const std::vector<int32_t>& ids, Pla
 }
 
 int run(int argc, char** argv) {
-  std::map<std::string, std::string> flags = {
-      {"--out", ""},     {"--logits", ""},       {"--dim", "256"},    {"--hidden", "688"},
-      {"--layers", "2"}, {"--heads", "8"},       {"--kv-heads", "4"}, {"--vocab", "1000"},
-      {"--seq", "24"},   {"--save-dtype", "f32"}};
-  for (int i = 1; i < argc; ++i) {
-    const std::string key = argv[i];
-    if (!flags.count(key) || i + 1 >= argc) {
-      std::fprintf(stderr, "hf_parity: unknown or incomplete flag '%s'\n", key.c_str());
-      return 2;
-    }
-    flags[key] = argv[++i];
-  }
+  BenchFlags flags;
+  flags.values = {{"--out", ""},     {"--logits", ""},   {"--dim", "256"},    {"--hidden", "688"},
+                  {"--layers", "2"}, {"--heads", "8"},   {"--kv-heads", "4"}, {"--vocab", "1000"},
+                  {"--seq", "24"},   {"--save-dtype", "f32"}};
+  if (!flags.parse("hf_parity", argc, argv)) return 2;
   ZT_CHECK(!flags["--out"].empty() && !flags["--logits"].empty(),
            "hf_parity: --out DIR and --logits FILE are required");
-  auto num = [&](const char* key) { return std::atoll(flags[key].c_str()); };
-  LlamaConfig c;
-  c.hidden_size = num("--dim");
-  c.intermediate_size = num("--hidden");
-  c.num_hidden_layers = num("--layers");
-  c.num_attention_heads = num("--heads");
-  c.num_key_value_heads = num("--kv-heads");
-  c.head_dim = c.hidden_size / c.num_attention_heads;
-  c.vocab_size = num("--vocab");
-  c.max_position_embeddings = 256;
-  c.validate("hf_parity");
+  auto num = [&](const char* key) { return flags.integer(key); };
+  const LlamaConfig c = flags.model_config(256);
   DType save_dtype = DType::f32;
   ZT_CHECK(parse_dtype(flags["--save-dtype"], &save_dtype), "hf_parity: --save-dtype f32|bf16");
 
