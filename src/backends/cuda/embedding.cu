@@ -7,6 +7,7 @@
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/element_types.cuh"
+#include "backends/cuda/workspace.h"
 #include "core/device_memory.h"
 #include "kernels/embedding.h"
 
@@ -68,8 +69,9 @@ void embedding_backward(const Tensor& dtable, const Tensor& ids, const Tensor& d
   }
   begin.push_back(static_cast<int32_t>(n));
   const int64_t groups = static_cast<int64_t>(tokens.size());
-  Buffer plan(DType::i32, Shape{groups + (groups + 1) + n}, dtable.device);
-  int32_t* p = plan.view().ptr<int32_t>();
+  // The copies below are ordered on the compute stream after the previous call's kernel.
+  int32_t* p = static_cast<int32_t*>(
+      workspace(Workspace::embedding_plan, (groups + (groups + 1) + n) * 4, dtable.device));
   copy_bytes(p, dtable.device, tokens.data(), Device::cpu(), groups * 4);
   copy_bytes(p + groups, dtable.device, begin.data(), Device::cpu(), (groups + 1) * 4);
   copy_bytes(p + 2 * groups + 1, dtable.device, order.data(), Device::cpu(), n * 4);
@@ -79,7 +81,6 @@ void embedding_backward(const Tensor& dtable, const Tensor& ids, const Tensor& d
         dtable.ptr<float>(), dout.ptr<T>(), p, p + groups, p + 2 * groups + 1, d);
   });
   check_launch("embedding_backward");
-  device_synchronize(dtable.device);  // `plan` is freed on return
 }
 
 }  // namespace zerotune::cuda
