@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
+#include "backends/cuda/attention_flash.h"
 #include "core/device_memory.h"
 #include "core/rng.h"
 #include "kernels/adamw.h"
@@ -176,42 +178,77 @@ TEST_P(CudaOps, LinearForwardBackward) {
   EXPECT_LE(rel_error(to_host(gy), y), tolerance(t));
 }
 
+// attention_forward and attention_backward on the GPU in `t` storage against the CPU on the same
+// (rounded) inputs, then bit-for-bit reruns. Packed rows split each sequence into runs of
+// `segment_run` positions (ids 0, 1, ...).
+void expect_attention_matches_cpu(const AttentionShape& s, DType t, int64_t segment_run) {
+  const int64_t rows = s.batch * s.seq_len, out_width = s.n_heads * s.head_dim;
+  const std::string where =
+      str("B=", s.batch, " T=", s.seq_len, " H=", s.n_heads, " Hkv=", s.n_kv_heads,
+          " Dh=", s.head_dim, " segment run ", segment_run);
+  Buffer qkv = random_host({rows, s.qkv_width()}, 14, t),
+         dout = random_host({rows, out_width}, 15, t);
+  Buffer segments;
+  if (segment_run > 0) {
+    segments = Buffer(DType::i32, {rows});
+    for (int64_t i = 0; i < rows; ++i) {
+      segments.view().ptr<int32_t>()[i] = static_cast<int32_t>(i % s.seq_len / segment_run);
+    }
+  }
+  Buffer out(DType::f32, {rows, out_width}), lse(DType::f32, {s.batch, s.n_heads, s.seq_len}),
+      dqkv(DType::f32, {rows, s.qkv_width()});
+  attention_forward(out, lse, qkv, segments, s);
+  attention_backward(dqkv, dout, qkv, out, lse, segments, s);
+
+  Buffer gqkv = to_gpu(qkv, t), gdout = to_gpu(dout, t), gseg;
+  if (segment_run > 0) {
+    gseg = Buffer(DType::i32, {rows}, kGpu);
+    copy(gseg, segments);
+  }
+  Buffer gout(t, {rows, out_width}, kGpu), glse(DType::f32, {s.batch, s.n_heads, s.seq_len}, kGpu),
+      gdqkv(t, {rows, s.qkv_width()}, kGpu);
+  attention_forward(gout, glse, gqkv, gseg, s);
+  attention_backward(gdqkv, gdout, gqkv, gout, glse, gseg, s);
+  EXPECT_LE(rel_error(to_host(gout), out), tolerance(t)) << where;
+  EXPECT_LE(rel_error(to_host(glse), lse), 1e-5) << where;
+  // The backward reads the GPU's own out (rounded to bf16 there): a looser bound for bf16.
+  EXPECT_LE(rel_error(to_host(gdqkv), dqkv), t == DType::bf16 ? 3e-2 : 1e-5) << where;
+
+  const std::vector<float> first_out = to_host(gout), first_lse = to_host(glse),
+                           first_dqkv = to_host(gdqkv);
+  attention_forward(gout, glse, gqkv, gseg, s);
+  attention_backward(gdqkv, gdout, gqkv, gout, glse, gseg, s);
+  EXPECT_EQ(to_host(gout), first_out) << "forward rerun is bit for bit, " << where;
+  EXPECT_EQ(to_host(glse), first_lse) << "forward rerun is bit for bit, " << where;
+  EXPECT_EQ(to_host(gdqkv), first_dqkv) << "backward rerun is bit for bit, " << where;
+}
+
 TEST_P(CudaOps, AttentionGroupedQueryCausalAndPacked) {
   REQUIRE_GPU();
+  for (const int64_t segment_run : {0, 20}) {
+    expect_attention_matches_cpu(AttentionShape{2, 37, 6, 2, 16}, GetParam(), segment_run);
+  }
+}
+
+// bf16 with head_dim 64 or 128 runs the tensor-core (flash) kernels, f32 the simple ones: sequences
+// of one position, of part of a 64-row tile, of whole tiles and of several tiles with a partial
+// last one; grouped and one-to-one kv heads; packed rows whose segments begin inside tiles.
+TEST_P(CudaOps, AttentionTensorCoreTiles) {
+  REQUIRE_GPU();
   const DType t = GetParam();
-  for (const bool packed : {false, true}) {
-    const AttentionShape s{2, 37, 6, 2, 16};
-    const int64_t rows = s.batch * s.seq_len;
-    Buffer qkv = random_host({rows, s.qkv_width()}, 14, t), dout = random_host({rows, 96}, 15, t);
-    Buffer segments;
-    if (packed) {
-      segments = Buffer(DType::i32, {rows});
-      for (int64_t i = 0; i < rows; ++i) {
-        segments.view().ptr<int32_t>()[i] = static_cast<int32_t>(i % s.seq_len < 20 ? 0 : 1);
+  for (const int64_t head_dim : {64, 128}) {
+    for (const int64_t kv_heads : {2, 4}) {
+      for (const int64_t seq_len : {1, 37, 128, 200}) {
+        const AttentionShape s{2, seq_len, 4, kv_heads, head_dim};
+        const int64_t rows = s.batch * s.seq_len;
+        Buffer qkv(t, {rows, s.qkv_width()}, kGpu), out(t, {rows, s.n_heads * head_dim}, kGpu);
+        EXPECT_EQ(cuda::flash_attention_supported(s, qkv, out), t == DType::bf16)
+            << "Dh=" << head_dim;
+        for (const int64_t segment_run : {int64_t{0}, (seq_len + 2) / 3}) {
+          expect_attention_matches_cpu(s, t, segment_run);
+        }
       }
     }
-    Buffer out(DType::f32, {rows, 96}), lse(DType::f32, {s.batch, s.n_heads, s.seq_len}),
-        dqkv(DType::f32, {rows, s.qkv_width()});
-    attention_forward(out, lse, qkv, segments, s);
-    attention_backward(dqkv, dout, qkv, out, lse, segments, s);
-
-    Buffer gqkv = to_gpu(qkv, t), gdout = to_gpu(dout, t), gseg;
-    if (packed) {
-      gseg = Buffer(DType::i32, {rows}, kGpu);
-      copy(gseg, segments);
-    }
-    Buffer gout(t, {rows, 96}, kGpu), glse(DType::f32, {s.batch, s.n_heads, s.seq_len}, kGpu),
-        gdqkv(t, {rows, s.qkv_width()}, kGpu);
-    attention_forward(gout, glse, gqkv, gseg, s);
-    attention_backward(gdqkv, gdout, gqkv, gout, glse, gseg, s);
-    EXPECT_LE(rel_error(to_host(gout), out), tolerance(t)) << "packed " << packed;
-    EXPECT_LE(rel_error(to_host(glse), lse), 1e-5) << "packed " << packed;
-    // The backward reads the GPU's own out (rounded to bf16 there): a looser bound for bf16.
-    EXPECT_LE(rel_error(to_host(gdqkv), dqkv), t == DType::bf16 ? 3e-2 : 1e-5)
-        << "packed " << packed;
-    const std::vector<float> first = to_host(gdqkv);
-    attention_backward(gdqkv, gdout, gqkv, gout, glse, gseg, s);
-    EXPECT_EQ(to_host(gdqkv), first) << "rerun is bit for bit";
   }
 }
 

@@ -1,8 +1,14 @@
-// Causal grouped-query attention over packed qkv rows, on CUDA cores in f32 arithmetic: one warp
-// per query row with an online softmax (forward); the backward recomputes the probabilities from
-// the saved log-sum-exp and is split into a query-side kernel (dq) and a key-side kernel (dk, dv)
-// so that every sum runs in a fixed order without atomics (bit-identical reruns).
-// A first, correct version: the tensor-core (mma/wgmma) flash kernel replaces it once measured.
+// Causal grouped-query attention over packed qkv rows. bf16 storage with head_dim 64 or 128 runs
+// the tensor-core flash kernels (attention_flash.cu); everything else, f32 storage (the exact
+// reference of the f32 gradient tests) included, runs the simple kernels here: on CUDA cores in
+// f32 arithmetic, one warp per query row with an online softmax (forward); the backward
+// recomputes the probabilities from the saved log-sum-exp and is split into a query-side kernel
+// (dq) and a key-side kernel (dk, dv) so that every sum runs in a fixed order without atomics
+// (bit-identical reruns). ZEROTUNE_ATTENTION=simple keeps bf16 on the simple kernels too.
+#include <cstdlib>
+#include <string_view>
+
+#include "backends/cuda/attention_flash.h"
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/element_types.cuh"
 #include "core/device_memory.h"
@@ -204,12 +210,38 @@ unsigned warps_blocks(int64_t warps) {
   return static_cast<unsigned>((warps + kWarpsPerBlock - 1) / kWarpsPerBlock);
 }
 
+enum class AttentionKernels { flash, simple };
+
+// ZEROTUNE_ATTENTION (read once): unset or "flash" lets bf16 take the tensor-core kernels where
+// they apply, "simple" keeps every call on the kernels of this file.
+AttentionKernels requested_kernels() {
+  static const AttentionKernels kernels = [] {
+    const char* value = std::getenv("ZEROTUNE_ATTENTION");
+    const std::string_view name = value ? value : "";
+    if (name.empty() || name == "flash") return AttentionKernels::flash;
+    ZT_CHECK(name == "simple", "ZEROTUNE_ATTENTION: expected flash or simple, got '", name, "'");
+    return AttentionKernels::simple;
+  }();
+  return kernels;
+}
+
+void check_storage(const char* op, const char* name, const Tensor& t, const Tensor& qkv) {
+  ZT_CHECK(t.dtype == qkv.dtype, op, ": ", name, " is ", dtype_name(t.dtype), " but qkv is ",
+           dtype_name(qkv.dtype));
+}
+
 }  // namespace
 
 void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv,
                        const Tensor& segments, const AttentionShape& shape) {
+  check_storage("attention_forward", "out", out, qkv);
   const Dims d = dims_of(shape);
   const int32_t* seg = present(segments) ? segments.ptr<int32_t>() : nullptr;
+  if (requested_kernels() == AttentionKernels::flash &&
+      flash_attention_supported(shape, qkv, out)) {
+    flash_attention_forward(out, lse, qkv, seg, shape);
+    return;
+  }
   dispatch_storage(qkv.dtype, "attention_forward", [&](auto zero) {
     using T = decltype(zero);
     attention_forward_kernel<T>
@@ -222,15 +254,22 @@ void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv,
 void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
                         const Tensor& out, const Tensor& lse, const Tensor& segments,
                         const AttentionShape& shape) {
+  check_storage("attention_backward", "dqkv", dqkv, qkv);
+  check_storage("attention_backward", "dout", dout, qkv);
+  check_storage("attention_backward", "out", out, qkv);
   const Dims d = dims_of(shape);
   const int32_t* seg = present(segments) ? segments.ptr<int32_t>() : nullptr;
   Buffer delta(DType::f32, Shape{d.batch, d.heads, d.seq}, qkv.device);
+  const unsigned threads = kWarpsPerBlock * kWarp;
+  const bool flash = requested_kernels() == AttentionKernels::flash &&
+                     flash_attention_supported(shape, qkv, out, dout, dqkv);
   dispatch_storage(qkv.dtype, "attention_backward", [&](auto zero) {
     using T = decltype(zero);
-    const unsigned threads = kWarpsPerBlock * kWarp;
     attention_delta_kernel<T>
         <<<warps_blocks(d.batch * d.seq * d.heads), threads, 0, compute_stream()>>>(
             delta.view().ptr<float>(), dout.ptr<T>(), out.ptr<T>(), d);
+    check_launch("attention_backward (delta)");
+    if (flash) return;
     attention_dq_kernel<T>
         <<<warps_blocks(d.batch * d.seq * d.heads), threads, 0, compute_stream()>>>(
             dqkv.ptr<T>(), dout.ptr<T>(), qkv.ptr<T>(), lse.ptr<float>(), delta.view().ptr<float>(),
@@ -239,8 +278,9 @@ void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qk
         <<<warps_blocks(d.batch * d.seq * d.kv_heads), threads, 0, compute_stream()>>>(
             dqkv.ptr<T>(), dout.ptr<T>(), qkv.ptr<T>(), lse.ptr<float>(), delta.view().ptr<float>(),
             seg, d);
+    check_launch("attention_backward");
   });
-  check_launch("attention_backward");
+  if (flash) flash_attention_backward(dqkv, dout, qkv, lse, delta.view().ptr<float>(), seg, shape);
   device_synchronize(qkv.device);  // `delta` is freed on return
 }
 
