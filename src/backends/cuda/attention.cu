@@ -11,6 +11,7 @@
 #include "backends/cuda/attention_flash.h"
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/element_types.cuh"
+#include "backends/cuda/workspace.h"
 #include "core/device_memory.h"
 #include "kernels/attention.h"
 
@@ -259,7 +260,10 @@ void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qk
   check_storage("attention_backward", "out", out, qkv);
   const Dims d = dims_of(shape);
   const int32_t* seg = present(segments) ? segments.ptr<int32_t>() : nullptr;
-  Buffer delta(DType::f32, Shape{d.batch, d.heads, d.seq}, qkv.device);
+  // Row deltas rowsum(dout * out) [B, H, T]: a grow-only workspace, reused by the next call in
+  // stream order.
+  float* delta = static_cast<float*>(
+      workspace(Workspace::attention_delta, d.batch * d.heads * d.seq * 4, qkv.device));
   const unsigned threads = kWarpsPerBlock * kWarp;
   const bool flash = requested_kernels() == AttentionKernels::flash &&
                      flash_attention_supported(shape, qkv, out, dout, dqkv);
@@ -267,21 +271,20 @@ void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qk
     using T = decltype(zero);
     attention_delta_kernel<T>
         <<<warps_blocks(d.batch * d.seq * d.heads), threads, 0, compute_stream()>>>(
-            delta.view().ptr<float>(), dout.ptr<T>(), out.ptr<T>(), d);
+            delta, dout.ptr<T>(), out.ptr<T>(), d);
     check_launch("attention_backward (delta)");
     if (flash) return;
     attention_dq_kernel<T>
         <<<warps_blocks(d.batch * d.seq * d.heads), threads, 0, compute_stream()>>>(
-            dqkv.ptr<T>(), dout.ptr<T>(), qkv.ptr<T>(), lse.ptr<float>(), delta.view().ptr<float>(),
+            dqkv.ptr<T>(), dout.ptr<T>(), qkv.ptr<T>(), lse.ptr<float>(), delta,
             seg, d);
     attention_dkv_kernel<T>
         <<<warps_blocks(d.batch * d.seq * d.kv_heads), threads, 0, compute_stream()>>>(
-            dqkv.ptr<T>(), dout.ptr<T>(), qkv.ptr<T>(), lse.ptr<float>(), delta.view().ptr<float>(),
+            dqkv.ptr<T>(), dout.ptr<T>(), qkv.ptr<T>(), lse.ptr<float>(), delta,
             seg, d);
     check_launch("attention_backward");
   });
-  if (flash) flash_attention_backward(dqkv, dout, qkv, lse, delta.view().ptr<float>(), seg, shape);
-  device_synchronize(qkv.device);  // `delta` is freed on return
+  if (flash) flash_attention_backward(dqkv, dout, qkv, lse, delta, seg, shape);
 }
 
 }  // namespace zerotune::cuda
