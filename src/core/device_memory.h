@@ -20,6 +20,9 @@ void copy_bytes(void* dst, const Device& dst_device, const void* src, const Devi
                 int64_t bytes);
 // Waits for every kernel queued on the device.
 void device_synchronize(const Device& device);
+// Makes `device` the calling thread's current GPU (nothing for the CPU); a new thread calls it
+// before its first CUDA call.
+void device_select(const Device& device);
 
 // Page-locked host memory, which the GPU copies from and to asynchronously; plain host memory
 // (host_alloc) when no GPU is usable. Freed with pinned_free.

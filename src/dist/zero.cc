@@ -53,6 +53,16 @@ struct ZeroEngine::Group {
   bool stale = false;  // updated by the optimizer, not yet current in the compute copy
 };
 
+namespace {
+
+// Elements [offset, offset + count) of a flat tensor; a rank with nothing of a group (count 0) may
+// have an offset past its end.
+Tensor range(const Tensor& t, int64_t offset, int64_t count) {
+  return count == 0 ? t.flat(0, 0) : t.flat(offset, count);
+}
+
+}  // namespace
+
 ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const ZeroOptions& options)
     : comm_(comm), options_(options), config_(layout.config()) {
   ZT_CHECK(options.stage >= 0 && options.stage <= 3, "zero: stage must be 0-3, got ",
@@ -75,7 +85,7 @@ ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const Zero
       options.separate_master || dtype != DType::f32 || !(optimizer_device == device_);
   copy_grads_ = host_optimizer_ && !device_.is_cpu();
   host_thread_ = host_optimizer_ && (!device_.is_cpu() || options.host_thread_on_cpu);
-  int64_t max_shard = 0, max_optimizer = 0, optimizer_floats = 0;
+  int64_t max_optimizer = 0, optimizer_floats = 0;
   for (size_t i = 0; i < layout.groups().size(); ++i) {
     auto g = std::make_unique<Group>();
     g->index = i;
@@ -108,12 +118,10 @@ ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const Zero
       g->exp_avg = Buffer(DType::f32, Shape{opt}, optimizer_device);
       g->exp_avg_sq = Buffer(DType::f32, Shape{opt}, optimizer_device);
     }
-    max_shard = std::max(max_shard, g->shard);
     max_optimizer = std::max(max_optimizer, opt);
     groups_.push_back(std::move(g));
   }
-  if (stage_ >= 2) reduce_tmp_ = Buffer(DType::f32, Shape{max_shard}, device_);
-  if (host_optimizer_ && separate_master_) {
+  if (copy_grads_ && separate_master_) {  // uploads to the GPU go through pinned staging
     for (int s = 0; s < 2; ++s) {
       staging_[s] = std::make_unique<Pinned>(dtype, std::max<int64_t>(max_optimizer, 1));
       staging_free_[s] = DeviceEvent(device_);
@@ -135,6 +143,8 @@ ZeroEngine::~ZeroEngine() {
   }
   changed_.notify_all();
   worker_.join();
+  // The last uploads read the pinned staging buffers, which are freed next.
+  if (copy_grads_) device_synchronize(device_);
 }
 
 int64_t ZeroEngine::optimizer_count(const Group& g) const {
@@ -191,9 +201,9 @@ void ZeroEngine::set_group_params(size_t i, const Tensor& full) {
   if (g.replicated) {
     convert_copy(g.full.view().flat(0, g.numel), flat);
   } else {
-    convert_copy(g.param_shard.view().flat(0, g.count), flat.flat(g.begin, g.count));
+    convert_copy(g.param_shard.view().flat(0, g.count), range(flat, g.begin, g.count));
   }
-  if (separate_master_) copy(master(g), flat.flat(optimizer_offset(g), optimizer_count(g)));
+  if (separate_master_) copy(master(g), range(flat, optimizer_offset(g), optimizer_count(g)));
 }
 
 void ZeroEngine::attach(LlamaModel& model) {
@@ -287,19 +297,40 @@ void ZeroEngine::begin_grads(int64_t group) {
 void ZeroEngine::end_grads(int64_t group) {
   if (stage_ <= 1) return;
   Group& g = *groups_.at(static_cast<size_t>(group));
-  if (g.grad_fresh) {
-    comm_.reduce_scatter(g.grad_slot.f32(), g.grad_shard.f32(), g.shard, DType::f32);
-    g.grad_fresh = false;
-  } else {
-    comm_.reduce_scatter(g.grad_slot.f32(), reduce_tmp_.f32(), g.shard, DType::f32);
-    add_in_place(g.grad_shard, reduce_tmp_.view().flat(0, g.shard));
-  }
-  model_->grads().groups()[static_cast<size_t>(group)].data = Buffer();
-  give_slot(std::move(g.grad_slot));
+  PendingReduce p;
+  p.group = &g;
+  p.slot = std::move(g.grad_slot);
   g.grad_slot = Buffer();
+  model_->grads().groups()[static_cast<size_t>(group)].data = Buffer();
+  void* target = g.grad_shard.view().data;
+  if (!g.grad_fresh) {  // a later micro-batch: reduced apart, then added
+    p.sum = take_slot(g.shard, DType::f32);
+    target = p.sum.view().data;
+  }
+  g.grad_fresh = false;
+  p.request = comm_.reduce_scatter_async(p.slot.view().data, target, g.shard, DType::f32);
+  pending_reduces_.push_back(std::move(p));
+  complete_reduces(1);  // the previous group's: it ran beside this group's backward
+}
+
+void ZeroEngine::complete_reduces(size_t keep) {
+  size_t done = 0;
+  for (; done + keep < pending_reduces_.size(); ++done) {
+    PendingReduce& p = pending_reduces_[done];
+    p.request->wait();
+    p.request.reset();
+    if (p.sum.view().data) {
+      add_in_place(p.group->grad_shard, p.sum.view().flat(0, p.group->shard));
+      give_slot(std::move(p.sum));
+    }
+    give_slot(std::move(p.slot));
+  }
+  pending_reduces_.erase(pending_reduces_.begin(),
+                         pending_reduces_.begin() + static_cast<std::ptrdiff_t>(done));
 }
 
 void ZeroEngine::zero_grads() {
+  complete_reduces(0);
   // On the CPU the host optimizer's thread reads the gradients in place: it must be done.
   if (host_thread_ && !copy_grads_) finish_host_job();
   for (auto& g : groups_) {
@@ -310,6 +341,7 @@ void ZeroEngine::zero_grads() {
 }
 
 double ZeroEngine::reduce_gradients() {
+  complete_reduces(0);
   double total = 0.0;
   if (stage_ == 0) {
     if (world_ > 1) {
@@ -390,6 +422,7 @@ void ZeroEngine::optimizer_step(double lr) {
 }
 
 void ZeroEngine::host_optimizer_loop() {
+  device_select(device_);  // this thread's CUDA calls go to the engine's GPU
   for (;;) {
     double lr = 0.0;
     int64_t step = 0;
@@ -403,6 +436,12 @@ void ZeroEngine::host_optimizer_loop() {
     try {
       host_update_all(lr, step);
     } catch (...) {
+      if (nvme_) {  // the staging buffers die with host_update_all's frame: no I/O may remain
+        try {
+          nvme_->wait_all();
+        } catch (...) {
+        }
+      }
       std::lock_guard<std::mutex> lock(mutex_);
       worker_error_ = std::current_exception();
     }
@@ -555,9 +594,9 @@ void ZeroEngine::save_state(const std::string& path) {
       avg_sq = on_host(g.exp_avg_sq.view().flat(0, n));
     }
     const Tensor params = on_host(master(g));
-    tensors.push_back({"param/" + g.name, params.flat(skip, g.count)});
-    tensors.push_back({"exp_avg/" + g.name, avg.flat(skip, g.count)});
-    tensors.push_back({"exp_avg_sq/" + g.name, avg_sq.flat(skip, g.count)});
+    tensors.push_back({"param/" + g.name, range(params, skip, g.count)});
+    tensors.push_back({"exp_avg/" + g.name, range(avg, skip, g.count)});
+    tensors.push_back({"exp_avg_sq/" + g.name, range(avg_sq, skip, g.count)});
   }
   write_safetensors(path, tensors);
 }
@@ -600,7 +639,7 @@ void ZeroEngine::load_state(const std::string& dir, int saved_world) {
                                         : g.param_shard.view().flat(0, g.count);
     convert_copy(compute, values.view().flat(0, hi - lo));
     const int64_t n = optimizer_count(g), first = optimizer_offset(g);
-    if (separate_master_) copy(master(g), values.view().flat(first - lo, n));
+    if (separate_master_) copy(master(g), range(values.view(), first - lo, n));
     Buffer moments(DType::f32, Shape{std::max<int64_t>(2 * n, 1)});
     read_range("exp_avg", g, first, first + n, moments.f32());
     read_range("exp_avg_sq", g, first, first + n, moments.f32() + n);
@@ -623,7 +662,6 @@ ZeroMemory ZeroEngine::memory() const {
     m.host_grads += g->host_grads ? g->host_grads->bytes : 0;
     m.optimizer += bytes(g->exp_avg) + bytes(g->exp_avg_sq);
   }
-  m.grads += bytes(reduce_tmp_);
   m.slots = slot_bytes_;
   for (const auto& s : staging_) m.staging += s ? s->bytes : 0;
   m.nvme_file = nvme_ ? nvme_->bytes() : 0;

@@ -164,7 +164,17 @@ class ZeroEngine final : public GroupHooks {
   std::vector<std::vector<Buffer>> free_slots_;  // by size class
   std::vector<std::pair<int64_t, DType>> slot_kinds_;
   int64_t slot_bytes_ = 0;
-  Buffer reduce_tmp_;  // [largest shard] a reduce-scattered gradient before it is accumulated
+  // Stages 2-3: a group's reduce-scatter is posted when its backward ends and completed when the
+  // next group's is posted (so it overlaps that group's backward), or before the gradients are
+  // read or zeroed. At most two are in flight.
+  struct PendingReduce {
+    Group* group = nullptr;
+    std::unique_ptr<CommRequest> request;
+    Buffer slot;  // the unreduced gradient [shard * world]
+    Buffer sum;   // [shard] the reduced part, to be added into grad_shard (later micro-batches)
+  };
+  std::vector<PendingReduce> pending_reduces_;
+  void complete_reduces(size_t keep);  // completes all but the `keep` newest
   Device device_;      // where the model computes
   bool host_optimizer_ = false;  // AdamW runs in host memory
   bool host_thread_ = false;     // ... on its own thread

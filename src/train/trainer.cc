@@ -203,14 +203,24 @@ Placement placement_for(const TrainOptions& o, bool lead) {
   ZT_CHECK(cuda_device_count() > 0, "zerotune train: --device cuda but no GPU is visible");
   ZT_CHECK(o.mixed_precision != "fp16",
            "zerotune train: --mx fp16 is not supported on the GPU; use bf16 (or no for f32)");
+  // This process's index among the ranks of its machine, as the launchers name it (torchrun,
+  // Open MPI, Slurm, MPICH/Hydra, MVAPICH): one GPU per rank.
   int local_rank = 0;
-  for (const char* var : {"LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"}) {
+  const char* from = nullptr;
+  for (const char* var : {"LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID",
+                          "MPI_LOCALRANKID", "PMI_LOCAL_RANK", "MV2_COMM_WORLD_LOCAL_RANK"}) {
     if (const char* v = std::getenv(var)) {
       local_rank = std::atoi(v);
+      from = var;
       break;
     }
   }
-  return Placement{Device::cuda(local_rank % cuda_device_count()),
+  // One visible GPU: the launcher gave each rank its own (CUDA_VISIBLE_DEVICES per rank).
+  const int gpus = cuda_device_count();
+  ZT_CHECK(gpus == 1 || local_rank < gpus, "zerotune train: this rank is number ", local_rank,
+           " on its machine (", from ? from : "", ") but only ", gpus,
+           " GPUs are visible: start at most one rank per GPU");
+  return Placement{Device::cuda(gpus == 1 ? 0 : local_rank),
                    o.mixed_precision == "no" ? DType::f32 : DType::bf16};
 }
 

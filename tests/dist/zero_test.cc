@@ -12,6 +12,7 @@
 #include "dist/communicator.h"
 #include "dist/nvme_store.h"
 #include "dist/zero.h"
+#include "io/safetensors.h"
 #include "train/adamw_optimizer.h"
 
 namespace zerotune {
@@ -150,6 +151,88 @@ TEST(ZeroEngine, HostThreadErrorsReachTheCaller) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("step counts from 1"), std::string::npos) << e.what();
   }
+}
+
+// A rank of a communicator whose collectives this test never reaches: loading, saving and setting
+// parameters are local.
+class LocalRankOnly final : public Communicator {
+ public:
+  LocalRankOnly(int rank, int size) : rank_(rank), size_(size) {}
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  const char* backend() const override { return "test"; }
+  std::unique_ptr<CommRequest> all_gather_async(const void*, void*, int64_t, DType) override {
+    fail("all_gather in a local test");
+  }
+  std::unique_ptr<CommRequest> reduce_scatter_async(const void*, void*, int64_t, DType) override {
+    fail("reduce_scatter in a local test");
+  }
+  std::unique_ptr<CommRequest> all_reduce_async(void*, int64_t, DType) override {
+    fail("all_reduce in a local test");
+  }
+  void broadcast(void*, int64_t, int) override { fail("broadcast in a local test"); }
+  void gather_to_root(const void*, const int64_t*, void*, DType) override {
+    fail("gather_to_root in a local test");
+  }
+  void barrier() override { fail("barrier in a local test"); }
+
+ private:
+  int rank_, size_;
+};
+
+// The last of 5 ranks owns nothing of the 6-element norm groups (shard 2: it would start at 8):
+// setting, loading and saving its (empty) ranges works at every stage, with the master copy apart
+// or not, and its state file holds exactly its ranges of a 1-rank state.
+TEST(ZeroEngine, RanksWithNothingOfAGroupLoadAndSave) {
+  LlamaConfig c;
+  c.vocab_size = 11;
+  c.hidden_size = 6;
+  c.intermediate_size = 10;
+  c.num_hidden_layers = 1;
+  c.num_attention_heads = 3;
+  c.num_key_value_heads = 3;
+  c.head_dim = 2;
+  c.max_position_embeddings = 8;
+  c.validate("test");
+  LlamaParams init(c);
+  init.init_random(9);
+  const LlamaParams layout(c, Storage::none);
+  const auto dir = std::filesystem::temp_directory_path() / "zt-zero-empty-rank-test";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto single = make_single_communicator();
+  ZeroEngine one(layout, *single, ZeroOptions{});
+  for (size_t g = 0; g < init.groups().size(); ++g) one.set_group_params(g, init.groups()[g].data);
+  one.save_state((dir / ZeroEngine::state_file_name(0, 1)).string());
+  for (int stage : {0, 1, 3}) {
+    for (bool separate : {false, true}) {
+      SCOPED_TRACE(testing::Message() << "stage " << stage << ", separate master " << separate);
+      LocalRankOnly last(4, 5);
+      ZeroOptions options;
+      options.stage = stage;
+      options.separate_master = separate;
+      ZeroEngine engine(layout, last, options);
+      for (size_t g = 0; g < init.groups().size(); ++g)
+        engine.set_group_params(g, init.groups()[g].data);
+      engine.load_state(dir.string(), 1);
+      const auto path = dir / ZeroEngine::state_file_name(4, 5);
+      engine.save_state(path.string());
+      const SafetensorsFile saved = SafetensorsFile::open(path.string());
+      for (size_t g = 0; g < layout.groups().size(); ++g) {
+        const int64_t numel = layout.group_numel(g), shard = (numel + 4) / 5;
+        const int64_t begin = std::min(numel, 4 * shard), count = numel - begin;
+        const SafetensorsEntry* entry = saved.find("param/" + layout.groups()[g].name);
+        ASSERT_NE(entry, nullptr) << layout.groups()[g].name;
+        ASSERT_EQ(entry->shape, Shape{count}) << layout.groups()[g].name;
+        const float* values = static_cast<const float*>(saved.tensor(*entry).data);
+        const float* expected = init.groups()[g].data.f32() + begin;
+        EXPECT_EQ(std::vector<float>(values, values + count),
+                  std::vector<float>(expected, expected + count))
+            << layout.groups()[g].name;
+      }
+    }
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ZeroEngine, StateRoundTripsAndNamesMissingTensors) {

@@ -73,6 +73,10 @@ void device_synchronize(const Device& device) {
   ZT_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
+void device_select(const Device& device) {
+  if (!device.is_cpu()) select(device);
+}
+
 namespace {
 
 // Pinned memory needs a driver and a device; the choice is made once so that frees match.
@@ -139,7 +143,8 @@ DeviceEvent::DeviceEvent(const Device& device) : device_(device) {
   if (device.is_cpu()) return;
   select(device);
   cudaEvent_t event = nullptr;
-  ZT_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  // Blocking sync: a host thread waiting for it sleeps instead of spinning a core.
+  ZT_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming | cudaEventBlockingSync));
   event_ = event;
 }
 

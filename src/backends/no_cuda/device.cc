@@ -39,6 +39,10 @@ void device_synchronize(const Device& device) {
   if (!device.is_cpu()) no_cuda("device_synchronize");
 }
 
+void device_select(const Device& device) {
+  if (!device.is_cpu()) no_cuda("device_select");
+}
+
 void* pinned_alloc(int64_t bytes) {
   return host_alloc(static_cast<size_t>(bytes > 0 ? bytes : 1));
 }

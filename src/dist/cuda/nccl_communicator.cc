@@ -165,8 +165,14 @@ class NcclCommunicator final : public Communicator {
     int64_t total = 0;
     for (int r = 0; r < size_; ++r) total += counts[r];
     volume_.other += counts[rank_] * elem;
-    // Everything goes through the scratch buffer: [this rank's piece | rank 0's whole result].
-    char* staged = static_cast<char*>(scratch((counts[rank_] + total) * elem));
+    // Through device memory: [this rank's piece | rank 0's whole result] (the result part on rank
+    // 0 only). Checkpoints gather whole tensors (the embedding: hundreds of MB), so pieces above
+    // the persistent scratch's size get a buffer of their own that is freed on return.
+    const int64_t need = (counts[rank_] + (rank_ == 0 ? total : 0)) * elem;
+    constexpr int64_t kScratchBytes = int64_t{16} << 20;
+    void* own = nullptr;
+    if (need > kScratchBytes) ZT_CUDA_CHECK(cudaMalloc(&own, static_cast<size_t>(need)));
+    char* staged = static_cast<char*>(own ? own : scratch(need));
     char* gathered = staged + counts[rank_] * elem;
     after_compute();  // `data` may come from kernels still queued on the compute stream
     ZT_CUDA_CHECK(cudaMemcpyAsync(staged, data, static_cast<size_t>(counts[rank_] * elem),
@@ -194,6 +200,7 @@ class NcclCommunicator final : public Communicator {
                                     cudaMemcpyDefault, stream_));
     }
     wait_host("gather_to_root");
+    if (own) cudaFree(own);
   }
 
   void barrier() override {
