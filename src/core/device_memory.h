@@ -29,9 +29,9 @@ void device_select(const Device& device);
 void* pinned_alloc(int64_t bytes);
 void pinned_free(void* p);
 
-// Where an asynchronous copy is queued on a GPU: behind the kernels (compute) or on a second
-// stream that runs beside them (transfer).
-enum class CopyQueue : uint8_t { compute, transfer };
+// Where an asynchronous copy is queued on a GPU: behind the kernels (compute), or on one of two
+// streams that run beside them, one per direction (PCIe carries both at once).
+enum class CopyQueue : uint8_t { compute, to_host, to_device };
 
 // Queues a copy of `bytes` and returns at once where a GPU is involved (host memory must be
 // pinned); between two host buffers it copies before returning.
@@ -52,8 +52,10 @@ class DeviceEvent {
   DeviceEvent& operator=(const DeviceEvent&) = delete;
 
   void record(CopyQueue queue);
-  void wait_host() const;          // the host blocks until the recorded work is done
-  void wait_on_compute() const;    // later kernels wait for it; the host does not block
+  void wait_host() const;  // the host blocks until the recorded work is done
+  // Later work on `queue` waits for it; the host does not block.
+  void wait_on(CopyQueue queue) const;
+  void wait_on_compute() const { wait_on(CopyQueue::compute); }
 
  private:
   Device device_;

@@ -51,6 +51,7 @@ struct ZeroEngine::Group {
   std::unique_ptr<Pinned> host_grads;  // [optimizer elements] f32
   DeviceEvent grads_copied, uploaded;
   bool stale = false;  // updated by the optimizer, not yet current in the compute copy
+  bool zero_pending = false;  // the gradients are still being copied out: zeroed at first use
 };
 
 namespace {
@@ -121,6 +122,7 @@ ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const Zero
     max_optimizer = std::max(max_optimizer, opt);
     groups_.push_back(std::move(g));
   }
+  if (copy_grads_) backward_done_ = DeviceEvent(device_);
   if (copy_grads_ && separate_master_) {  // uploads to the GPU go through pinned staging
     for (int s = 0; s < 2; ++s) {
       staging_[s] = std::make_unique<Pinned>(dtype, std::max<int64_t>(max_optimizer, 1));
@@ -187,9 +189,9 @@ void ZeroEngine::round_into_compute_copy(Group& g, int slot) {
   staging_free_[slot].wait_host();
   convert(staging_[slot]->data, to.dtype, from.data, DType::f32, n);
   copy_bytes_async(to.data, to.device, staging_[slot]->data, Device::cpu(), to.nbytes(),
-                   CopyQueue::transfer);
-  staging_free_[slot].record(CopyQueue::transfer);
-  g.uploaded.record(CopyQueue::transfer);
+                   CopyQueue::to_device);
+  staging_free_[slot].record(CopyQueue::to_device);
+  g.uploaded.record(CopyQueue::to_device);
 }
 
 void ZeroEngine::set_group_params(size_t i, const Tensor& full) {
@@ -285,9 +287,21 @@ void ZeroEngine::release_params(int64_t group) {
   g.gathered = Buffer();
 }
 
+// The gradient buffers of a step start at zero. With a GPU and the optimizer on the host the last
+// step's gradients may still be on their way to the host when the next step starts: each group's
+// are zeroed when its backward first needs them, after its copy (the forward runs meanwhile).
+void ZeroEngine::prepare_grads(Group& g) {
+  if (!g.zero_pending) return;
+  g.grads_copied.wait_on_compute();
+  g.grad_full.zero();
+  g.grad_shard.zero();
+  g.zero_pending = false;
+}
+
 void ZeroEngine::begin_grads(int64_t group) {
-  if (stage_ <= 1) return;
   Group& g = *groups_.at(static_cast<size_t>(group));
+  prepare_grads(g);
+  if (stage_ <= 1) return;
   g.grad_slot = take_slot(g.shard * world_, DType::f32);
   g.grad_slot.zero();
   model_->grads().groups()[static_cast<size_t>(group)].data =
@@ -334,14 +348,19 @@ void ZeroEngine::zero_grads() {
   // On the CPU the host optimizer's thread reads the gradients in place: it must be done.
   if (host_thread_ && !copy_grads_) finish_host_job();
   for (auto& g : groups_) {
-    g->grad_full.zero();
-    g->grad_shard.zero();
     g->grad_fresh = true;
+    if (copy_grads_) {
+      g->zero_pending = true;  // prepare_grads, after the copy to the host
+    } else {
+      g->grad_full.zero();
+      g->grad_shard.zero();
+    }
   }
 }
 
 double ZeroEngine::reduce_gradients() {
   complete_reduces(0);
+  for (auto& g : groups_) prepare_grads(*g);  // a group no backward reached
   double total = 0.0;
   if (stage_ == 0) {
     if (world_ > 1) {
@@ -372,12 +391,16 @@ void ZeroEngine::optimizer_step(double lr) {
   finish_updates();  // the previous step's, where nothing has used the parameters since
   ++step_;
   if (host_optimizer_) {
-    if (copy_grads_) {  // behind the backward on the compute queue; the host thread waits for each
+    if (copy_grads_) {
+      // On the download stream after everything queued so far (backward, reduction, clipping);
+      // the host thread waits for each group's copy, the next backward zeroes it after it.
+      backward_done_.record(CopyQueue::compute);
+      backward_done_.wait_on(CopyQueue::to_host);
       for (auto& g : groups_) {
         const Tensor grads = reduced_grads(*g);
         copy_bytes_async(g->host_grads->data, Device::cpu(), grads.data, device_, grads.nbytes(),
-                         CopyQueue::compute);
-        g->grads_copied.record(CopyQueue::compute);
+                         CopyQueue::to_host);
+        g->grads_copied.record(CopyQueue::to_host);
       }
     }
     if (host_thread_) {

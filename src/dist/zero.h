@@ -175,6 +175,8 @@ class ZeroEngine final : public GroupHooks {
   };
   std::vector<PendingReduce> pending_reduces_;
   void complete_reduces(size_t keep);  // completes all but the `keep` newest
+  void prepare_grads(Group& g);
+  DeviceEvent backward_done_;  // the host optimizer with a GPU: the gradients are final
   Device device_;      // where the model computes
   bool host_optimizer_ = false;  // AdamW runs in host memory
   bool host_thread_ = false;     // ... on its own thread

@@ -49,8 +49,8 @@ TEST(CudaTransfer, TransferQueueUploadIsOrderedByEvents) {
   copy(ones, Tensor(one.data(), DType::f32, Shape{n}));
   DeviceEvent uploaded(gpu), downloaded(gpu);
   for (int round = 0; round < 3; ++round) {
-    copy_bytes_async(target.view().data, gpu, pinned, Device::cpu(), n * 4, CopyQueue::transfer);
-    uploaded.record(CopyQueue::transfer);
+    copy_bytes_async(target.view().data, gpu, pinned, Device::cpu(), n * 4, CopyQueue::to_device);
+    uploaded.record(CopyQueue::to_device);
     uploaded.wait_on_compute();
     add_in_place(target, ones);  // compute queue, after the upload
     copy_bytes_async(pinned_back, Device::cpu(), target.view().data, gpu, n * 4,
@@ -68,11 +68,11 @@ TEST(CudaTransfer, TransferQueueUploadIsOrderedByEvents) {
 // Host events of the CPU are complete at once and copies between host buffers are immediate.
 TEST(CudaTransfer, HostEventsAndCopiesAreSynchronous) {
   DeviceEvent event(Device::cpu());
-  event.record(CopyQueue::transfer);
+  event.record(CopyQueue::to_device);
   event.wait_host();
   event.wait_on_compute();
   std::vector<float> a = random_floats(257, 4), b(257);
-  copy_bytes_async(b.data(), Device::cpu(), a.data(), Device::cpu(), 257 * 4, CopyQueue::transfer);
+  copy_bytes_async(b.data(), Device::cpu(), a.data(), Device::cpu(), 257 * 4, CopyQueue::to_device);
   EXPECT_EQ(a, b);
 }
 

@@ -85,21 +85,21 @@ bool host_memory_pinnable() {
   return pinnable;
 }
 
-// The transfer stream of each device: non-blocking, so it never waits for the legacy default
-// (compute) stream unless told to by an event.
-cudaStream_t transfer_stream(const Device& device) {
+// The transfer streams of each device, one per direction: non-blocking, so they never wait for
+// the legacy default (compute) stream unless told to by an event.
+cudaStream_t transfer_stream(const Device& device, CopyQueue queue) {
   constexpr int kMaxDevices = 64;
   static std::mutex mutex;
-  static cudaStream_t streams[kMaxDevices] = {};
+  static cudaStream_t streams[kMaxDevices][2] = {};
   ZT_CHECK(device.index >= 0 && device.index < kMaxDevices, "transfer stream: ", device.name());
   std::lock_guard<std::mutex> lock(mutex);
-  cudaStream_t& stream = streams[device.index];
+  cudaStream_t& stream = streams[device.index][queue == CopyQueue::to_host ? 0 : 1];
   if (!stream) ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   return stream;
 }
 
 cudaStream_t queue_stream(const Device& device, CopyQueue queue) {
-  return queue == CopyQueue::compute ? cuda::compute_stream() : transfer_stream(device);
+  return queue == CopyQueue::compute ? cuda::compute_stream() : transfer_stream(device, queue);
 }
 
 }  // namespace
@@ -178,10 +178,11 @@ void DeviceEvent::wait_host() const {
   ZT_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event_)));
 }
 
-void DeviceEvent::wait_on_compute() const {
+void DeviceEvent::wait_on(CopyQueue queue) const {
   if (!event_) return;
   select(device_);
-  ZT_CUDA_CHECK(cudaStreamWaitEvent(cuda::compute_stream(), static_cast<cudaEvent_t>(event_), 0));
+  ZT_CUDA_CHECK(
+      cudaStreamWaitEvent(queue_stream(device_, queue), static_cast<cudaEvent_t>(event_), 0));
 }
 
 }  // namespace zerotune

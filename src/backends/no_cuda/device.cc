@@ -64,6 +64,6 @@ DeviceEvent::DeviceEvent(DeviceEvent&& other) noexcept = default;
 DeviceEvent& DeviceEvent::operator=(DeviceEvent&& other) noexcept = default;
 void DeviceEvent::record(CopyQueue) {}
 void DeviceEvent::wait_host() const {}
-void DeviceEvent::wait_on_compute() const {}
+void DeviceEvent::wait_on(CopyQueue) const {}
 
 }  // namespace zerotune
