@@ -125,7 +125,8 @@ void LlamaModel::prepare(const TokenBatch& batch, bool backward) {
     }
     named = Buffer::borrow(storage.view().flat(0, count).reshape(shape));
   };
-  bind(residual_, dt, Shape{L + 1, n, d});
+  // Each layer's input, kept for the backward; a forward-only pass alternates between two rows.
+  bind(residual_, dt, Shape{backward ? L + 1 : std::min<int64_t>(L + 1, 2), n, d});
   acts_.resize(want_acts);
   for (LayerActivations& a : acts_) {
     bind(a.xn1, dt, Shape{n, d});
@@ -250,7 +251,9 @@ CrossEntropyResult LlamaModel::run(const TokenBatch& host_batch, float loss_scal
                 head = params_.head_group();
   const bool tied = head == embed;
   const Tensor& residual = residual_.view();
-  auto layer_input = [&](int64_t l) { return residual.rows(l, 1).reshape(Shape{n, d}); };
+  auto layer_input = [&](int64_t l) {
+    return residual.rows(backward ? l : l % residual.dim(0), 1).reshape(Shape{n, d});
+  };
   auto acts_for = [&](int64_t l) -> LayerActivations& {
     return acts_[acts_.size() == 1 ? 0 : static_cast<size_t>(l)];
   };

@@ -100,7 +100,7 @@ class LlamaModel {
   Buffer batch_storage_;
   int64_t rows_ = 0, batch_rows_ = 0;
   bool gradient_buffers_ = false;
-  Buffer residual_;  // [L+1, B*T, D] each layer's input, and the last layer's output
+  Buffer residual_;  // [L+1, B*T, D] each layer's input and the last output ([2, ...] forward-only)
   std::vector<LayerActivations> acts_;  // L of them, or 1 reused when checkpointing
   Buffer final_xn_, final_rstd_, scratch_x_;
   Buffer d_res_, d_x_, d_h_, d_gate_up_, d_attn_, d_qkv_;
