@@ -215,7 +215,8 @@ if compgen -G ".gpu-vendor/debs/libsentencepiece-dev*.deb" >/dev/null || [[ $gpu
          --special_token_path "$w/data/tokens.json" --max-positions 256 >>"$log_dir/train.log" 2>&1; then
       runs_ok=1
       # cpu, f32 and bf16 on the GPU; bf16 with the optimizer on the host thread (cpu, nvme); and
-      # one rank launched torchrun-style (RANK/WORLD_SIZE/MASTER_*), which runs over NCCL.
+      # one rank launched torchrun-style (RANK/WORLD_SIZE/MASTER_*), which runs over NCCL. Two
+      # micro-batches per step, an evaluation and a checkpoint after each epoch.
       for run in "cpu:--device cpu" "f32:--device cuda --mx no" "bf16:--device cuda --mx bf16" \
                  "offload:--device cuda --offload-optimizer cpu" \
                  "nvme:--device cuda --offload-optimizer nvme --nvme-path $w/nvme" \
@@ -227,7 +228,7 @@ if compgen -G ".gpu-vendor/debs/libsentencepiece-dev*.deb" >/dev/null || [[ $gpu
         # shellcheck disable=SC2086
         "${launch[@]}" "$z" train --model_name "$w/model" --train_path "$w/data/train.jsonl" \
           --test_path "$w/data/test.jsonl" --special_token_path "$w/data/tokens.json" \
-          --output_dir "$w/$name" -bs 8 --ctx-len 192 --num-epochs 2 --lr 3e-3 \
+          --output_dir "$w/$name" -bs 4 --grad_accum 2 --ctx-len 192 --num-epochs 2 --lr 3e-3 \
           --warmup-steps 2 --seed 7 ${run#*:} >>"$log_dir/train.log" 2>&1 ||
           { runs_ok=0; echo "gpu-check: the $name run failed" >>"$log_dir/train.log"; }
       done

@@ -185,7 +185,7 @@ void ZeroEngine::round_into_compute_copy(Group& g, int slot) {
     convert(to.data, to.dtype, from.data, DType::f32, n);
     return;
   }
-  // Host master, GPU compute copy: round into pinned staging, upload on the transfer queue.
+  // Host master, GPU compute copy: round into pinned staging, upload on the to_device queue.
   staging_free_[slot].wait_host();
   convert(staging_[slot]->data, to.dtype, from.data, DType::f32, n);
   copy_bytes_async(to.data, to.device, staging_[slot]->data, Device::cpu(), to.nbytes(),

@@ -21,7 +21,7 @@
 // With the optimizer in host memory (--offload-optimizer cpu|nvme) and the model on a GPU, AdamW
 // runs on a host thread:
 // optimizer_step queues the gradients' copy to the host and returns; the thread updates group by
-// group in the forward's order and uploads each group's new values on the transfer queue, and the
+// group in the forward's order and uploads each group's new values on the upload stream, and the
 // next step's forward waits for a group only when it reaches it (fetch_params), so the host
 // optimizer overlaps the next step's compute without changing the arithmetic.
 #pragma once

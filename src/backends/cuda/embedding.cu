@@ -69,12 +69,14 @@ void embedding_backward(const Tensor& dtable, const Tensor& ids, const Tensor& d
   }
   begin.push_back(static_cast<int32_t>(n));
   const int64_t groups = static_cast<int64_t>(tokens.size());
-  // The copies below are ordered on the compute stream after the previous call's kernel.
-  int32_t* p = static_cast<int32_t*>(
-      workspace(Workspace::embedding_plan, (groups + (groups + 1) + n) * 4, dtable.device));
-  copy_bytes(p, dtable.device, tokens.data(), Device::cpu(), groups * 4);
-  copy_bytes(p + groups, dtable.device, begin.data(), Device::cpu(), (groups + 1) * 4);
-  copy_bytes(p + 2 * groups + 1, dtable.device, order.data(), Device::cpu(), n * 4);
+  // The plan [tokens | begin | order] in one upload, ordered on the compute stream after the
+  // previous call's kernel.
+  std::vector<int32_t> plan = std::move(tokens);
+  plan.insert(plan.end(), begin.begin(), begin.end());
+  plan.insert(plan.end(), order.begin(), order.end());
+  const int64_t plan_bytes = static_cast<int64_t>(plan.size()) * 4;
+  int32_t* p = static_cast<int32_t*>(workspace(Workspace::embedding_plan, plan_bytes, dtable.device));
+  copy_bytes(p, dtable.device, plan.data(), Device::cpu(), plan_bytes);
   dispatch_storage(dout.dtype, "embedding_backward", [&](auto zero) {
     using T = decltype(zero);
     embedding_backward_kernel<T><<<static_cast<unsigned>(groups), kThreads, 0, compute_stream()>>>(

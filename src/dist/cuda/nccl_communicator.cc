@@ -170,9 +170,14 @@ class NcclCommunicator final : public Communicator {
     // the persistent scratch's size get a buffer of their own that is freed on return.
     const int64_t need = (counts[rank_] + (rank_ == 0 ? total : 0)) * elem;
     constexpr int64_t kScratchBytes = int64_t{16} << 20;
-    void* own = nullptr;
-    if (need > kScratchBytes) ZT_CUDA_CHECK(cudaMalloc(&own, static_cast<size_t>(need)));
-    char* staged = static_cast<char*>(own ? own : scratch(need));
+    struct DeviceBlock {  // freed on every way out
+      void* p = nullptr;
+      ~DeviceBlock() {
+        if (p) cudaFree(p);
+      }
+    } own;
+    if (need > kScratchBytes) ZT_CUDA_CHECK(cudaMalloc(&own.p, static_cast<size_t>(need)));
+    char* staged = static_cast<char*>(own.p ? own.p : scratch(need));
     char* gathered = staged + counts[rank_] * elem;
     after_compute();  // `data` may come from kernels still queued on the compute stream
     ZT_CUDA_CHECK(cudaMemcpyAsync(staged, data, static_cast<size_t>(counts[rank_] * elem),
@@ -200,7 +205,6 @@ class NcclCommunicator final : public Communicator {
                                     cudaMemcpyDefault, stream_));
     }
     wait_host("gather_to_root");
-    if (own) cudaFree(own);
   }
 
   void barrier() override {
