@@ -143,6 +143,7 @@ fit_check() {  # name --offload nominal_gb label
   local left=$(( 530 - ($(date +%s) - start) ))
   if (( left < 60 )); then
     row "$label" "SKIP" "time: ${left} s left of gpu-check's 9 minutes (run build-gpu-full/gpu_fit --offload $offload)"
+    fit_status=1  # not verified
     return
   fi
   local limit=$(( left < 180 ? left : 180 ))
