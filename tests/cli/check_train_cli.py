@@ -166,6 +166,15 @@ def main():
             msg = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
             check(r.returncode != 0 and needle in msg, f"refused {' '.join(extra) or 'existing run'}", msg)
         check(tree_digest(full) == before, "failed starts left the existing run untouched")
+
+    # A torchrun-style launch (RANK, WORLD_SIZE, ...) runs over NCCL: CPU ranks are refused, naming
+    # the launch that works, before anything is written.
+    out = f"{w}/env_launch"
+    env = dict(os.environ, RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT="29561")
+    r = run(base + ["--num-epochs", "1", "--output_dir", out, "--device", "cpu"], env=env)
+    msg = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
+    check(r.returncode != 0 and "RANK/WORLD_SIZE" in msg and "mpirun" in msg and
+          not os.path.exists(out), "a RANK/WORLD_SIZE launch of CPU ranks is refused", msg)
     return report.finish()
 
 
