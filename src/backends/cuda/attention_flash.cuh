@@ -158,6 +158,35 @@ __device__ __forceinline__ void accumulate_times_tile(float (&acc)[Dh / 8][4],
   }
 }
 
+// The backward's two score-shaped products of a warp's 16 rows with N rows of shared tiles, over
+// the head dimension: c1 = A1 B1^T and c2 = A2 B2^T ([16 x N] each, zeroed first). a1 and a2
+// address the warp's A rows (rows16_lane layout), b1 and b2 the first of the N B rows (nk_lane).
+template <int Dh, int N>
+__device__ __forceinline__ void two_products(float (&c1)[N / 8][4], float (&c2)[N / 8][4],
+                                             uint32_t a1, uint32_t a2, uint32_t b1, uint32_t b2) {
+#pragma unroll
+  for (int nt = 0; nt < N / 8; ++nt) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) c1[nt][e] = c2[nt][e] = 0.0f;
+  }
+#pragma unroll
+  for (int ks = 0; ks < Dh / 16; ++ks) {
+    uint32_t f1[4], f2[4];
+    ldmatrix_x4(f1, a1 + block_at<Dh>(0, ks * 16));
+    ldmatrix_x4(f2, a2 + block_at<Dh>(0, ks * 16));
+#pragma unroll
+    for (int np = 0; np < N / 16; ++np) {
+      uint32_t g1[4], g2[4];
+      ldmatrix_x4(g1, b1 + block_at<Dh>(np * 16, ks * 16));
+      mma_bf16_16816(c1[2 * np], f1, g1[0], g1[1]);
+      mma_bf16_16816(c1[2 * np + 1], f1, g1[2], g1[3]);
+      ldmatrix_x4(g2, b2 + block_at<Dh>(np * 16, ks * 16));
+      mma_bf16_16816(c2[2 * np], f2, g2[0], g2[1]);
+      mma_bf16_16816(c2[2 * np + 1], f2, g2[2], g2[3]);
+    }
+  }
+}
+
 // One (query tile, head, sequence) per CTA: grid (ceil(T/64), H, B).
 template <int Dh>
 __device__ __forceinline__ void forward_tile(const ForwardArgs& a, bf16* smem) {
@@ -286,7 +315,6 @@ __device__ __forceinline__ void forward_tile(const ForwardArgs& a, bf16* smem) {
 // dS = P * (dO V^T - delta), dQ = scale * dS K. Grid (ceil(T/64), H, B).
 template <int Dh>
 __device__ __forceinline__ void dq_tile(const BackwardArgs& a, bf16* smem) {
-  constexpr int kSteps = Dh / 16;
   constexpr int kDimTiles = Dh / 8;
   bf16* q_tile = smem;
   bf16* do_tile = smem + kTileElems<Dh>;
@@ -333,27 +361,7 @@ __device__ __forceinline__ void dq_tile(const BackwardArgs& a, bf16* smem) {
     __syncthreads();
 
     float s[kTile / 8][4], dp[kTile / 8][4];  // scores, then dS; dO V^T
-#pragma unroll
-    for (int nt = 0; nt < kTile / 8; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[nt][e] = dp[nt][e] = 0.0f;
-    }
-#pragma unroll
-    for (int ks = 0; ks < kSteps; ++ks) {
-      uint32_t qf[4], of[4];
-      ldmatrix_x4(qf, q_a + block_at<Dh>(0, ks * 16));
-      ldmatrix_x4(of, do_a + block_at<Dh>(0, ks * 16));
-#pragma unroll
-      for (int np = 0; np < kTile / 16; ++np) {
-        uint32_t kf[4], vf[4];
-        ldmatrix_x4(kf, k_nk + block_at<Dh>(np * 16, ks * 16));
-        mma_bf16_16816(s[2 * np], qf, kf[0], kf[1]);
-        mma_bf16_16816(s[2 * np + 1], qf, kf[2], kf[3]);
-        ldmatrix_x4(vf, v_nk + block_at<Dh>(np * 16, ks * 16));
-        mma_bf16_16816(dp[2 * np], of, vf[0], vf[1]);
-        mma_bf16_16816(dp[2 * np + 1], of, vf[2], vf[3]);
-      }
-    }
+    two_products<Dh, kTile>(s, dp, q_a, do_a, k_nk, v_nk);
     const bool masked = segments != nullptr || kt == q_block;
 #pragma unroll
     for (int nt = 0; nt < kTile / 8; ++nt) {
@@ -388,7 +396,6 @@ __device__ __forceinline__ void dq_tile(const BackwardArgs& a, bf16* smem) {
 // memory. Grid (ceil(T/64), Hkv, B).
 template <int Dh>
 __device__ __forceinline__ void dkv_tile(const BackwardArgs& a, bf16* smem) {
-  constexpr int kSteps = Dh / 16;
   constexpr int kDimTiles = Dh / 8;
   bf16* k_tile = smem;
   bf16* v_tile = smem + kTileElems<Dh>;
@@ -443,27 +450,8 @@ __device__ __forceinline__ void dkv_tile(const BackwardArgs& a, bf16* smem) {
       for (int half = 0; half < kTile / kHalf; ++half) {
         const int qh = half * kHalf;                // the half's first query row in the tile
         float st[kHalf / 8][4], dpt[kHalf / 8][4];  // S^T, then P^T; dO V^T, then dS^T
-#pragma unroll
-        for (int nt = 0; nt < kHalf / 8; ++nt) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) st[nt][e] = dpt[nt][e] = 0.0f;
-        }
-#pragma unroll
-        for (int ks = 0; ks < kSteps; ++ks) {
-          uint32_t kf[4], vf[4];
-          ldmatrix_x4(kf, k_a + block_at<Dh>(0, ks * 16));
-          ldmatrix_x4(vf, v_a + block_at<Dh>(0, ks * 16));
-#pragma unroll
-          for (int np = 0; np < kHalf / 16; ++np) {
-            uint32_t qf[4], of[4];
-            ldmatrix_x4(qf, q_nk + block_at<Dh>(qh + np * 16, ks * 16));
-            mma_bf16_16816(st[2 * np], kf, qf[0], qf[1]);
-            mma_bf16_16816(st[2 * np + 1], kf, qf[2], qf[3]);
-            ldmatrix_x4(of, do_nk + block_at<Dh>(qh + np * 16, ks * 16));
-            mma_bf16_16816(dpt[2 * np], vf, of[0], of[1]);
-            mma_bf16_16816(dpt[2 * np + 1], vf, of[2], of[3]);
-          }
-        }
+        two_products<Dh, kHalf>(st, dpt, k_a, v_a, q_nk + block_at<Dh>(qh, 0),
+                                do_nk + block_at<Dh>(qh, 0));
 #pragma unroll
         for (int nt = 0; nt < kHalf / 8; ++nt) {
 #pragma unroll
