@@ -9,17 +9,15 @@ Ends with `N passed, M failed`; exits 1 when anything failed. The checkpoint's f
 by tests/reference/check_checkpoint.py (which needs python3-torch).
 """
 
-import argparse
 import filecmp
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 from report import Report  # noqa: E402
-from run_files import make_tiny_model, metrics, tree_digest  # noqa: E402
+from run_files import check_args, make_tiny_model, metrics, tree_digest  # noqa: E402
 
 report = Report(58)
 check = report.check
@@ -30,13 +28,7 @@ def run(cmd, **kw):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--zerotune", required=True)
-    ap.add_argument("--workdir", required=True)
-    args = ap.parse_args()
-    z, w = os.path.abspath(args.zerotune), os.path.abspath(args.workdir)
-    shutil.rmtree(w, ignore_errors=True)
-    os.makedirs(w)
+    _, z, w = check_args()
     try:
         data, model = make_tiny_model(z, w)
     except RuntimeError as e:

@@ -14,7 +14,6 @@
 Ends with `N passed, M failed`; exits 1 when anything failed.
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -26,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 from report import Report  # noqa: E402
-from run_files import metrics, tree_digest  # noqa: E402
+from run_files import check_args, metrics, tree_digest  # noqa: E402
 
 report = Report(62)
 check = report.check
@@ -108,16 +107,10 @@ def rank_pids(marker):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--zerotune", required=True)
-    ap.add_argument("--workdir", required=True)
-    args = ap.parse_args()
-    z, w = os.path.abspath(args.zerotune), os.path.abspath(args.workdir)
+    _, z, w = check_args()
     if shutil.which("mpirun") is None:
         check(False, "mpirun available", "install openmpi-bin (scripts/setup.sh)")
         return report.finish()
-    shutil.rmtree(w, ignore_errors=True)
-    os.makedirs(w)
     data, tok, model, big = f"{w}/data", f"{w}/tok", f"{w}/model", f"{w}/big"
     for cmd in ([z, "data", "synth", "--out", data, "--train", "24", "--test", "10", "--seed", "3"],
                 [z, "tokenizer", "train", "--input", f"{data}/train.jsonl", "--vocab-size", "400",

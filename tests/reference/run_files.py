@@ -1,10 +1,25 @@
-"""Helpers the command-line checks share: a tiny Llama folder made by zerotune itself, a training
-run's metrics, and a digest of a folder's files."""
+"""Helpers the command-line checks share: their arguments and empty work folder, a tiny Llama
+folder made by zerotune itself, a training run's metrics, and a digest of a folder's files."""
 
+import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
+
+
+def check_args(*extra):
+    """Parses --zerotune BIN --workdir DIR and the required flags named in `extra`; returns (args,
+    the binary's absolute path, the work folder's), the work folder made empty."""
+    ap = argparse.ArgumentParser()
+    for flag in ("--zerotune", "--workdir") + extra:
+        ap.add_argument(flag, required=True)
+    args = ap.parse_args()
+    z, w = os.path.abspath(args.zerotune), os.path.abspath(args.workdir)
+    shutil.rmtree(w, ignore_errors=True)
+    os.makedirs(w)
+    return args, z, w
 
 
 def make_tiny_model(z, w):

@@ -6,7 +6,6 @@ start together, resumed after a dropped connection, gated repos with HF_TOKEN, a
   check_hub.py --zerotune BIN --workdir DIR
 """
 
-import argparse
 import filecmp
 import json
 import os
@@ -19,7 +18,7 @@ from servers import Servers, base_env, http_json, run
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 from report import Report  # noqa: E402
-from run_files import make_tiny_model  # noqa: E402
+from run_files import check_args, make_tiny_model  # noqa: E402
 
 report = Report(60)
 check = report.check
@@ -27,13 +26,7 @@ HF_TOKEN = "hf_zerotuneGatedTokenNeverPrinted42"
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--zerotune", required=True)
-    ap.add_argument("--workdir", required=True)
-    args = ap.parse_args()
-    z, w = os.path.abspath(args.zerotune), os.path.abspath(args.workdir)
-    shutil.rmtree(w, ignore_errors=True)
-    os.makedirs(w)
+    _, z, w = check_args()
     try:
         data, model = make_tiny_model(z, w)
     except RuntimeError as e:

@@ -10,10 +10,8 @@
   check_s3.py --zerotune BIN --workdir DIR --node-dir DIR
 """
 
-import argparse
 import filecmp
 import os
-import shutil
 import subprocess
 import sys
 
@@ -21,6 +19,7 @@ from servers import Servers, base_env, http_json, run
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 from report import Report  # noqa: E402
+from run_files import check_args  # noqa: E402
 
 report = Report(60)
 check = report.check
@@ -254,14 +253,7 @@ def with_fake_s3(z, w, endpoint):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--zerotune", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--node-dir", required=True)
-    args = ap.parse_args()
-    z, w = os.path.abspath(args.zerotune), os.path.abspath(args.workdir)
-    shutil.rmtree(w, ignore_errors=True)
-    os.makedirs(w)
+    args, z, w = check_args("--node-dir")
     with Servers(w) as servers:
         try:
             s3rver = servers.s3rver(args.node_dir, ["zt-test"])

@@ -7,18 +7,16 @@ keeps the local copy.
   check_train_s3.py --zerotune BIN --workdir DIR --node-dir DIR
 """
 
-import argparse
 import filecmp
 import json
 import os
-import shutil
 import sys
 
 from servers import Servers, base_env, http_json, run
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 from report import Report  # noqa: E402
-from run_files import make_tiny_model  # noqa: E402
+from run_files import check_args, make_tiny_model  # noqa: E402
 
 report = Report(60)
 check = report.check
@@ -42,14 +40,7 @@ def metrics_without_times(path):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--zerotune", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--node-dir", required=True)
-    args = ap.parse_args()
-    z, w = os.path.abspath(args.zerotune), os.path.abspath(args.workdir)
-    shutil.rmtree(w, ignore_errors=True)
-    os.makedirs(w)
+    args, z, w = check_args("--node-dir")
     try:
         data, model = make_tiny_model(z, w)
     except RuntimeError as e:
