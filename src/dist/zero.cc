@@ -132,6 +132,9 @@ ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const Zero
   if (options.optimizer_placement == OptimizerPlacement::nvme) {
     ZT_CHECK(!options.nvme_path.empty(), "zero: --offload-optimizer nvme needs --nvme-path");
     nvme_ = std::make_unique<NvmeStore>(options.nvme_path, rank_, optimizer_floats);
+    for (Buffer& m : nvme_moments_) {
+      m = Buffer(DType::f32, Shape{2 * std::max<int64_t>(max_optimizer, 1)});
+    }
   }
   if (host_thread_) worker_ = std::thread([this] { host_optimizer_loop(); });
 }
@@ -459,7 +462,7 @@ void ZeroEngine::host_optimizer_loop() {
     try {
       host_update_all(lr, step);
     } catch (...) {
-      if (nvme_) {  // the staging buffers die with host_update_all's frame: no I/O may remain
+      if (nvme_) {  // no I/O into the staging pairs may outlive the failed job
         try {
           nvme_->wait_all();
         } catch (...) {
@@ -482,18 +485,13 @@ void ZeroEngine::host_optimizer_loop() {
 void ZeroEngine::host_update_all(double lr, int64_t step) {
   AdamWConfig c = options_.adam;
   c.lr = lr;
-  Buffer moments[2];
+  Buffer* moments = nvme_moments_;
   int64_t reads[2] = {0, 0}, writes[2] = {0, 0};
   auto read_moments = [&](size_t i) {
     Group& g = *groups_[i];
     reads[i % 2] = nvme_->read_async(g.nvme_offset, moments[i % 2].f32(), 2 * optimizer_count(g));
   };
-  if (nvme_) {
-    int64_t largest = 1;
-    for (auto& g : groups_) largest = std::max(largest, optimizer_count(*g));
-    for (Buffer& m : moments) m = Buffer(DType::f32, Shape{2 * largest});
-    read_moments(0);
-  }
+  if (nvme_) read_moments(0);
   for (size_t i = 0; i < groups_.size(); ++i) {
     Group& g = *groups_[i];
     const int64_t n = optimizer_count(g);
@@ -687,6 +685,7 @@ ZeroMemory ZeroEngine::memory() const {
   }
   m.slots = slot_bytes_;
   for (const auto& s : staging_) m.staging += s ? s->bytes : 0;
+  for (const Buffer& b : nvme_moments_) m.staging += bytes(b);
   m.nvme_file = nvme_ ? nvme_->bytes() : 0;
   return m;
 }

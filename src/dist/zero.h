@@ -64,9 +64,10 @@ struct ZeroOptions {
   bool separate_master = false;
 };
 
-// Bytes this rank holds, by role (slots: gathered parameters and unreduced gradients in flight).
-// On a GPU: params, grads and slots are on the device; master, optimizer and host_grads are in
-// host memory with the optimizer offloaded, on the device otherwise.
+// Bytes this rank holds, by role (slots: gathered parameters and unreduced gradients in flight;
+// staging: host buffers of uploads to the GPU and of the NVMe-paged moments). On a GPU: params,
+// grads and slots are on the device; master, optimizer and host_grads are in host memory with the
+// optimizer offloaded, on the device otherwise.
 struct ZeroMemory {
   int64_t params = 0, master = 0, grads = 0, host_grads = 0, optimizer = 0, slots = 0;
   int64_t staging = 0, nvme_file = 0;
@@ -188,6 +189,7 @@ class ZeroEngine final : public GroupHooks {
   DeviceEvent staging_free_[2];
   int64_t step_ = 0;
   std::unique_ptr<NvmeStore> nvme_;
+  Buffer nvme_moments_[2];  // NVMe: two staging pairs of the largest group's moments, reused
 
   std::thread worker_;
   std::mutex mutex_;
