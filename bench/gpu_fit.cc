@@ -52,9 +52,9 @@
 #include "core/device_memory.h"
 #include "core/rng.h"
 #include "core/timer.h"
-#include "dist/communicator.h"
-#include "dist/zero.h"
-#include "io/json.h"
+#include "distributed/communicator.h"
+#include "distributed/zero/zero_engine.h"
+#include "core/json.h"
 #include "model/llama.h"
 
 namespace zerotune {

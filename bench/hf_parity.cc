@@ -17,7 +17,7 @@
 #include "core/device_memory.h"
 #include "core/rng.h"
 #include "io/hf_checkpoint.h"
-#include "io/json.h"
+#include "core/json.h"
 #include "model/generate.h"
 #include "model/llama.h"
 

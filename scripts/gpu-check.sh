@@ -307,7 +307,7 @@ fi
 
 # Built but not checkable on one GPU (NCCL refuses two ranks on one device): listed so that the
 # table says what this run did not check.
-row "NCCL over 2+ GPUs (ZeRO stages 1-3)" "N/A" "needs 2+ GPUs; the engine's paths ran on CPU ranks (dist.zero)"
+row "NCCL over 2+ GPUs (ZeRO stages 1-3)" "N/A" "needs 2+ GPUs; the engine's paths ran on CPU ranks (distributed.zero)"
 
 summary
 [[ $gpu == none ]] && { echo "gpu-check: no GPU here: nothing was verified on a GPU" >&2; exit 1; }

@@ -10,7 +10,7 @@
 #include "core/check.h"
 #include "data/gsm8k.h"
 #include "data/synth.h"
-#include "io/json.h"
+#include "core/json.h"
 
 namespace zerotune {
 

@@ -11,7 +11,7 @@
 #include "cli/commands.h"
 #include "data/tokenizer.h"
 #include "io/hf_checkpoint.h"
-#include "io/json.h"
+#include "core/json.h"
 #include "model/generate.h"
 
 namespace zerotune {

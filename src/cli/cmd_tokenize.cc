@@ -13,7 +13,7 @@
 #include "core/check.h"
 #include "data/text_jsonl.h"
 #include "data/tokenizer.h"
-#include "io/json.h"
+#include "core/json.h"
 #include "io/tokenizer_files.h"
 
 namespace zerotune {

@@ -15,8 +15,8 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "dist/communicator.h"
-#include "io/json.h"
+#include "distributed/communicator.h"
+#include "core/json.h"
 #include "io/storage/checkpoint_publisher.h"
 #include "io/storage/model_source.h"
 #include "io/storage/url.h"

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/llama.h"
+#include "core/token_batch.h"
 
 namespace zerotune {
 

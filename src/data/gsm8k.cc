@@ -7,7 +7,7 @@
 
 #include "core/check.h"
 #include "data/text_jsonl.h"
-#include "io/json.h"
+#include "core/json.h"
 
 namespace zerotune {
 

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "io/json.h"
+#include "core/json.h"
 
 namespace zerotune {
 

@@ -3,7 +3,7 @@
 #include <fstream>
 
 #include "core/check.h"
-#include "io/json.h"
+#include "core/json.h"
 
 namespace zerotune {
 

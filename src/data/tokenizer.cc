@@ -14,7 +14,7 @@
 
 #include "core/check.h"
 #include "core/rng.h"
-#include "io/json.h"
+#include "core/json.h"
 
 namespace zerotune {
 

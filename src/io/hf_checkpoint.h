@@ -10,7 +10,7 @@
 #include <string>
 
 #include "core/dtype.h"
-#include "io/json.h"
+#include "core/json.h"
 #include "io/tokenizer_files.h"
 #include "model/params.h"
 

@@ -5,7 +5,7 @@
 #include <set>
 #include <sstream>
 
-#include "io/json.h"
+#include "core/json.h"
 #include "io/safetensors.h"
 
 namespace zerotune {

@@ -15,7 +15,7 @@
 #include <utility>
 
 #include "core/check.h"
-#include "io/json.h"
+#include "core/json.h"
 
 namespace zerotune {
 

@@ -14,7 +14,7 @@
 
 #include "core/check.h"
 #include "core/files.h"
-#include "io/json.h"
+#include "core/json.h"
 
 namespace zerotune {
 

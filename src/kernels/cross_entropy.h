@@ -3,6 +3,7 @@
 // because the loss scale (1 / tokens of the global batch) is known before the pass.
 #pragma once
 
+#include "core/token_batch.h"
 #include "kernels/common.h"
 
 namespace zerotune {
@@ -11,8 +12,6 @@ struct CrossEntropyResult {
   double loss_sum = 0.0;  // sum over counted rows of -log softmax(logits)[target]
   int64_t count = 0;      // rows whose target is not ignore_index
 };
-
-inline constexpr int32_t kIgnoreIndex = -100;
 
 // x: [N, D] final hidden states, w: [V, D] head weight, targets: [N] i32 (kIgnoreIndex to skip).
 // When dx has data, dx: [N, D] = d(scale * loss_sum)/dx (overwritten; zero on ignored rows) and

@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "core/check.h"
-#include "io/json.h"
+#include "core/json.h"
 
 namespace zerotune {
 

@@ -3,28 +3,13 @@
 
 #include <vector>
 
+#include "core/token_batch.h"
 #include "kernels/cross_entropy.h"
 #include "model/params.h"
 
 namespace zerotune {
 
 enum class Checkpointing : uint8_t { off, per_layer };
-
-// One micro-batch, already shifted for causal LM: row r = b*T + t predicts targets[r]
-// (= labels[b, t+1], kIgnoreIndex at t = T-1). All CPU i32.
-struct TokenBatch {
-  int64_t batch = 0;    // B
-  int64_t seq_len = 0;  // T
-  Buffer ids;           // [B*T]
-  Buffer targets;       // [B*T]
-  Buffer positions;     // [B*T] rotary positions (restart at 0 for each packed example)
-  Buffer segments;      // [B*T] or empty: packed example ids, attention stays within a run
-
-  // From HF-style rows: input_ids [B][T] and labels [B][T] (labels shifted here).
-  static TokenBatch from_rows(const std::vector<std::vector<int32_t>>& input_ids,
-                              const std::vector<std::vector<int32_t>>& labels);
-  int64_t count_targets() const;  // rows whose target is not ignored
-};
 
 // Called around every use of a parameter group (indices into LlamaParams::groups()), so that a
 // sharding engine can gather a group's weights just before they are used and reduce its gradient

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "core/files.h"
-#include "io/json.h"
+#include "core/json.h"
 #include "io/safetensors.h"
 
 namespace zerotune {

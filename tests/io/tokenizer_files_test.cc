@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/check.h"
-#include "io/json.h"
+#include "core/json.h"
 
 namespace zerotune {
 namespace {

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/check.h"
-#include "io/json.h"
+#include "core/json.h"
 
 namespace zerotune {
 namespace {

@@ -1,6 +1,6 @@
 #include "kernels/attention.h"
 
-#include "core/memory.h"
+#include "backends/cpu/scratch.h"
 
 #include <omp.h>
 

@@ -1,6 +1,6 @@
 #include "kernels/cross_entropy.h"
 
-#include "core/memory.h"
+#include "backends/cpu/scratch.h"
 
 #include <algorithm>
 #include <cmath>

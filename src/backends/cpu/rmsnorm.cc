@@ -1,6 +1,6 @@
 #include "kernels/rmsnorm.h"
 
-#include "core/memory.h"
+#include "backends/cpu/scratch.h"
 
 #include <omp.h>
 

@@ -15,7 +15,7 @@
 
 #include "core/check.h"
 #include "core/files.h"
-#include "io/json.h"
+#include "core/json.h"
 #include "io/storage/crypto.h"
 #include "io/storage/hub_client.h"
 #include "io/storage/s3_client.h"

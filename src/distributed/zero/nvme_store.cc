@@ -1,4 +1,4 @@
-#include "dist/nvme_store.h"
+#include "distributed/zero/nvme_store.h"
 
 #include <fcntl.h>
 #include <liburing.h>

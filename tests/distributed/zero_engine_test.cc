@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "core/rng.h"
-#include "dist/communicator.h"
-#include "dist/nvme_store.h"
-#include "dist/zero.h"
+#include "distributed/communicator.h"
+#include "distributed/zero/nvme_store.h"
+#include "distributed/zero/zero_engine.h"
 #include "io/safetensors.h"
 #include "train/adamw_optimizer.h"
 

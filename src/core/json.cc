@@ -1,4 +1,4 @@
-#include "io/json.h"
+#include "core/json.h"
 
 #include <charconv>
 #include <cmath>

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/check.h"
-#include "dist/communicator.h"
+#include "distributed/communicator.h"
 
 namespace zerotune {
 namespace {

@@ -36,7 +36,7 @@
 #include <vector>
 
 #include "core/device_memory.h"
-#include "dist/communicator.h"
+#include "distributed/communicator.h"
 #include "kernels/adamw.h"
 #include "model/llama.h"
 

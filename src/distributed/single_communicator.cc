@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "core/check.h"
-#include "dist/communicator.h"
+#include "distributed/communicator.h"
 
 namespace zerotune {
 namespace {

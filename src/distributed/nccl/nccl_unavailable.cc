@@ -2,7 +2,7 @@
 #include <cstdlib>
 
 #include "core/check.h"
-#include "dist/communicator.h"
+#include "distributed/communicator.h"
 
 namespace zerotune {
 

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_check.h"
-#include "dist/communicator.h"
+#include "distributed/communicator.h"
 
 #define ZT_NCCL_CHECK(call)                                                           \
   do {                                                                                \

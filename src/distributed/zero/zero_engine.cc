@@ -1,4 +1,4 @@
-#include "dist/zero.h"
+#include "distributed/zero/zero_engine.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include <map>
 
 #include "core/device_memory.h"
-#include "dist/nvme_store.h"
+#include "distributed/zero/nvme_store.h"
 #include "io/safetensors.h"
 #include "kernels/adamw.h"
 
