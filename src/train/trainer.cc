@@ -33,49 +33,6 @@ namespace zerotune {
 
 namespace fs = std::filesystem;
 
-void validate_train_options(const TrainOptions& o) {
-  const char* cmd = "zerotune train";
-  ZT_CHECK(!o.model_dir.empty(), cmd, ": --model_name is required");
-  ZT_CHECK(!o.train_path.empty(), cmd, ": --train_path is required");
-  ZT_CHECK(!o.test_path.empty(), cmd, ": --test_path is required");
-  ZT_CHECK(!o.output_dir.empty(), cmd, ": --output_dir is required");
-  ZT_CHECK(o.batch_size > 0, cmd, ": --batch-size-per-device must be positive, got ", o.batch_size);
-  ZT_CHECK(o.eval_batch_size > 0, cmd, ": --eval-batch-size-per-device must be positive, got ",
-           o.eval_batch_size);
-  ZT_CHECK(o.num_epochs > 0, cmd, ": --num-epochs must be positive, got ", o.num_epochs);
-  ZT_CHECK(o.ctx_len > 1, cmd, ": --ctx-len must be at least 2, got ", o.ctx_len);
-  ZT_CHECK(o.grad_accum > 0, cmd, ": --grad_accum must be positive, got ", o.grad_accum);
-  ZT_CHECK(o.warmup_steps >= 0, cmd, ": --warmup-steps must be >= 0, got ", o.warmup_steps);
-  ZT_CHECK(o.max_steps >= 0, cmd, ": --max-steps must be >= 0, got ", o.max_steps);
-  ZT_CHECK(std::isfinite(o.lr) && o.lr >= 0.0, cmd, ": --lr must be >= 0, got ", o.lr);
-  ZT_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0.0, cmd,
-           ": --weight-decay must be >= 0, got ", o.weight_decay);
-  ZT_CHECK(std::isfinite(o.grad_clip) && o.grad_clip >= 0.0, cmd,
-           ": --grad-clip must be >= 0 (0 = off), got ", o.grad_clip);
-  ZT_CHECK(o.stop_perplexity >= 0.0, cmd, ": --stop-perplexity must be >= 0, got ",
-           o.stop_perplexity);
-  ZT_CHECK(o.keep_checkpoints >= 0, cmd, ": --num-checkpoints-to-keep must be >= 0, got ",
-           o.keep_checkpoints);
-  ZT_CHECK(o.world_size > 0, cmd, ": -nd must be positive, got ", o.world_size);
-  ZT_CHECK(o.zero_stage >= 0 && o.zero_stage <= 3, cmd, ": --zero-stage must be 0-3, got ",
-           o.zero_stage);
-  ZT_CHECK(o.param_persistence_threshold >= 0, cmd,
-           ": --param-persistence-threshold must be >= 0, got ", o.param_persistence_threshold);
-  ZT_CHECK(o.offload_optimizer == "none" || o.offload_optimizer == "cpu" ||
-               o.offload_optimizer == "nvme",
-           cmd, ": --offload-optimizer must be none, cpu or nvme, got '", o.offload_optimizer, "'");
-  ZT_CHECK(o.offload_optimizer != "nvme" || !o.nvme_path.empty(), cmd,
-           ": --offload-optimizer nvme needs --nvme-path DIR");
-  ZT_CHECK(o.collective_timeout_s > 0.0, cmd, ": --collective-timeout must be positive, got ",
-           o.collective_timeout_s);
-  ZT_CHECK(o.device.empty() || o.device == "cpu" || o.device == "cuda", cmd,
-           ": --device must be cpu or cuda, got '", o.device, "'");
-  ZT_CHECK(o.device != "cuda" || cuda_backend_built(), cmd,
-           ": --device cuda needs the CUDA build (scripts/build.sh --cuda: build-cuda/zerotune)");
-  ZT_CHECK(o.mixed_precision == "no" || o.mixed_precision == "bf16" || o.mixed_precision == "fp16",
-           cmd, ": --mx must be no, bf16 or fp16, got '", o.mixed_precision, "'");
-}
-
 namespace {
 
 struct Dataset {
@@ -192,16 +149,17 @@ void trim_metrics(const std::string& path, const LoopState& loop) {
 
 // --device and --mx: a GPU computes in bf16 (f32 with --mx no); the CPU in f32.
 Placement placement_for(const TrainOptions& o, bool lead) {
-  const bool cuda = o.device == "cuda" || (o.device.empty() && cuda_device_count() > 0);
+  const bool cuda = o.device == ComputeDevice::cuda ||
+                    (o.device == ComputeDevice::automatic && cuda_device_count() > 0);
   if (!cuda) {
-    if (o.mixed_precision != "no" && lead) {
+    if (o.mixed_precision != MixedPrecision::no && lead) {
       std::fprintf(stderr, "zerotune train: warning: --mx %s: the CPU backend computes in fp32\n",
-                   o.mixed_precision.c_str());
+                   name_of(o.mixed_precision));
     }
     return Placement{};
   }
   ZT_CHECK(cuda_device_count() > 0, "zerotune train: --device cuda but no GPU is visible");
-  ZT_CHECK(o.mixed_precision != "fp16",
+  ZT_CHECK(o.mixed_precision != MixedPrecision::fp16,
            "zerotune train: --mx fp16 is not supported on the GPU; use bf16 (or no for f32)");
   // This process's index among the ranks of its machine, as the launchers name it (torchrun,
   // Open MPI, Slurm, MPICH/Hydra, MVAPICH): one GPU per rank.
@@ -221,7 +179,7 @@ Placement placement_for(const TrainOptions& o, bool lead) {
            " on its machine (", from ? from : "", ") but only ", gpus,
            " GPUs are visible: start at most one rank per GPU");
   return Placement{Device::cuda(gpus == 1 ? 0 : local_rank),
-                   o.mixed_precision == "no" ? DType::f32 : DType::bf16};
+                   o.mixed_precision == MixedPrecision::no ? DType::f32 : DType::bf16};
 }
 
 // Rank r's part [begin, end) of the n items starting at `first`: contiguous, as even as possible.
@@ -349,9 +307,10 @@ int run_training(const TrainOptions& o) {
   ZeroOptions zero;
   zero.stage = o.zero_stage;
   zero.param_persistence_threshold = o.param_persistence_threshold;
-  zero.optimizer_placement = o.offload_optimizer == "nvme"  ? OptimizerPlacement::nvme
-                             : o.offload_optimizer == "cpu" ? OptimizerPlacement::cpu
-                                                            : OptimizerPlacement::device;
+  zero.optimizer_placement = o.offload_optimizer == OptimizerOffload::nvme ? OptimizerPlacement::nvme
+                             : o.offload_optimizer == OptimizerOffload::cpu
+                                 ? OptimizerPlacement::cpu
+                                 : OptimizerPlacement::device;
   zero.nvme_path = o.nvme_path;
   zero.compute = placement;
   log("zerotune train: computing on %s in %s\n", zero.compute.device.name().c_str(),
@@ -374,7 +333,9 @@ int run_training(const TrainOptions& o) {
   if (world > 1) {
     log("zerotune train: %d ranks over %s, ZeRO stage %d%s\n", world, comm->backend(),
         engine.stage(),
-        o.offload_optimizer == "none" ? "" : (", optimizer on " + o.offload_optimizer).c_str());
+        o.offload_optimizer == OptimizerOffload::none
+            ? ""
+            : str(", optimizer on ", name_of(o.offload_optimizer)).c_str());
   }
 
   const std::string state_dir = (fs::path(o.output_dir) / "train_state").string();
