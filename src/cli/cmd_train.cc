@@ -15,8 +15,8 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "distributed/communicator.h"
 #include "core/json.h"
+#include "distributed/communicator.h"
 #include "io/storage/checkpoint_publisher.h"
 #include "io/storage/model_source.h"
 #include "io/storage/url.h"
@@ -28,8 +28,9 @@ namespace {
 OptimizerOffload parse_offload(const std::string& value, const std::string& where) {
   ZT_CHECK(value == "none" || value == "cpu" || value == "nvme", "zerotune train: ", where,
            " must be none, cpu or nvme, got '", value, "'");
-  return value == "cpu" ? OptimizerOffload::cpu : value == "nvme" ? OptimizerOffload::nvme
-                                                                  : OptimizerOffload::none;
+  return value == "cpu"    ? OptimizerOffload::cpu
+         : value == "nvme" ? OptimizerOffload::nvme
+                           : OptimizerOffload::none;
 }
 
 // Applies a DeepSpeed JSON config: the keys we honour override the flags unless "auto"; every
@@ -73,8 +74,9 @@ void apply_ds_config(const std::string& path, TrainOptions& o) {
         } else if (zkey == "offload_optimizer") {
           const json::Value* device = zvalue.find("device");
           if (device && !is_auto(*device)) {
-            o.offload_optimizer = parse_offload(device->as_string(where + ".offload_optimizer.device"),
-                                                where + ".offload_optimizer.device");
+            o.offload_optimizer =
+                parse_offload(device->as_string(where + ".offload_optimizer.device"),
+                              where + ".offload_optimizer.device");
           }
           const json::Value* nvme = zvalue.find("nvme_path");
           if (nvme && !is_auto(*nvme)) {
@@ -227,13 +229,15 @@ int cmd_train(int argc, char** argv, int first) {
   const std::string mx = args.get("--mx");
   ZT_CHECK(mx == "no" || mx == "bf16" || mx == "fp16",
            "zerotune train: --mx must be no, bf16 or fp16, got '", mx, "'");
-  o.mixed_precision = mx == "no" ? MixedPrecision::no : mx == "bf16" ? MixedPrecision::bf16
-                                                                     : MixedPrecision::fp16;
+  o.mixed_precision = mx == "no"     ? MixedPrecision::no
+                      : mx == "bf16" ? MixedPrecision::bf16
+                                     : MixedPrecision::fp16;
   const std::string device = args.get("--device");
   ZT_CHECK(device.empty() || device == "cpu" || device == "cuda",
            "zerotune train: --device must be cpu or cuda, got '", device, "'");
-  o.device = device == "cpu" ? ComputeDevice::cpu : device == "cuda" ? ComputeDevice::cuda
-                                                                     : ComputeDevice::automatic;
+  o.device = device == "cpu"    ? ComputeDevice::cpu
+             : device == "cuda" ? ComputeDevice::cuda
+                                : ComputeDevice::automatic;
   if (args.has("--save-dtype")) {
     ZT_CHECK(parse_dtype(args.get("--save-dtype"), &o.save_dtype) &&
                  (o.save_dtype == DType::f32 || o.save_dtype == DType::bf16 ||

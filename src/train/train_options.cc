@@ -9,27 +9,36 @@ namespace zerotune {
 
 const char* name_of(ComputeDevice device) {
   switch (device) {
-    case ComputeDevice::automatic: return "automatic";
-    case ComputeDevice::cpu: return "cpu";
-    case ComputeDevice::cuda: return "cuda";
+    case ComputeDevice::automatic:
+      return "automatic";
+    case ComputeDevice::cpu:
+      return "cpu";
+    case ComputeDevice::cuda:
+      return "cuda";
   }
   return "?";
 }
 
 const char* name_of(MixedPrecision precision) {
   switch (precision) {
-    case MixedPrecision::no: return "no";
-    case MixedPrecision::bf16: return "bf16";
-    case MixedPrecision::fp16: return "fp16";
+    case MixedPrecision::no:
+      return "no";
+    case MixedPrecision::bf16:
+      return "bf16";
+    case MixedPrecision::fp16:
+      return "fp16";
   }
   return "?";
 }
 
 const char* name_of(OptimizerOffload offload) {
   switch (offload) {
-    case OptimizerOffload::none: return "none";
-    case OptimizerOffload::cpu: return "cpu";
-    case OptimizerOffload::nvme: return "nvme";
+    case OptimizerOffload::none:
+      return "none";
+    case OptimizerOffload::cpu:
+      return "cpu";
+    case OptimizerOffload::nvme:
+      return "nvme";
   }
   return "?";
 }

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -16,13 +16,13 @@
 
 #include "core/device_memory.h"
 #include "core/files.h"
+#include "core/json.h"
 #include "core/timer.h"
 #include "data/text_jsonl.h"
 #include "data/tokenizer.h"
 #include "distributed/zero/zero_engine.h"
 #include "io/hf_checkpoint.h"
 #include "io/hf_model.h"
-#include "core/json.h"
 #include "io/storage/checkpoint_publisher.h"
 #include "model/llama.h"
 #include "model/resize.h"
@@ -307,10 +307,10 @@ int run_training(const TrainOptions& o) {
   ZeroOptions zero;
   zero.stage = o.zero_stage;
   zero.param_persistence_threshold = o.param_persistence_threshold;
-  zero.optimizer_placement = o.offload_optimizer == OptimizerOffload::nvme ? OptimizerPlacement::nvme
-                             : o.offload_optimizer == OptimizerOffload::cpu
-                                 ? OptimizerPlacement::cpu
-                                 : OptimizerPlacement::device;
+  zero.optimizer_placement =
+      o.offload_optimizer == OptimizerOffload::nvme  ? OptimizerPlacement::nvme
+      : o.offload_optimizer == OptimizerOffload::cpu ? OptimizerPlacement::cpu
+                                                     : OptimizerPlacement::device;
   zero.nvme_path = o.nvme_path;
   zero.compute = placement;
   log("zerotune train: computing on %s in %s\n", zero.compute.device.name().c_str(),
@@ -559,9 +559,9 @@ int run_training(const TrainOptions& o) {
 
   // Memory per rank: what the engine holds and the process's peak resident set.
   const ZeroMemory mem = engine.memory();
-  std::vector<int64_t> mine = {mem.params,     mem.master,  mem.grads,      mem.host_grads,
-                               mem.optimizer,  mem.slots,   mem.staging,    mem.resident(),
-                               peak_rss_bytes()};
+  std::vector<int64_t> mine = {mem.params,     mem.master,     mem.grads,
+                               mem.host_grads, mem.optimizer,  mem.slots,
+                               mem.staging,    mem.resident(), peak_rss_bytes()};
   std::vector<int64_t> all(static_cast<size_t>(world) * mine.size());
   std::vector<int64_t> counts(static_cast<size_t>(world), static_cast<int64_t>(mine.size()));
   comm->gather_to_root(mine.data(), counts.data(), all.data(), DType::i64);
@@ -572,9 +572,9 @@ int run_training(const TrainOptions& o) {
     row.set("zero_stage", engine.stage());
     // On a GPU, master/optimizer/host_grads/staging are host memory with the optimizer offloaded.
     row.set("device", zero.compute.device.name());
-    const char* keys[] = {"params_bytes",  "master_bytes", "grads_bytes",   "host_grads_bytes",
-                          "optimizer_bytes", "slot_bytes", "staging_bytes", "held_bytes",
-                          "peak_rss_bytes"};
+    const char* keys[] = {"params_bytes",     "master_bytes",    "grads_bytes",
+                          "host_grads_bytes", "optimizer_bytes", "slot_bytes",
+                          "staging_bytes",    "held_bytes",      "peak_rss_bytes"};
     for (size_t k = 0; k < mine.size(); ++k) {
       json::Value per_rank = json::Value::array();
       for (int r = 0; r < world; ++r)

@@ -1,5 +1,6 @@
 // The CPU kernels' scratch memory: one grow-only host buffer per call site, so that the steady
-// state of a training step allocates nothing (the CUDA backend's twin is backends/cuda/workspace.h).
+// state of a training step allocates nothing (the CUDA backend's twin is
+// backends/cuda/workspace.h).
 #pragma once
 
 #include <cstdint>
