@@ -1,5 +1,6 @@
-// Training-step throughput of the CUDA backend on random tokens: bf16 (or f32) compute, f32 master
-// weights and AdamW moments on the GPU, activation checkpointing, gradient clipping. Prints one
+// Training-step throughput of the CUDA backend on random tokens, through the trainer's step
+// (train/train_step.h): bf16 (or f32) compute, f32 master weights and AdamW moments on the GPU,
+// activation checkpointing, gradient clipping. Prints one
 // JSON line: tokens/s, model FLOPs utilisation against the measured bf16 GEMM peak, peak memory.
 //
 //   gpu_bench [--dim 4096] [--hidden 11008] [--layers 4] [--heads 32] [--kv-heads 32]
@@ -24,9 +25,9 @@
 
 #include "core/device_memory.h"
 #include "core/rng.h"
-#include "kernels/adamw.h"
 #include "kernels/matmul.h"
 #include "model/llama.h"
+#include "train/train_step.h"
 
 namespace zerotune {
 namespace {
@@ -59,10 +60,10 @@ double measured_gemm_tflops(const Device& gpu) {
 
 int run(int argc, char** argv) {
   BenchFlags flags;
-  flags.values = {{"--dim", "4096"},    {"--hidden", "11008"}, {"--layers", "4"},
-                  {"--heads", "32"},    {"--kv-heads", "32"},  {"--vocab", "32000"},
-                  {"--seq", "512"},     {"--batch", "8"},      {"--steps", "10"},
-                  {"--warmup", "3"},    {"--dtype", "bf16"}};
+  flags.values = {{"--dim", "4096"}, {"--hidden", "11008"}, {"--layers", "4"},
+                  {"--heads", "32"}, {"--kv-heads", "32"},  {"--vocab", "32000"},
+                  {"--seq", "512"},  {"--batch", "8"},      {"--steps", "10"},
+                  {"--warmup", "3"}, {"--dtype", "bf16"}};
   if (!flags.parse("gpu_bench", argc, argv, {"--no-ckpt"})) return 2;
   const bool checkpointing = !flags.has("--no-ckpt");
   auto num = [&](const char* key) { return flags.integer(key); };
@@ -79,21 +80,15 @@ int run(int argc, char** argv) {
   const double peak = measured_gemm_tflops(gpu);
   const int64_t base_memory = used_bytes();
 
-  // Master weights f32 on the GPU, the model's compute copy in `dtype`, moments f32.
+  // The trainer's engine on one rank: the compute copy in `dtype`, f32 master weights, gradients
+  // and AdamW moments on the GPU; the trainer's step (clipping at 1.0).
   LlamaParams host(c);
   host.init_random(1);
-  LlamaParams master = host.placed(DType::f32, gpu);
-  LlamaParams compute = host.placed(dtype, gpu);
-  std::vector<Buffer> exp_avg, exp_avg_sq;
-  for (size_t g = 0; g < host.groups().size(); ++g) {
-    const int64_t n = host.groups()[g].data.numel();
-    exp_avg.emplace_back(DType::f32, Shape{n}, gpu);
-    exp_avg_sq.emplace_back(DType::f32, Shape{n}, gpu);
-  }
+  ZeroOptions zero;
+  zero.compute = Placement{gpu, dtype};
+  SingleRankTraining training = single_rank_training(
+      host, checkpointing ? Checkpointing::per_layer : Checkpointing::off, zero);
   host = LlamaParams();
-  LlamaModel model(std::move(compute),
-                   checkpointing ? Checkpointing::per_layer : Checkpointing::off,
-                   GradStorage::owned, Placement{gpu, dtype});
 
   Rng rng(2);
   std::vector<std::vector<int32_t>> rows(static_cast<size_t>(batch),
@@ -102,10 +97,8 @@ int run(int argc, char** argv) {
     for (auto& id : row)
       id = static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(c.vocab_size));
   }
-  const TokenBatch tokens = TokenBatch::from_rows(rows, rows);
-  const float scale = 1.0f / static_cast<float>(tokens.count_targets());
-  AdamWConfig adam;
-  adam.lr = 1e-5;
+  std::vector<TokenBatch> micro_batches;  // one micro-batch [B, T]
+  micro_batches.push_back(TokenBatch::from_rows(rows, rows));
 
   int64_t peak_memory = 0;
   double timed = 0.0, last_loss = 0.0;
@@ -113,25 +106,8 @@ int run(int argc, char** argv) {
   for (int64_t step = 1; step <= warmup + steps; ++step) {
     device_synchronize(gpu);
     const auto start = Clock::now();
-    model.grads().zero();
-    last_loss = model.forward_backward(tokens, scale).loss_sum * scale;
-    double norm_sq = 0.0;
-    for (const ParamGroup& g : model.grads().groups()) norm_sq += sum_of_squares(g.data);
-    const double coef = 1.0 / (std::sqrt(norm_sq) + 1e-6);
-    if (coef < 1.0) {
-      for (const ParamGroup& g : model.grads().groups())
-        scale_in_place(g.data, static_cast<float>(coef));
-    }
-    for (size_t g = 0; g < master.groups().size(); ++g) {
-      const Tensor& compute_copy = model.params().groups()[g].data.view();
-      if (dtype == DType::bf16) {
-        adamw_step_mixed(master.groups()[g].data, model.grads().groups()[g].data, exp_avg[g],
-                         exp_avg_sq[g], compute_copy, adam, step);
-      } else {
-        adamw_step(compute_copy, model.grads().groups()[g].data, exp_avg[g], exp_avg_sq[g], adam,
-                   step);
-      }
-    }
+    last_loss =
+        train_step(*training.model, *training.engine, micro_batches, {1e-5, 1.0, step}).loss;
     device_synchronize(gpu);
     if (step > warmup) timed += seconds_since(start);
     peak_memory = std::max(peak_memory, used_bytes() - base_memory);

@@ -50,12 +50,13 @@
 #include "bench_flags.h"
 
 #include "core/device_memory.h"
+#include "core/json.h"
 #include "core/rng.h"
 #include "core/timer.h"
 #include "distributed/communicator.h"
 #include "distributed/zero/zero_engine.h"
-#include "core/json.h"
 #include "model/llama.h"
+#include "train/train_step.h"
 
 namespace zerotune {
 namespace {
@@ -203,6 +204,39 @@ void fill_group(const ParamGroup& group, const Tensor& out, uint64_t seed, int64
   }
 }
 
+// Times each micro-batch of a training step (synchronised with the device), after the first
+// `warmup` of the run, and prints its progress.
+class MicroBatchClock final : public StepObserver {
+ public:
+  MicroBatchClock(Device device, GpuMemoryWatch& watch, int64_t warmup)
+      : device_(device), watch_(watch), warmup_(warmup) {}
+  void micro_batch_begin() override {
+    device_synchronize(device_);
+    timer_.reset();
+  }
+  void micro_batch_end() override {
+    device_synchronize(device_);
+    const double s = timer_.seconds();
+    step_micro_s += s;
+    watch_.sample();
+    if (done_++ >= warmup_) timed_s.push_back(s);
+    std::fprintf(stderr, "gpu_fit: step %lld micro-batch %lld: %.3f s%s, GPU used %.1f GB\n",
+                 static_cast<long long>(step), static_cast<long long>(done_), s,
+                 done_ > warmup_ ? "" : " (warm-up)", gb(watch_.sample()));
+  }
+
+  int64_t step = 0;
+  double step_micro_s = 0.0;    // this step's micro-batches
+  std::vector<double> timed_s;  // every timed micro-batch of the run
+
+ private:
+  Device device_;
+  GpuMemoryWatch& watch_;
+  int64_t warmup_;
+  int64_t done_ = 0;
+  Timer timer_;
+};
+
 TokenBatch random_batch(Rng& rng, int64_t batch, int64_t seq, int64_t vocab) {
   std::vector<std::vector<int32_t>> rows(static_cast<size_t>(batch),
                                          std::vector<int32_t>(static_cast<size_t>(seq)));
@@ -214,10 +248,10 @@ TokenBatch random_batch(Rng& rng, int64_t batch, int64_t seq, int64_t vocab) {
 
 int run(int argc, char** argv) {
   BenchFlags flags;
-  flags.values = {{"--offload", "none"}, {"--dim", "4096"},    {"--hidden", "11008"},
-                  {"--layers", "32"},    {"--heads", "32"},    {"--kv-heads", "32"},
-                  {"--vocab", "32000"},  {"--seq", "512"},     {"--batch", "16"},
-                  {"--accum", "3"},      {"--steps", "1"},     {"--warmup", "1"},
+  flags.values = {{"--offload", "none"}, {"--dim", "4096"}, {"--hidden", "11008"},
+                  {"--layers", "32"},    {"--heads", "32"}, {"--kv-heads", "32"},
+                  {"--vocab", "32000"},  {"--seq", "512"},  {"--batch", "16"},
+                  {"--accum", "3"},      {"--steps", "1"},  {"--warmup", "1"},
                   {"--device", "cuda"}};
   if (!flags.parse("gpu_fit", argc, argv, {"--plan"})) return 2;
   const bool plan_only = flags.has("--plan");
@@ -298,53 +332,36 @@ int run(int argc, char** argv) {
   watch.sample();
   std::fprintf(stderr, "gpu_fit: engine and weights ready in %.1f s\n", init_s);
 
-  // The trainer's step (src/train/trainer.cc): loss = mean over the step's counted tokens.
+  // The trainer's step (train/train_step.h), each micro-batch timed on its own; the rest of the
+  // step (zeroing, reduction, clipping, AdamW) is the optimizer's time.
+  MicroBatchClock clock{compute.device, watch, warmup};
   Rng rng(2);
-  const float loss_scale = 1.0f / static_cast<float>(accum * batch * (seq - 1));
-  std::vector<double> micro_s, opt_s;
+  std::vector<double> opt_s;
   double last_loss = 0.0, last_norm = 0.0;
-  int64_t micro_done = 0;
   for (int64_t step = 1; step <= steps; ++step) {
-    Timer zero_timer;
-    engine.zero_grads();
-    device_synchronize(compute.device);
-    const double zero_s = zero_timer.seconds();
-    double loss_sum = 0.0;
-    int64_t counted = 0;
+    std::vector<TokenBatch> micro_batches;
     for (int64_t m = 0; m < accum; ++m) {
-      const TokenBatch tokens = random_batch(rng, batch, seq, c.vocab_size);
-      Timer micro_timer;
-      const CrossEntropyResult r = model.forward_backward(tokens, loss_scale);
-      device_synchronize(compute.device);
-      const double s = micro_timer.seconds();
-      watch.sample();
-      if (micro_done++ >= warmup) micro_s.push_back(s);
-      loss_sum += r.loss_sum;
-      counted += r.count;
-      std::fprintf(stderr, "gpu_fit: step %lld micro-batch %lld: %.3f s%s, GPU used %.1f GB\n",
-                   static_cast<long long>(step), static_cast<long long>(m + 1), s,
-                   micro_done > warmup ? "" : " (warm-up)", gb(watch.sample()));
+      micro_batches.push_back(random_batch(rng, batch, seq, c.vocab_size));
     }
-    Timer opt_timer;
-    last_norm = engine.reduce_gradients();
-    const double coef = 1.0 / (last_norm + 1e-6);  // clip at 1.0, as clip_grad_norm_
-    if (coef < 1.0) engine.scale_gradients(static_cast<float>(coef));
-    engine.optimizer_step(1e-5);
+    clock.step = step;
+    clock.step_micro_s = 0.0;
+    device_synchronize(compute.device);
+    Timer step_timer;
+    const StepResult r = train_step(model, engine, micro_batches, {1e-5, 1.0, step, &clock});
     // A host optimizer runs on its own thread and overlaps the next step's forward; waiting for it
     // here times the whole update (the estimate below claims no overlap).
     engine.finish_updates();
     device_synchronize(compute.device);
-    opt_s.push_back(zero_s + opt_timer.seconds());
-    watch.sample();
-    last_loss = loss_sum / static_cast<double>(counted);
+    opt_s.push_back(step_timer.seconds() - clock.step_micro_s);
+    last_loss = r.loss;
+    last_norm = r.grad_norm;
     std::fprintf(stderr,
                  "gpu_fit: step %lld: loss %.4f grad norm %.3f, optimizer step %.3f s, GPU used "
                  "%.1f GB (peak %.1f GB)\n",
                  static_cast<long long>(step), last_loss, last_norm, opt_s.back(),
                  gb(watch.sample()), gb(watch.peak()));
-    ZT_CHECK(std::isfinite(last_loss) && std::isfinite(last_norm), "step ", step, " gave loss ",
-             last_loss, " and gradient norm ", last_norm);
   }
+  const std::vector<double>& micro_s = clock.timed_s;
 
   const double t_micro = median(micro_s), t_opt = median(opt_s);
   const int64_t old_steps = (kGsm8kExamples + kOldGlobalBatch - 1) / kOldGlobalBatch;

@@ -77,6 +77,23 @@ else
   exit 1
 fi
 
+# The whole tool's build (build-gpu-full/; needs `scripts/gpu-vendor.sh --full` where the system
+# lacks its libraries): configured once, then each call builds the targets it names.
+full_build() {
+  if [[ ! -f build-gpu-full/build.ninja ]]; then
+    PKG_CONFIG_LIBDIR="$deps_root/usr/lib/x86_64-linux-gnu/pkgconfig:$deps_root/usr/share/pkgconfig" \
+    PKG_CONFIG_SYSROOT_DIR="$deps_root" \
+    cmake -S . -B build-gpu-full -G Ninja -DCMAKE_BUILD_TYPE=Release -DZEROTUNE_CUDA=ON \
+      -DZEROTUNE_TESTS=OFF -DZEROTUNE_DEPS_ROOT="$deps_root" -DCMAKE_PREFIX_PATH="$deps_root/usr" \
+      -DOPENSSL_ROOT_DIR="$deps_root/usr" -DCMAKE_CUDA_ARCHITECTURES="$arch" \
+      -DCMAKE_CUDA_COMPILER="$nvcc_bin" >"$log_dir/configure-full.log" 2>&1 || return 1
+  fi
+  cmake --build build-gpu-full -j "$(nproc)" --target "$@" >>"$log_dir/build-full.log" 2>&1
+}
+have_full_deps() {
+  compgen -G ".gpu-vendor/debs/libsentencepiece-dev*.deb" >/dev/null || [[ $gpu == none ]]
+}
+
 # CUDA ops against the CPU backend.
 status=0
 ctest --test-dir build-gpu -L cuda --output-on-failure >"$log_dir/ctest.log" 2>&1 || status=1
@@ -91,8 +108,11 @@ row "CUDA vs CPU: ops, model, 5-step runs" "$result" \
 grep -E "\*\*\*Failed|Failure|Expected|Which is" "$log_dir/ctest.log" | head -20
 
 # Throughput against transformers on Llama-2-7B layer shapes (D4096, F11008, H32), T=512.
-if [[ $gpu != none ]]; then
-  if python3 bench/bench_gpu.py --gpu-bench build-gpu/gpu_bench --layers 4 --batch 8 --seq 512 \
+# gpu_bench runs the trainer's step (train/train_step.h), so it is part of the whole tool's build.
+if [[ $gpu != none ]] && ! { have_full_deps && full_build gpu_bench; }; then
+  row "tokens/s vs transformers" "FAIL" "gpu_bench did not build (configure-full.log, build-full.log)"
+elif [[ $gpu != none ]]; then
+  if python3 bench/bench_gpu.py --gpu-bench build-gpu-full/gpu_bench --layers 4 --batch 8 --seq 512 \
        >"$log_dir/bench_gpu.log" 2>&1; then
     cat "$log_dir/bench_gpu.log" | head -8
     line=$(tail -1 "$log_dir/bench_gpu.log")
@@ -102,7 +122,7 @@ if [[ $gpu != none ]]; then
     row "tokens/s vs transformers (>= 1.5x)" "$(python3 -c "print('ok' if $ratio >= 1.5 else 'LOW')")" "${ratio}x (bench_gpu.log)"
     # The attention kernels measured against each other in the same shapes: the tensor-core
     # flash kernel (default) and the CUDA-core one (ZEROTUNE_ATTENTION=simple).
-    if ZEROTUNE_ATTENTION=simple build-gpu/gpu_bench --layers 4 --batch 8 --seq 512 --steps 5 \
+    if ZEROTUNE_ATTENTION=simple build-gpu-full/gpu_bench --layers 4 --batch 8 --seq 512 --steps 5 \
          >"$log_dir/bench_simple_attention.log" 2>&1; then
       row "attention: flash vs simple kernel" "ok" "$(python3 - "$line" \
         "$(tail -1 "$log_dir/bench_simple_attention.log")" <<'PY'
@@ -201,15 +221,9 @@ fit_rows() {  # result detail: the three rows when no 7B run was made
 
 # The whole tool (needs `scripts/gpu-vendor.sh --full` where the system lacks its libraries):
 # `zerotune train` on the GPU (bf16, and f32 with --mx no) against the CPU, same data and seed.
-if compgen -G ".gpu-vendor/debs/libsentencepiece-dev*.deb" >/dev/null || [[ $gpu == none ]]; then
+if have_full_deps; then
   full_start=$(date +%s)
-  if PKG_CONFIG_LIBDIR="$deps_root/usr/lib/x86_64-linux-gnu/pkgconfig:$deps_root/usr/share/pkgconfig" \
-     PKG_CONFIG_SYSROOT_DIR="$deps_root" \
-     cmake -S . -B build-gpu-full -G Ninja -DCMAKE_BUILD_TYPE=Release -DZEROTUNE_CUDA=ON \
-       -DZEROTUNE_TESTS=OFF -DZEROTUNE_DEPS_ROOT="$deps_root" -DCMAKE_PREFIX_PATH="$deps_root/usr" \
-       -DOPENSSL_ROOT_DIR="$deps_root/usr" -DCMAKE_CUDA_ARCHITECTURES="$arch" \
-       -DCMAKE_CUDA_COMPILER="$nvcc_bin" >"$log_dir/configure-full.log" 2>&1 &&
-     cmake --build build-gpu-full -j "$(nproc)" --target zerotune >"$log_dir/build-full.log" 2>&1; then
+  if full_build zerotune; then
     row "build (zerotune, CUDA)" "ok" "$(( $(date +%s) - full_start )) s"
     z=build-gpu-full/zerotune
     w=build-gpu-full/train-check

@@ -1,5 +1,6 @@
-// `zerotune bench`: times full training steps (forward, backward, AdamW) of a randomly
-// initialised model on random tokens and prints one JSON line.
+// `zerotune bench`: times full training steps (forward, backward, clipping, AdamW: the trainer's
+// train_step through its ZeRO engine on one rank) of a randomly initialised model on random tokens
+// and prints one JSON line.
 //
 // FLOPs per token (model FLOPs, causal attention counted once):
 //   6 * N_matmul + 6 * L * T * H * Dh
@@ -22,7 +23,7 @@
 #include "core/timer.h"
 #include "kernels/matmul.h"
 #include "model/llama.h"
-#include "train/adamw_optimizer.h"
+#include "train/train_step.h"
 
 namespace zerotune {
 namespace {
@@ -75,9 +76,14 @@ int cmd_bench(int argc, char** argv, int first) {
   c.validate("zerotune bench");
   ZT_CHECK(batch_size > 0 && seq_len > 1, "zerotune bench: need --batch >= 1 and --seq-len >= 2");
 
-  LlamaModel model(c, args.has("--grad-ckpt") ? Checkpointing::per_layer : Checkpointing::off);
-  model.params().init_random(1234);
-  AdamWOptimizer optimizer(model.params(), AdamWConfig{});
+  // The trainer's engine and step on one rank (clipping at the trainer's default 1.0).
+  LlamaParams params(c);
+  params.init_random(1234);
+  const int64_t param_count = params.numel();
+  SingleRankTraining training = single_rank_training(
+      params, args.has("--grad-ckpt") ? Checkpointing::per_layer : Checkpointing::off,
+      ZeroOptions{});
+  params = LlamaParams();
   Rng rng(42);
   std::vector<std::vector<int32_t>> rows(static_cast<size_t>(batch_size));
   for (auto& row : rows) {
@@ -85,8 +91,8 @@ int cmd_bench(int argc, char** argv, int first) {
       row.push_back(static_cast<int32_t>(rng.below(static_cast<uint64_t>(c.vocab_size))));
     }
   }
-  const TokenBatch batch = TokenBatch::from_rows(rows, rows);
-  const float scale = 1.0f / static_cast<float>(batch.count_targets());
+  std::vector<TokenBatch> batch;  // one micro-batch [B, T]
+  batch.push_back(TokenBatch::from_rows(rows, rows));
 
   const int64_t warmup = args.get_int("--warmup"), steps = args.get_int("--steps");
   ZT_CHECK(steps > 0, "zerotune bench: --steps must be positive");
@@ -94,14 +100,8 @@ int cmd_bench(int argc, char** argv, int first) {
   double loss = 0.0;
   for (int64_t s = 0; s < warmup + steps; ++s) {
     Timer t;
-    model.grads().zero();
-    const CrossEntropyResult r = model.forward_backward(batch, scale);
-    {
-      ProfileScope scope("adamw_step");
-      optimizer.step(model.params(), model.grads(), 1e-4f);
-    }
+    loss = train_step(*training.model, *training.engine, batch, {1e-4, 1.0, s + 1}).loss;
     const double seconds = t.seconds();
-    loss = r.loss_sum / static_cast<double>(r.count);
     if (s >= warmup) {
       times.push_back(seconds);
     } else {
@@ -132,8 +132,8 @@ int cmd_bench(int argc, char** argv, int first) {
       "{\"tokens_per_s\": %.2f, \"step_s_median\": %.4f, \"params\": %lld, \"peak_rss_mb\": %.1f, "
       "\"mfu\": %.4f, \"achieved_gflops\": %.2f, \"peak_gflops\": %.2f, \"flops_per_token\": %.4g, "
       "\"threads\": %d, \"batch\": %lld, \"seq_len\": %lld, \"loss\": %.4f}\n",
-      tokens_per_step / median, median, static_cast<long long>(model.params().numel()),
-      peak_rss_mb(), achieved / peak, achieved, peak, flops_per_token, omp_get_max_threads(),
+      tokens_per_step / median, median, static_cast<long long>(param_count), peak_rss_mb(),
+      achieved / peak, achieved, peak, flops_per_token, omp_get_max_threads(),
       static_cast<long long>(batch_size), static_cast<long long>(seq_len), loss);
   return 0;
 }

@@ -10,7 +10,7 @@
 #include "io/hf_model.h"
 #include "io/safetensors.h"
 #include "model/llama.h"
-#include "train/adamw_optimizer.h"
+#include "train/train_step.h"
 
 namespace zerotune {
 namespace {
@@ -71,19 +71,20 @@ int debug_steps(int argc, char** argv, int first) {
       .flag("--grad-ckpt", "recompute each layer in backward (activation checkpointing)");
   if (!args.parse(argc, argv, first)) return 0;
   Loaded run = load(args);
-  AdamWConfig adam;
-  adam.weight_decay = args.get_double("--weight-decay");
-  AdamWOptimizer optimizer(run.model->params(), adam);
+  // The trainer's engine and step on one rank, without clipping.
+  ZeroOptions zero;
+  zero.adam.weight_decay = args.get_double("--weight-decay");
+  SingleRankTraining training = single_rank_training(
+      run.model->params(), args.has("--grad-ckpt") ? Checkpointing::per_layer : Checkpointing::off,
+      zero);
+  run.model.reset();
   const int64_t steps = args.get_int("--steps");
   const double lr = args.get_double("--lr");
-  const int64_t tokens = run.batch.count_targets();
+  std::vector<TokenBatch> batch;  // one micro-batch [B, T]
+  batch.push_back(std::move(run.batch));
   std::string losses;
   for (int64_t k = 1; k <= steps; ++k) {
-    run.model->grads().zero();
-    const CrossEntropyResult r =
-        run.model->forward_backward(run.batch, 1.0f / static_cast<float>(tokens));
-    optimizer.step(run.model->params(), run.model->grads(), lr);
-    const double loss = r.loss_sum / static_cast<double>(r.count);
+    const double loss = train_step(*training.model, *training.engine, batch, {lr, 0.0, k}).loss;
     std::printf("{\"step\": %lld, \"loss\": %.9g}\n", static_cast<long long>(k), loss);
     char buf[32];
     std::snprintf(buf, sizeof(buf), "%s%.9g", losses.empty() ? "" : ", ", loss);

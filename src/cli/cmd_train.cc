@@ -16,7 +16,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/json.h"
-#include "distributed/communicator.h"
+#include "distributed/launch.h"
 #include "io/storage/checkpoint_publisher.h"
 #include "io/storage/model_source.h"
 #include "io/storage/url.h"
@@ -98,40 +98,6 @@ void apply_ds_config(const std::string& path, TrainOptions& o) {
   ZT_CHECK(train_batch_size == 0 || train_batch_size == o.batch_size * o.grad_accum * o.world_size,
            path, ": \"train_batch_size\" = ", train_batch_size, " disagrees with micro batch ",
            o.batch_size, " x accumulation ", o.grad_accum, " x ranks ", o.world_size);
-}
-
-// `-nd N` outside an MPI launch: re-executes this command under mpirun with N ranks on this
-// machine, each with its share of the cores unless OMP_NUM_THREADS says otherwise.
-[[noreturn]] void relaunch_with_mpirun(int64_t ranks, int argc, char** argv) {
-  const long cores = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
-  std::vector<std::string> words = {"mpirun", "-np", std::to_string(ranks), "--bind-to", "none"};
-  if (ranks > cores) words.push_back("--oversubscribe");
-  if (geteuid() == 0) words.push_back("--allow-run-as-root");
-  if (!std::getenv("OMP_NUM_THREADS")) {
-    setenv("OMP_NUM_THREADS", std::to_string(std::max(1L, cores / ranks)).c_str(), 1);
-  }
-  for (const char* var : {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "ZEROTUNE_PROFILE"}) {
-    if (std::getenv(var)) {
-      words.push_back("-x");
-      words.push_back(var);
-    }
-  }
-  char self[4096];
-  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  ZT_CHECK(n > 0, "zerotune train: cannot find its own executable to start ", ranks, " ranks");
-  words.push_back(std::string(self, static_cast<size_t>(n)));
-  for (int i = 1; i < argc; ++i) words.push_back(argv[i]);
-  std::vector<char*> exec_argv;
-  for (std::string& w : words) exec_argv.push_back(w.data());
-  exec_argv.push_back(nullptr);
-  std::fprintf(stderr, "zerotune train: starting %lld ranks with mpirun\n",
-               static_cast<long long>(ranks));
-  std::fflush(stderr);
-  execvp("mpirun", exec_argv.data());
-  fail(str("zerotune train: -nd ", ranks,
-           " needs mpirun (Debian: openmpi-bin), which could not "
-           "be started: ",
-           std::strerror(errno)));
 }
 
 }  // namespace
@@ -253,7 +219,9 @@ int cmd_train(int argc, char** argv, int first) {
   o.collective_timeout_s = args.get_double("--collective-timeout");
   if (args.has("--ds-config")) apply_ds_config(args.get("--ds-config"), o);
   validate_train_options(o);
-  if (o.world_size > 1 && !launched_by_mpi()) relaunch_with_mpirun(o.world_size, argc, argv);
+  if (o.world_size > 1 && read_launch_environment().launcher != Launcher::mpi) {
+    relaunch_with_mpirun(o.world_size, argc, argv, "zerotune train");
+  }
   // Object storage: the model is fetched into the cache, and an s3:// output is written to a
   // local folder first and uploaded from there.
   if (!o.model_dir.empty()) o.model_dir = storage::resolve_model_source(o.model_dir);

@@ -82,20 +82,19 @@ struct CommOptions {
   int64_t max_message_elements = int64_t{1} << 30;
 };
 
-// True when this process was started by an MPI launcher (mpirun, srun with PMI/PMIx).
-bool launched_by_mpi();
-
-// The MPI communicator when launched by MPI, else the single-rank one. MPI is initialised here and
-// finalised when the communicator is destroyed.
-std::unique_ptr<Communicator> make_communicator(const CommOptions& options);
 std::unique_ptr<Communicator> make_single_communicator();
+// The MPI communicator (MPI is initialised here and finalised when it is destroyed); only under an
+// MPI launch (distributed/launch.h decides).
+std::unique_ptr<Communicator> make_mpi_communicator(const CommOptions& options);
 
-// True when the torchrun-style variables RANK and WORLD_SIZE describe the job (Ray, Kubernetes
-// and torchrun launchers set them, with MASTER_ADDR and MASTER_PORT).
-bool launched_by_env();
+// How a torchrun-style launch reaches rank 0 to bootstrap NCCL: its address and this rank.
+struct TcpBootstrap {
+  int rank = 0, size = 1;
+  std::string master_addr, master_port;
+};
 // The NCCL communicator for GPU `device` (CUDA builds): the unique id comes from rank 0 through
-// `mpi` when given, else over TCP from MASTER_ADDR:MASTER_PORT.
+// `mpi` when given, else over TCP as `tcp` describes.
 std::unique_ptr<Communicator> make_nccl_communicator(const CommOptions& options, int device,
-                                                     Communicator* mpi);
+                                                     Communicator* mpi, const TcpBootstrap& tcp);
 
 }  // namespace zerotune

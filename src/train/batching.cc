@@ -1,5 +1,6 @@
 #include "train/batching.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "core/rng.h"
@@ -76,6 +77,31 @@ TokenBatch make_micro_batch(const std::vector<std::vector<int32_t>>& examples, i
                             int64_t ctx_len, Layout layout, PadMode pad_mode) {
   if (layout == Layout::packed) return pack_examples(examples, pad_id, ctx_len);
   return collate(examples, pad_id, ctx_len, pad_mode);
+}
+
+std::vector<TokenBatch> RankBatching::micro_batches(const Examples& data,
+                                                    const std::vector<int64_t>& order,
+                                                    int64_t first, int64_t n, int64_t per_batch,
+                                                    int64_t max_batches) const {
+  const int64_t per_rank = (n + world - 1) / world;
+  const int64_t begin = first + std::min(n, per_rank * rank);
+  const int64_t end = first + std::min(n, per_rank * (rank + 1));
+  int64_t count = (per_rank + per_batch - 1) / per_batch;
+  if (max_batches > 0) count = std::min(count, max_batches);
+  std::vector<TokenBatch> out;
+  for (int64_t b = 0; b < count; ++b) {
+    const int64_t lo = begin + b * per_batch, hi = std::min(end, lo + per_batch);
+    if (lo >= hi) {
+      out.push_back(TokenBatch::from_rows({{pad_id, pad_id}}, {{kIgnoreIndex, kIgnoreIndex}}));
+      continue;
+    }
+    std::vector<std::vector<int32_t>> examples;
+    for (int64_t i = lo; i < hi; ++i) {
+      examples.push_back(data.rows[static_cast<size_t>(order[static_cast<size_t>(i)])]);
+    }
+    out.push_back(make_micro_batch(examples, pad_id, ctx_len, layout, pad_mode));
+  }
+  return out;
 }
 
 }  // namespace zerotune

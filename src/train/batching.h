@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/token_batch.h"
 #include "data/collate.h"
-#include "model/llama.h"
 
 namespace zerotune {
 
@@ -25,5 +25,28 @@ TokenBatch pack_examples(const std::vector<std::vector<int32_t>>& examples, int3
 // One micro-batch in the requested layout.
 TokenBatch make_micro_batch(const std::vector<std::vector<int32_t>>& examples, int32_t pad_id,
                             int64_t ctx_len, Layout layout, PadMode pad_mode);
+
+// The tokenised examples of one file: each "<s> ... </s>", truncated to ctx-len.
+struct Examples {
+  std::vector<std::vector<int32_t>> rows;
+  int64_t truncated = 0;  // how many were longer than ctx-len
+};
+
+// How this rank turns a range of examples into micro-batches.
+struct RankBatching {
+  int rank = 0, world = 1;
+  int32_t pad_id = 0;
+  int64_t ctx_len = 0;
+  Layout layout = Layout::padded;
+  PadMode pad_mode = PadMode::to_ctx_len;
+
+  // This rank's micro-batches of up to `per_batch` examples taken from order[first, first + n):
+  // its contiguous share, as even as possible. Every rank gets the same number of micro-batches
+  // (the model's collectives must match): a rank whose share runs out gets micro-batches without
+  // counted targets. At most max_batches (0: all).
+  std::vector<TokenBatch> micro_batches(const Examples& data, const std::vector<int64_t>& order,
+                                        int64_t first, int64_t n, int64_t per_batch,
+                                        int64_t max_batches) const;
+};
 
 }  // namespace zerotune

@@ -13,7 +13,7 @@
 #include "distributed/zero/nvme_store.h"
 #include "distributed/zero/zero_engine.h"
 #include "io/safetensors.h"
-#include "train/adamw_optimizer.h"
+#include "support/adamw_reference.h"
 
 namespace zerotune {
 namespace {
@@ -274,25 +274,6 @@ TEST(SingleCommunicator, CopiesAndCounts) {
   EXPECT_EQ(comm->all_reduce_sum(2.5), 2.5);
   EXPECT_EQ(comm->volume().all_gather, 12);
   EXPECT_EQ(comm->volume().reduce_scatter, 12);
-}
-
-TEST(NcclCommunicator, EnvironmentLaunchIsRecognisedAndCpuBuildsSaySo) {
-  unsetenv("RANK");
-  unsetenv("WORLD_SIZE");
-  EXPECT_FALSE(launched_by_env());
-  setenv("RANK", "0", 1);
-  setenv("WORLD_SIZE", "1", 1);
-  EXPECT_TRUE(launched_by_env());
-  if (!cuda_backend_built()) {
-    try {
-      make_nccl_communicator(CommOptions{}, 0, nullptr);
-      FAIL() << "expected an error";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("scripts/build.sh --cuda"), std::string::npos);
-    }
-  }
-  unsetenv("RANK");
-  unsetenv("WORLD_SIZE");
 }
 
 TEST(NvmeStore, OverlappedTransfersLandWhereAsked) {

@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "core/rng.h"
-#include "train/adamw_optimizer.h"
+#include "support/adamw_reference.h"
 
 namespace zerotune {
 namespace {

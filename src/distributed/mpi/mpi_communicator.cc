@@ -336,11 +336,10 @@ void MpiRequest::wait() {
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_communicator(const CommOptions& options) {
-  if (!launched_by_mpi()) return make_single_communicator();
+std::unique_ptr<Communicator> make_mpi_communicator(const CommOptions& options) {
   CommOptions o = options;
-  // Splitting large messages is otherwise reached only by buffers above 2^30 elements; tests set
-  // this to exercise it on small models.
+  // Test hook: splitting large messages is otherwise reached only by buffers above 2^30
+  // elements; tests set this to exercise it on small models.
   if (const char* max = std::getenv("ZEROTUNE_MAX_MESSAGE_ELEMENTS")) {
     o.max_message_elements = std::strtoll(max, nullptr, 10);
   }

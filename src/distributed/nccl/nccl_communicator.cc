@@ -281,10 +281,11 @@ void NcclRequest::wait() {
 }
 
 // The unique id from rank 0 over TCP: rank 0 listens on MASTER_PORT and sends it to each peer.
-ncclUniqueId tcp_bootstrap(int rank, int size, const CommOptions& options) {
-  const char* addr = std::getenv("MASTER_ADDR");
-  const char* port = std::getenv("MASTER_PORT");
-  ZT_CHECK(addr && port,
+ncclUniqueId tcp_bootstrap(const TcpBootstrap& tcp, const CommOptions& options) {
+  const int rank = tcp.rank, size = tcp.size;
+  const char* addr = tcp.master_addr.c_str();
+  const char* port = tcp.master_port.c_str();
+  ZT_CHECK(!tcp.master_addr.empty() && !tcp.master_port.empty(),
            "nccl bootstrap: RANK and WORLD_SIZE are set but MASTER_ADDR and "
            "MASTER_PORT are not");
   ncclUniqueId id{};
@@ -341,12 +342,8 @@ ncclUniqueId tcp_bootstrap(int rank, int size, const CommOptions& options) {
 
 }  // namespace
 
-bool launched_by_env() {
-  return std::getenv("RANK") && std::getenv("WORLD_SIZE");
-}
-
 std::unique_ptr<Communicator> make_nccl_communicator(const CommOptions& options, int device,
-                                                     Communicator* mpi) {
+                                                     Communicator* mpi, const TcpBootstrap& tcp) {
   int rank = 0, size = 1;
   ncclUniqueId id{};
   if (mpi) {
@@ -355,11 +352,10 @@ std::unique_ptr<Communicator> make_nccl_communicator(const CommOptions& options,
     if (rank == 0) ZT_NCCL_CHECK(ncclGetUniqueId(&id));
     mpi->broadcast(&id, sizeof(id), 0);
   } else {
-    ZT_CHECK(launched_by_env(), "nccl: neither MPI nor RANK/WORLD_SIZE describe the job");
-    rank = std::atoi(std::getenv("RANK"));
-    size = std::atoi(std::getenv("WORLD_SIZE"));
+    rank = tcp.rank;
+    size = tcp.size;
     ZT_CHECK(size >= 1 && rank >= 0 && rank < size, "nccl: RANK ", rank, " of WORLD_SIZE ", size);
-    id = tcp_bootstrap(rank, size, options);
+    id = tcp_bootstrap(tcp, options);
   }
   return std::make_unique<NcclCommunicator>(options, device, rank, size, id);
 }

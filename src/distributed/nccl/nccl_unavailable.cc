@@ -1,16 +1,11 @@
-// NCCL needs the CUDA build.
-#include <cstdlib>
-
+// NCCL needs the CUDA build: this build's stand-in refuses, naming how to get it.
 #include "core/check.h"
 #include "distributed/communicator.h"
 
 namespace zerotune {
 
-bool launched_by_env() {
-  return std::getenv("RANK") && std::getenv("WORLD_SIZE");
-}
-
-std::unique_ptr<Communicator> make_nccl_communicator(const CommOptions&, int, Communicator*) {
+std::unique_ptr<Communicator> make_nccl_communicator(const CommOptions&, int, Communicator*,
+                                                     const TcpBootstrap&) {
   fail("nccl: GPU collectives need the CUDA build (scripts/build.sh --cuda)");
 }
 

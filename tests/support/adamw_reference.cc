@@ -1,4 +1,4 @@
-#include "train/adamw_optimizer.h"
+#include "support/adamw_reference.h"
 
 #include <cmath>
 

@@ -1,4 +1,5 @@
-// AdamW over a model's parameter groups: one fp32 exp_avg and exp_avg_sq per flat group buffer.
+// AdamW over a plain model's parameter groups (one fp32 exp_avg and exp_avg_sq per flat group
+// buffer): the reference the ZeRO engine's optimizer is checked against bit for bit.
 #pragma once
 
 #include <vector>

@@ -1,0 +1,75 @@
+#include "train/inputs.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "data/text_jsonl.h"
+
+namespace zerotune {
+namespace {
+
+Examples tokenize_file(const Tokenizer& tokenizer, const std::string& path, int64_t ctx_len) {
+  Examples examples;
+  for (const std::string& text : read_text_jsonl(path)) {
+    bool truncated = false;
+    examples.rows.push_back(tokenizer.encode_example(text, ctx_len, &truncated));
+    examples.truncated += truncated;
+  }
+  return examples;
+}
+
+// The folder's tokenizer with the job's special tokens added.
+Tokenizer job_tokenizer(const TrainOptions& o, const LoadedHfFolder& folder) {
+  ZT_CHECK(folder.tokenizer.has_value(), o.model_dir,
+           ": no tokenizer.model; the fine-tuning job tokenises with the model's tokenizer");
+  Tokenizer tokenizer = Tokenizer::from_files(*folder.tokenizer);
+  if (!o.special_token_path.empty()) {
+    tokenizer.add_special_tokens(read_special_tokens_json(o.special_token_path));
+  }
+  return tokenizer;
+}
+
+}  // namespace
+
+StepPlan plan_steps(const TrainOptions& o, int64_t examples, int world) {
+  StepPlan plan;
+  plan.global_batch = o.batch_size * o.grad_accum * world;
+  plan.steps_per_epoch = (examples + plan.global_batch - 1) / plan.global_batch;
+  plan.total_steps = plan.steps_per_epoch * o.num_epochs;
+  if (o.max_steps > 0) plan.total_steps = std::min(plan.total_steps, o.max_steps);
+  return plan;
+}
+
+TrainInputs load_inputs(const TrainOptions& o, int world, bool lead) {
+  LoadedHfFolder folder = read_hf_folder(o.model_dir, HfWeights::skip);
+  Tokenizer tokenizer = job_tokenizer(o, folder);
+  TrainInputs in{std::move(folder), {}, std::move(tokenizer), {}, {}, {}};
+  in.config = in.folder.config;
+  if (in.tokenizer.vocab_size() > in.config.vocab_size) {
+    if (lead) {
+      std::fprintf(stderr, "zerotune train: growing the vocabulary %lld -> %lld for added tokens\n",
+                   static_cast<long long>(in.config.vocab_size),
+                   static_cast<long long>(in.tokenizer.vocab_size()));
+    }
+    in.config.vocab_size = in.tokenizer.vocab_size();
+    in.config.validate("zerotune train");
+  }
+  ZT_CHECK(o.ctx_len <= in.config.max_position_embeddings, "zerotune train: --ctx-len ", o.ctx_len,
+           " exceeds the model's max_position_embeddings ", in.config.max_position_embeddings);
+  in.train = tokenize_file(in.tokenizer, o.train_path, o.ctx_len);
+  in.test = tokenize_file(in.tokenizer, o.test_path, o.ctx_len);
+  in.plan = plan_steps(o, static_cast<int64_t>(in.train.rows.size()), world);
+  if (lead) {
+    std::fprintf(stderr,
+                 "zerotune train: %s, %zu train / %zu test examples (%lld / %lld truncated to "
+                 "%lld tokens), %lld steps of %lld examples\n",
+                 in.config.summary().c_str(), in.train.rows.size(), in.test.rows.size(),
+                 static_cast<long long>(in.train.truncated),
+                 static_cast<long long>(in.test.truncated), static_cast<long long>(o.ctx_len),
+                 static_cast<long long>(in.plan.total_steps),
+                 static_cast<long long>(in.plan.global_batch));
+  }
+  return in;
+}
+
+}  // namespace zerotune
