@@ -27,6 +27,42 @@ def run(cmd, **kw):
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
 
 
+def make_run_one_based(out):
+    """Turns a run stopped after two epochs into what an older zerotune wrote: checkpoint
+    folders epoch-1.. and metrics/state epochs counted from 1, state format 2."""
+    for k in sorted((int(d[6:]) for d in os.listdir(out) if d.startswith("epoch-")), reverse=True):
+        os.rename(f"{out}/epoch-{k}", f"{out}/epoch-{k + 1}")
+    rows = metrics(out)
+    with open(f"{out}/metrics.jsonl", "w") as f:
+        for m in rows:
+            f.write(json.dumps(dict(m, epoch=m["epoch"] + 1)) + "\n")
+    state_path = f"{out}/train_state/state.json"
+    state = json.load(open(state_path))
+    state["format"] = 2
+    state["checkpoints"] = [[metric, epoch + 1] for metric, epoch in state["checkpoints"]]
+    json.dump(state, open(state_path, "w"), indent=2)
+
+
+def check_old_run_resumes(base, full, w):
+    """A run saved with epochs counted from 1 resumes: its folders and rows are renumbered and
+    it finishes as the uninterrupted run does."""
+    old = f"{w}/old"
+    r = run(base + ["--num-epochs", "3", "--output_dir", old, "--stop-after-epochs", "2"])
+    if r.returncode != 0:
+        check(False, "old-numbering run", r.stderr.strip()[-300:])
+        return
+    make_run_one_based(old)
+    r = run(base + ["--num-epochs", "3", "--output_dir", old, "--resume"])
+    folders = sorted(d for d in os.listdir(old) if d.startswith("epoch-"))
+    same = r.returncode == 0 and filecmp.cmp(f"{full}/epoch-2/model.safetensors",
+                                             f"{old}/epoch-2/model.safetensors", shallow=False)
+    check(r.returncode == 0 and "renaming" in r.stderr and folders == ["epoch-0", "epoch-1", "epoch-2"],
+          "a run saved with epoch-1.. names resumes, renamed to epoch-0..", str(folders))
+    check(same and metrics(old) and [(m["type"], m["epoch"], m.get("loss")) for m in metrics(old)] ==
+          [(m["type"], m["epoch"], m.get("loss")) for m in metrics(full)],
+          "  and continues bit for bit, its metrics renumbered")
+
+
 def main():
     _, z, w = check_args()
     try:
@@ -45,26 +81,27 @@ def main():
     r1 = run(base + ["--num-epochs", "3", "--output_dir", full])
     check(r1.returncode == 0, "train 3 epochs", r1.stderr.strip()[-300:] if r1.returncode else "")
     r2 = run(base + ["--num-epochs", "3", "--output_dir", split, "--stop-after-epochs", "1"])
-    check(r2.returncode == 0 and not os.path.exists(f"{split}/epoch-2"), "stop after epoch 1")
+    check(r2.returncode == 0 and os.path.exists(f"{split}/epoch-0") and not os.path.exists(f"{split}/epoch-1"),
+          "stop after the first epoch (epoch-0)")
     if r2.returncode == 0:
         # What a crash mid-epoch 2 leaves: metric rows past the saved state, a half-written save.
         with open(f"{split}/metrics.jsonl", "a") as f:
-            f.write(json.dumps({"type": "train", "step": 999, "epoch": 2, "loss": 1.0}) + "\n")
-        os.makedirs(f"{split}/epoch-2.tmp-12345")
+            f.write(json.dumps({"type": "train", "step": 999, "epoch": 1, "loss": 1.0}) + "\n")
+        os.makedirs(f"{split}/epoch-1.tmp-12345")
         r = run(base + ["--num-epochs", "3", "--output_dir", split, "--resume", "--lr", "1e-3"])
         check(r.returncode != 0 and "resume with the same flags" in r.stderr,
               "resume with a different --lr is refused", r.stderr.strip()[-160:])
     r3 = run(base + ["--num-epochs", "3", "--output_dir", split, "--resume"])
-    check(not os.path.exists(f"{split}/epoch-2.tmp-12345"), "resume removes an interrupted save")
+    check(not os.path.exists(f"{split}/epoch-1.tmp-12345"), "resume removes an interrupted save")
     check(r3.returncode == 0, "resume", r3.stderr.strip()[-300:] if r3.returncode else "")
     if r1.returncode == 0 and r3.returncode == 0:
-        a = [(m["type"], m.get("loss"), m.get("lr"), m.get("grad_norm"), m.get("eval_loss"))
+        a = [(m["type"], m["epoch"], m.get("loss"), m.get("lr"), m.get("grad_norm"), m.get("eval_loss"))
              for m in metrics(full)]
-        b = [(m["type"], m.get("loss"), m.get("lr"), m.get("grad_norm"), m.get("eval_loss"))
+        b = [(m["type"], m["epoch"], m.get("loss"), m.get("lr"), m.get("grad_norm"), m.get("eval_loss"))
              for m in metrics(split)]
         check(a == b, "resumed metrics equal the uninterrupted run's, bit for bit",
               f"{len(a)} vs {len(b)} rows")
-        same = filecmp.cmp(f"{full}/epoch-3/model.safetensors", f"{split}/epoch-3/model.safetensors",
+        same = filecmp.cmp(f"{full}/epoch-2/model.safetensors", f"{split}/epoch-2/model.safetensors",
                            shallow=False)
         check(same, "resumed final checkpoint bytes equal")
         rows = metrics(full)
@@ -75,21 +112,28 @@ def main():
         check([m["step"] for m in train_rows] == list(range(1, len(train_rows) + 1)),
               "train rows numbered from 1")
         check(train_rows[0]["lr"] == 0.0, "warm-up: first step uses lr 0")
-        files = sorted(os.listdir(f"{full}/epoch-1"))
+        files = sorted(os.listdir(f"{full}/epoch-0"))
         want = ["added_tokens.json", "config.json", "generation_config.json", "model.safetensors",
                 "special_tokens_map.json", "tokenizer.model", "tokenizer_config.json"]
         check(files == want, "checkpoint files", str(files))
-        cfg = json.load(open(f"{full}/epoch-1/config.json"))
+        cfg = json.load(open(f"{full}/epoch-0/config.json"))
         check(cfg["vocab_size"] == 404 and cfg["architectures"] == ["LlamaForCausalLM"],
               "checkpoint config.json", f"vocab_size {cfg['vocab_size']}")
         checker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference",
                                "check_checkpoint.py")
-        r = run([sys.executable, checker, "--folder", f"{full}/epoch-1", "--expect-tokenizer"])
-        check(r.returncode == 0, "epoch-1 is a Hugging Face folder (check_checkpoint.py)",
+        r = run([sys.executable, checker, "--folder", f"{full}/epoch-0", "--expect-tokenizer"])
+        check(r.returncode == 0, "epoch-0 is a Hugging Face folder (check_checkpoint.py)",
               (r.stdout + r.stderr).strip().splitlines()[-1] if (r.stdout + r.stderr).strip() else "")
-        added = json.load(open(f"{full}/epoch-1/added_tokens.json"))
+        added = json.load(open(f"{full}/epoch-0/added_tokens.json"))
         check(added == {"<START_Q>": 400, "<END_Q>": 401, "<START_A>": 402, "<END_A>": 403},
               "checkpoint added_tokens.json", str(added))
+        folders = sorted(d for d in os.listdir(full) if d.startswith("epoch-"))
+        check(folders == ["epoch-0", "epoch-1", "epoch-2"] and
+              [m["epoch"] for m in evals] == [0, 1, 2] and
+              {m["epoch"] for m in train_rows} == {0, 1, 2},
+              "checkpoints epoch-0..2, as the Python job names them, and metrics rows' epochs agree",
+              f"{folders}, eval epochs {[m['epoch'] for m in evals]}")
+        check_old_run_resumes(base, full, w)
 
     # Keep the best one of three epochs.
     best = f"{w}/best"
@@ -106,12 +150,12 @@ def main():
     stop = f"{w}/stop"
     r = run(base + ["--num-epochs", "3", "--output_dir", stop, "--stop-perplexity", "1e9"])
     kept = sorted(d for d in os.listdir(stop) if d.startswith("epoch-")) if r.returncode == 0 else []
-    check(r.returncode == 0 and kept == ["epoch-1"], "--stop-perplexity stops after epoch 1", str(kept))
+    check(r.returncode == 0 and kept == ["epoch-0"], "--stop-perplexity stops after the first epoch", str(kept))
 
     # --as-test: one train row, a checkpoint, done.
     astest = f"{w}/astest"
     r = run(base + ["--num-epochs", "3", "--output_dir", astest, "--as-test"])
-    ok = r.returncode == 0 and os.path.exists(f"{astest}/epoch-1/model.safetensors")
+    ok = r.returncode == 0 and os.path.exists(f"{astest}/epoch-0/model.safetensors")
     ok = ok and [m["type"] for m in metrics(astest)] == ["train"]
     check(ok, "--as-test: one step, a checkpoint, no evaluation", r.stderr.strip()[-200:] if not ok else "")
 
@@ -137,7 +181,7 @@ def main():
         check(len(rows) == 8, "--ds-config micro batch 3: 24 examples in 8 steps", f"{len(rows)} steps")
         check("ignoring \"steps_per_print\"" in r.stderr and "zero_optimization.overlap_comm" in r.stderr,
               "--ds-config warns about each ignored key")
-        with open(f"{dsrun}/epoch-1/model.safetensors", "rb") as f:
+        with open(f"{dsrun}/epoch-0/model.safetensors", "rb") as f:
             n = int.from_bytes(f.read(8), "little")
             header = json.loads(f.read(n))
         dtypes = {v["dtype"] for k, v in header.items() if k != "__metadata__"}

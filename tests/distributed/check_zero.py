@@ -145,7 +145,7 @@ def main():
         lo, gn, ev = curve(out)
         rlo, rgn, rev = curve(ref)
         d = max(rel_diff(lo, rlo), rel_diff(gn, rgn), rel_diff(ev, rev))
-        wd = weights_diff(f"{out}/epoch-2", f"{ref}/epoch-2")
+        wd = weights_diff(f"{out}/epoch-1", f"{ref}/epoch-1")
         check(d <= 1e-5 and wd <= 1e-4, name,
               f"{len(lo)} steps: loss/grad-norm/eval max rel diff {d:.2e} (tol 1e-5), "
               f"weights {wd:.2e} (tol 1e-4)")
@@ -262,7 +262,7 @@ def main():
     r2 = train(split, 2, ["-bs", "3", "--num-epochs", "3", "--resume"])
     ok = r.returncode == 0 and r1.returncode == 0 and r2.returncode == 0
     check(ok and curve(split) == curve(full) and
-          tree_digest(f"{split}/epoch-3") == tree_digest(f"{full}/epoch-3"),
+          tree_digest(f"{split}/epoch-2") == tree_digest(f"{full}/epoch-2"),
           "resume on 2 ranks == uninterrupted 2 ranks, bit for bit", (r2.stderr or r1.stderr)[-300:] if not ok else "")
     other = f"{w}/res_other"
     r1 = train(other, 2, ["-bs", "3", "--num-epochs", "3", "--stop-after-epochs", "1"])
@@ -272,7 +272,7 @@ def main():
         lo, gn, ev = curve(other)
         flo, fgn, fev = curve(full)
         d = max(rel_diff(lo, flo), rel_diff(gn, fgn), rel_diff(ev, fev))
-        wd = weights_diff(f"{other}/epoch-3", f"{full}/epoch-3")
+        wd = weights_diff(f"{other}/epoch-2", f"{full}/epoch-2")
         check(d <= 1e-5 and wd <= 1e-4, "resume 2 ranks (stage 3) on 3 ranks (stage 2) == uninterrupted",
               f"max rel diff {d:.2e}, weights {wd:.2e}")
     else:
@@ -287,7 +287,7 @@ def main():
     del ENV["ZEROTUNE_ZERO_PATHS"]
     ok = r1.returncode == 0 and r2.returncode == 0
     check(ok and curve(gp) == curve(full) and
-          tree_digest(f"{gp}/epoch-3") == tree_digest(f"{full}/epoch-3"),
+          tree_digest(f"{gp}/epoch-2") == tree_digest(f"{full}/epoch-2"),
           "resume with the GPU engine paths == uninterrupted 2 ranks, bit for bit",
           (r2.stderr or r1.stderr)[-300:] if not ok else "")
 
@@ -299,13 +299,13 @@ def main():
         proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=ENV)
         deadline = time.time() + 120
-        while time.time() < deadline and not os.path.exists(f"{out}/epoch-2/config.json"):
+        while time.time() < deadline and not os.path.exists(f"{out}/epoch-1/config.json"):
             time.sleep(0.05)
         pids = rank_pids(out)
-        digest = tree_digest(f"{out}/epoch-1") if os.path.exists(f"{out}/epoch-1") else None
+        digest = tree_digest(f"{out}/epoch-0") if os.path.exists(f"{out}/epoch-0") else None
         if 1 not in pids or digest is None:
             proc.kill()
-            check(False, f"{how}: the run reached epoch 2 with 2 ranks", str(pids))
+            check(False, f"{how}: the run saved two epochs with 2 ranks", str(pids))
             continue
         t0 = time.time()
         os.kill(pids[1], signal.SIGKILL if how == "kill" else signal.SIGSTOP)
@@ -329,8 +329,8 @@ def main():
         check(proc.returncode != 0 and elapsed < 60 and named,
               f"a {'killed' if how == 'kill' else 'hung (SIGSTOP)'} rank ends the job, naming it",
               f"exit {proc.returncode} after {elapsed:.1f} s: {lines[0].strip()[:150] if lines else err[-300:]}")
-        check(tree_digest(f"{out}/epoch-1") == digest and os.path.exists(f"{out}/train_state/state.json"),
-              f"  {how}: epoch-1 and the training state are intact")
+        check(tree_digest(f"{out}/epoch-0") == digest and os.path.exists(f"{out}/train_state/state.json"),
+              f"  {how}: epoch-0 and the training state are intact")
 
     return report.finish()
 

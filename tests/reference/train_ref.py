@@ -145,7 +145,7 @@ def train(args, out_rows):
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda_factory(args.warmup_steps, total_steps))
 
     step = 0
-    for epoch in range(1, args.num_epochs + 1):
+    for epoch in range(args.num_epochs):  # numbered from 0, as the Python job names epoch-0
         if step >= total_steps:
             break
         for micro_batches in plan:

@@ -128,7 +128,7 @@ def main():
                  "--test_path", f"{data}/test.jsonl", "--special_token_path",
                  f"{data}/tokens.json", "-bs", "4", "--ctx-len", "128", "--as-test",
                  "--output_dir", out], env)
-        check(r.returncode == 0 and os.path.exists(f"{out}/epoch-1/model.safetensors"),
+        check(r.returncode == 0 and os.path.exists(f"{out}/epoch-0/model.safetensors"),
               "train --model_name <Hub id>", r.stderr.strip()[-200:])
     return report.finish()
 

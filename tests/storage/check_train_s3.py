@@ -145,7 +145,7 @@ def main():
 
         # A failing upload: retried, then the run fails naming the object; local copy kept.
         http_json(f"{fake}/__faults", data=json.dumps([
-            {"method": "PUT", "match": "epoch-2/model.safetensors", "action": "500",
+            {"method": "PUT", "match": "epoch-1/model.safetensors", "action": "500",
              "count": -1}]).encode())
         fenv = base_env(AWS_ACCESS_KEY_ID="AKIDZEROTUNETRAIN",
                         AWS_SECRET_ACCESS_KEY="zt-train-secret-never-printed",
@@ -154,13 +154,13 @@ def main():
         r = run([z, "train", "--model_name", model, "--output_dir", "s3://zt-bucket/runs/f",
                  "--local-dir", failing, *flags[:-2]], fenv)
         keys = set(http_json(f"{fake}/__stats")["keys"])
-        check(r.returncode != 0 and "s3://zt-bucket/runs/f/epoch-2/model.safetensors" in r.stderr
+        check(r.returncode != 0 and "s3://zt-bucket/runs/f/epoch-1/model.safetensors" in r.stderr
               and "HTTP 500" in r.stderr, "a failed upload fails the run, naming the object",
               r.stderr.strip().splitlines()[-1][:200] if r.stderr.strip() else "")
-        check("runs/f/epoch-1/.complete" in keys and "runs/f/epoch-3/.complete" in keys and
-              "runs/f/epoch-2/.complete" not in keys, "only complete uploads get a marker",
+        check("runs/f/epoch-0/.complete" in keys and "runs/f/epoch-2/.complete" in keys and
+              "runs/f/epoch-1/.complete" not in keys, "only complete uploads get a marker",
               str(sorted(k for k in keys if k.endswith(".complete"))))
-        check(os.path.exists(f"{failing}/epoch-2/model.safetensors"),
+        check(os.path.exists(f"{failing}/epoch-1/model.safetensors"),
               "the local copy of the failed upload is kept")
         check("zt-train-secret-never-printed" not in r.stdout + r.stderr, "no secret printed")
         s = http_json(f"{fake}/__stats")

@@ -57,5 +57,33 @@ TEST(LinearWarmupDecay, MatchesTransformersSchedule) {
   EXPECT_DOUBLE_EQ(linear_warmup_decay(0, 0, 4), 1.0);
 }
 
+// Seven examples over three ranks, two per micro-batch: shares of 3, 3 and 1; every rank gets the
+// same two micro-batches, the last rank's second one without counted targets; together the ranks
+// cover the examples once, in order.
+TEST(RankBatching, ContiguousSharesAndMatchedMicroBatchCounts) {
+  Examples data;
+  for (int32_t e = 0; e < 7; ++e) data.rows.push_back({1, 10 + e, 2});
+  const std::vector<int64_t> order = epoch_order(7, false, 0, 0);
+  std::vector<int32_t> seen;
+  for (int rank = 0; rank < 3; ++rank) {
+    const RankBatching batching{
+        rank, 3, /*pad_id=*/2, /*ctx_len=*/4, Layout::padded, PadMode::to_ctx_len};
+    const std::vector<TokenBatch> micro = batching.micro_batches(data, order, 0, 7, 2, 0);
+    ASSERT_EQ(micro.size(), 2u) << "rank " << rank;
+    for (const TokenBatch& b : micro) {
+      for (int64_t r = 0; r < b.batch; ++r) {
+        const int32_t id = b.ids.view().ptr<int32_t>()[r * b.seq_len + 1];
+        if (b.count_targets() > 0) seen.push_back(id);
+      }
+    }
+    if (rank == 2) {
+      EXPECT_EQ(micro[1].count_targets(), 0);
+    }
+  }
+  EXPECT_EQ(seen, (std::vector<int32_t>{10, 11, 12, 13, 14, 15, 16}));
+  const RankBatching first{0, 3, 2, 4, Layout::padded, PadMode::to_ctx_len};
+  EXPECT_EQ(first.micro_batches(data, order, 0, 7, 2, 1).size(), 1u);  // at most max_batches
+}
+
 }  // namespace
 }  // namespace zerotune
