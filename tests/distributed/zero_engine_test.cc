@@ -14,23 +14,13 @@
 #include "distributed/zero/zero_engine.h"
 #include "io/safetensors.h"
 #include "support/adamw_reference.h"
+#include "support/tiny_llama.h"
 
 namespace zerotune {
 namespace {
 
 LlamaConfig config(bool tied) {
-  LlamaConfig c;
-  c.vocab_size = 53;
-  c.hidden_size = 32;
-  c.intermediate_size = 72;
-  c.num_hidden_layers = 3;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.max_position_embeddings = 64;
-  c.tie_word_embeddings = tied;
-  c.validate("test");
-  return c;
+  return tiny_llama_config({53, 32, 72, 3, 4, 2, 8, 64, tied});
 }
 
 TokenBatch batch(uint64_t seed, int64_t vocab) {
@@ -184,16 +174,7 @@ class LocalRankOnly final : public Communicator {
 // setting, loading and saving its (empty) ranges works at every stage, with the master copy apart
 // or not, and its state file holds exactly its ranges of a 1-rank state.
 TEST(ZeroEngine, RanksWithNothingOfAGroupLoadAndSave) {
-  LlamaConfig c;
-  c.vocab_size = 11;
-  c.hidden_size = 6;
-  c.intermediate_size = 10;
-  c.num_hidden_layers = 1;
-  c.num_attention_heads = 3;
-  c.num_key_value_heads = 3;
-  c.head_dim = 2;
-  c.max_position_embeddings = 8;
-  c.validate("test");
+  const LlamaConfig c = tiny_llama_config({11, 6, 10, 1, 3, 3, 2, 8});
   LlamaParams init(c);
   init.init_random(9);
   const LlamaParams layout(c, Storage::none);

@@ -10,23 +10,13 @@
 
 #include "core/rng.h"
 #include "support/adamw_reference.h"
+#include "support/tiny_llama.h"
 
 namespace zerotune {
 namespace {
 
 LlamaConfig small_config(bool tied = false) {
-  LlamaConfig c;
-  c.vocab_size = 61;
-  c.hidden_size = 48;
-  c.intermediate_size = 100;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 6;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.max_position_embeddings = 256;
-  c.tie_word_embeddings = tied;
-  c.validate("test");
-  return c;
+  return tiny_llama_config({61, 48, 100, 2, 6, 2, 8, 256, tied});
 }
 
 std::vector<std::vector<int32_t>> random_rows(Rng& rng, int64_t rows, int64_t len, int64_t vocab) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "support/tiny_llama.h"
 #include "train/checkpoints.h"
 #include "train/train_step.h"
 
@@ -74,17 +75,7 @@ TEST(RunFolder, TrimDropsRowsPastTheStateAndShiftsOldEpochs) {
 // first resume renames epoch-1 to epoch-0 and rewrites the state, the second changes nothing.
 TEST(RunFolder, ResumeRenumbersAnOlderRunOnce) {
   const fs::path dir = fresh_dir("resume");
-  LlamaConfig c;
-  c.vocab_size = 17;
-  c.hidden_size = 8;
-  c.intermediate_size = 16;
-  c.num_hidden_layers = 1;
-  c.num_attention_heads = 2;
-  c.num_key_value_heads = 2;
-  c.head_dim = 4;
-  c.max_position_embeddings = 8;
-  c.validate("test");
-  LlamaParams params(c);
+  LlamaParams params(tiny_llama_config({17, 8, 16, 1, 2, 2, 4, 8}));
   params.init_random(3);
   SingleRankTraining t = single_rank_training(params, Checkpointing::off, ZeroOptions{});
   RunFolder run(dir.string(), false, t.engine->comm());

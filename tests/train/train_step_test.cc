@@ -11,23 +11,14 @@
 #include "core/check.h"
 #include "core/rng.h"
 #include "support/adamw_reference.h"
+#include "support/tiny_llama.h"
 #include "train/evaluation.h"
 
 namespace zerotune {
 namespace {
 
 LlamaConfig config() {
-  LlamaConfig c;
-  c.vocab_size = 47;
-  c.hidden_size = 24;
-  c.intermediate_size = 40;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 6;
-  c.max_position_embeddings = 32;
-  c.validate("test");
-  return c;
+  return tiny_llama_config({47, 24, 40, 2, 4, 2, 6, 32});
 }
 
 // Rows of random ids with the last `ignored` labels of each row ignored: micro-batches with
