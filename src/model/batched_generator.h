@@ -1,0 +1,44 @@
+// Decoding many sequences at once with a key/value cache: every sequence has a slot of
+// max_seq_len cached positions; a decode step runs the next token of every active slot as one
+// batch, so the weights are read once per step for all of them. The math is the training
+// forward's, and a slot's logits do not depend on which other slots step with it (batch
+// invariance), so a request's greedy text is the same alone or among others.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/params.h"
+
+namespace zerotune {
+
+class BatchedGenerator {
+ public:
+  // `params` must outlive the generator. The cache takes 2 * L * max_batch * max_seq_len * Hkv*Dh
+  // values; max_seq_len <= max_position_embeddings.
+  BatchedGenerator(const LlamaParams& params, int64_t max_batch, int64_t max_seq_len);
+  ~BatchedGenerator();
+  BatchedGenerator(const BatchedGenerator&) = delete;
+  BatchedGenerator& operator=(const BatchedGenerator&) = delete;
+
+  const LlamaConfig& config() const;
+  int64_t max_batch() const;
+  int64_t max_seq_len() const;
+  int64_t free_slots() const;
+
+  // Takes a free slot and runs `prompt` ([P] ids in [0, V), 1 <= P <= max_seq_len) through it;
+  // writes the logits [V] of its last position. Throws when no slot is free.
+  int64_t start(const std::vector<int32_t>& prompt, float* logits);
+  // One decode step: slots[i] (distinct, started, length < max_seq_len) is fed tokens[i] at its
+  // next position; writes logits [n, V], row i for slots[i].
+  void step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens, float* logits);
+  int64_t length(int64_t slot) const;  // positions cached in the slot
+  // Frees the slot at once (a finished or abandoned sequence).
+  void finish(int64_t slot);
+
+ private:
+  struct State;
+  State* state_;
+};
+
+}  // namespace zerotune
