@@ -16,6 +16,7 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev  # S3 and Hugging Face Hub transfers, SigV4 signing
   python3-botocore            # the reference SigV4 signer for storage tests
   nodejs                      # the loopback S3 server used by storage tests (npm package s3rver)
+  libcpp-httplib-dev          # HTTP/1.1 for `zerotune serve`
 )
 
 missing=()
