@@ -151,7 +151,9 @@ void Scheduler::run() {
     }
     drop_cancelled();
     admit_waiting();
+    count_queues();
     if (!active_.empty()) decode_step();
+    count_queues();
   }
   std::unique_lock lock(mutex_);
   take_incoming(lock);
@@ -159,6 +161,19 @@ void Scheduler::run() {
   for (auto& sequence : waiting_) end_with_error(*sequence, "the server is shutting down");
   active_.clear();
   waiting_.clear();
+  lock.unlock();
+  count_queues();
+}
+
+void Scheduler::count_queues() {
+  size_t incoming = 0;
+  {
+    std::lock_guard lock(mutex_);
+    incoming = incoming_.size();
+  }
+  std::lock_guard lock(stats_mutex_);
+  stats_.running = static_cast<int64_t>(active_.size());
+  stats_.waiting = static_cast<int64_t>(waiting_.size() + incoming);
 }
 
 void Scheduler::take_incoming(std::unique_lock<std::mutex>&) {
@@ -173,6 +188,8 @@ void Scheduler::drop_cancelled() {
     if (!sequence->stream->cancelled()) return false;
     release_slot(*sequence);
     sequence->stream->publish(sequence->index, {}, sequence->generated, FinishReason::cancelled);
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.cancelled;
     return true;
   };
   std::erase_if(active_, cancelled);
@@ -239,6 +256,10 @@ bool Scheduler::accept_token(Sequence& sequence, int32_t token) {
   const GenerationRequest& request = sequence.request;
   ++sequence.generated;
   sequence.last_token = token;
+  {
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.generated_tokens;
+  }
   std::string piece;
   FinishReason finished = FinishReason::none;
   if (token == request.eos_id) {

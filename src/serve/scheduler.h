@@ -81,10 +81,14 @@ struct SchedulerOptions {
 
 // Counters for tests and benchmarks.
 struct SchedulerStats {
+  int64_t running = 0;         // sequences holding a slot
+  int64_t waiting = 0;         // sequences queued for a slot
   int64_t prefills = 0;        // sequences started
   int64_t decode_steps = 0;    // engine.step calls
   int64_t decoded_tokens = 0;  // rows over all steps (decoded_tokens / decode_steps: mean batch)
   int64_t largest_batch = 0;
+  int64_t generated_tokens = 0;  // tokens chosen, over all sequences
+  int64_t cancelled = 0;         // sequences dropped because their client went away
 };
 
 class Scheduler {
@@ -116,6 +120,7 @@ class Scheduler {
   bool accept_token(Sequence& sequence, int32_t token);
   void end_with_error(Sequence& sequence, const std::string& message);
   void release_slot(Sequence& sequence);
+  void count_queues();
 
   DecodeEngine& engine_;
   DecodeTokens decode_;
