@@ -38,7 +38,8 @@ void send_error(httplib::Response& res, const ApiError& error) {
   res.set_content(error.body(), "application/json");
 }
 
-// The message of an error cpp-httplib produced itself, before any handler ran.
+// The message of an error reply without a body: one cpp-httplib produced itself before any
+// handler ran, or the 499 of a client that left.
 std::string transport_error_message(const httplib::Request& req, int status,
                                     size_t max_body_bytes) {
   switch (status) {
@@ -50,6 +51,8 @@ std::string transport_error_message(const httplib::Request& req, int status,
       return str("the request body is larger than the limit of ", max_body_bytes, " bytes");
     case 414:
       return "the request URI is too long";
+    case 499:
+      return "the client closed the connection";
     default:
       return str("HTTP error ", status);
   }
@@ -324,8 +327,8 @@ void ApiServer::Impl::reply_whole(const httplib::Request& req, httplib::Response
       if (update.finished == FinishReason::error) error = update.error;
     }
     if (client.gone()) {
-      stream->cancel();  // nobody is left to answer; the reply below is never read
-      send_error(res, ApiError(500, "the client disconnected"));
+      stream->cancel();
+      res.status = 499;  // nginx's "client closed request", for the log: nobody reads the reply
       return;
     }
   }
