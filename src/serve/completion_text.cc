@@ -1,6 +1,7 @@
 #include "serve/completion_text.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <utility>
 
 namespace zerotune::serve {
@@ -89,20 +90,30 @@ CompletionText::CompletionText(DecodeTokens decode, std::vector<std::string> sto
 
 std::string CompletionText::add(int32_t token) {
   ids_.push_back(token);
-  std::string text = decode_(ids_);
-  text.resize(text.size() - unfinished_tail_length(text));
-  if (cut_at_stop(text, released_.size())) {
+  text_ += decode_new_text(/*final=*/false);
+  if (cut_at_stop(text_, released_.size())) {
     stopped_ = true;
-    return release_up_to(text, text.size());
+    return release_up_to(text_, text_.size());
   }
-  return release_up_to(text, text.size() - stop_prefix_length(text));
+  return release_up_to(text_, text_.size() - stop_prefix_length(text_));
 }
 
 std::string CompletionText::finish() {
   if (stopped_) return {};
-  std::string text = decode_(ids_);
-  stopped_ = cut_at_stop(text, released_.size());
-  return release_up_to(text, text.size());
+  text_ += decode_new_text(/*final=*/true);
+  stopped_ = cut_at_stop(text_, released_.size());
+  return release_up_to(text_, text_.size());
+}
+
+std::string CompletionText::decode_new_text(bool final) {
+  const auto at = [&](size_t i) { return ids_.begin() + static_cast<std::ptrdiff_t>(i); };
+  const std::string known = decode_(std::vector<int32_t>(at(window_), at(read_)));
+  const std::string window = decode_(std::vector<int32_t>(at(window_), ids_.end()));
+  if (window.size() <= known.size()) return {};
+  if (!final && unfinished_tail_length(window) > 0) return {};
+  window_ = read_;
+  read_ = ids_.size();
+  return window.substr(known.size());
 }
 
 bool CompletionText::cut_at_stop(std::string& text, size_t from) const {
@@ -130,9 +141,7 @@ size_t CompletionText::stop_prefix_length(const std::string& text) const {
 }
 
 std::string CompletionText::release_up_to(const std::string& text, size_t end) {
-  // Decoding a longer id sequence extends the text of a shorter one (SentencePiece decodes each
-  // piece on its own, and incomplete characters were held back), so the released text is a
-  // prefix of `text`; the new piece is what lies between.
+  // `text` only grows, and the released text is a prefix of it.
   if (end <= released_.size()) return {};
   std::string piece = text.substr(released_.size(), end - released_.size());
   released_ += piece;
