@@ -88,6 +88,27 @@ ResumableDownload sha256_download(const LoopbackServer& server, const std::strin
   return d;
 }
 
+// A server function that serves `object` honouring ranges, whatever the request's index.
+LoopbackServer::Respond serving(const std::string& object) {
+  return [object](const ReceivedRequest& request, size_t) { return serve(object, request); };
+}
+
+// The Range header of each request the server received, "" where there was none.
+std::vector<std::string> ranges_of(const LoopbackServer& server) {
+  std::vector<std::string> ranges;
+  for (const ReceivedRequest& r : server.requests()) ranges.push_back(r.header("range"));
+  return ranges;
+}
+
+// The download succeeds with exactly `object` at its path and no .partial file left.
+void expect_saved(const ResumableDownload& d, const std::string& object) {
+  EXPECT_EQ(download_resumable(d, kQuickRetries), DownloadResult::saved);
+  EXPECT_EQ(read_file(d.path), object);
+  EXPECT_FALSE(fs::exists(d.path + ".partial"));
+}
+
+using Ranges = std::vector<std::string>;
+
 TEST(DownloadResumable, DropMidFileResumesFromTheRightByte) {
   const std::string object = object_bytes(200000);
   LoopbackServer server([&](const ReceivedRequest& request, size_t index) {
@@ -97,30 +118,21 @@ TEST(DownloadResumable, DropMidFileResumesFromTheRightByte) {
   });
   const std::string path = fresh_destination("drop");
   const ResumableDownload d = sha256_download(server, path, sha256_hex(object));
-  EXPECT_EQ(download_resumable(d, kQuickRetries), DownloadResult::saved);
-  EXPECT_EQ(read_file(path), object);
-  EXPECT_FALSE(fs::exists(path + ".partial"));
-  const auto requests = server.requests();
-  ASSERT_EQ(requests.size(), 2u);
-  EXPECT_EQ(requests[0].header("range"), "");
-  EXPECT_EQ(requests[1].header("range"), "bytes=70001-");
+  expect_saved(d, object);
+  EXPECT_EQ(ranges_of(server), (Ranges{"", "bytes=70001-"}));
 }
 
 TEST(DownloadResumable, PartialFileOfAnEarlierRunIsContinuedWithItsVersion) {
   const std::string object = object_bytes(5000);
-  LoopbackServer server(
-      [&](const ReceivedRequest& request, size_t) { return serve(object, request); });
+  LoopbackServer server(serving(object));
   const std::string path = fresh_destination("earlier_run");
   write_file(path + ".partial", object.substr(0, 1234));
   ResumableDownload d = sha256_download(server, path, sha256_hex(object));
   d.known_size = static_cast<int64_t>(object.size());
   d.etag = "v1";
-  EXPECT_EQ(download_resumable(d, kQuickRetries), DownloadResult::saved);
-  EXPECT_EQ(read_file(path), object);
-  const auto requests = server.requests();
-  ASSERT_EQ(requests.size(), 1u);
-  EXPECT_EQ(requests[0].header("range"), "bytes=1234-");
-  EXPECT_EQ(requests[0].header("if-match"), "\"v1\"");
+  expect_saved(d, object);
+  EXPECT_EQ(ranges_of(server), (Ranges{"bytes=1234-"}));
+  EXPECT_EQ(server.requests().at(0).header("if-match"), "\"v1\"");
 }
 
 TEST(DownloadResumable, WrongChecksumIsRefusedNamingTheObjectAndLeavesNoFile) {
@@ -160,12 +172,8 @@ TEST(DownloadResumable, ServerIgnoringRangeRestartsCleanly) {
   // Bytes that are not the object's prefix: appending the answer to them would corrupt the file.
   write_file(path + ".partial", std::string(777, 'x'));
   const ResumableDownload d = sha256_download(server, path, sha256_hex(object));
-  EXPECT_EQ(download_resumable(d, kQuickRetries), DownloadResult::saved);
-  EXPECT_EQ(read_file(path), object);
-  const auto requests = server.requests();
-  ASSERT_EQ(requests.size(), 2u);
-  EXPECT_EQ(requests[0].header("range"), "bytes=777-");
-  EXPECT_EQ(requests[1].header("range"), "bytes=15000-");
+  expect_saved(d, object);
+  EXPECT_EQ(ranges_of(server), (Ranges{"bytes=777-", "bytes=15000-"}));
 }
 
 TEST(DownloadResumable, RetriesExhaustedNameTheUrlWithoutAnySecret) {
@@ -218,38 +226,29 @@ TEST(DownloadResumable, ChangedObjectStartsOverWithoutARange) {
   ResumableDownload d = sha256_download(server, path, sha256_hex(object));
   d.known_size = static_cast<int64_t>(object.size());
   d.etag = "v1";  // the listing's version; the server has moved on to v2
-  EXPECT_EQ(download_resumable(d, kQuickRetries), DownloadResult::saved);
-  EXPECT_EQ(read_file(path), object);
-  const auto requests = server.requests();
-  ASSERT_EQ(requests.size(), 2u);
-  EXPECT_EQ(requests[0].header("range"), "bytes=100-");
-  EXPECT_EQ(requests[1].header("range"), "");
-  EXPECT_EQ(requests[1].header("if-match"), "");
+  expect_saved(d, object);
+  EXPECT_EQ(ranges_of(server), (Ranges{"bytes=100-", ""}));
+  EXPECT_EQ(server.requests().at(1).header("if-match"), "");
 }
 
 TEST(DownloadResumable, KnownSizeSkipsCompleteFilesAndDropsLongerOnes) {
   const std::string object = object_bytes(6000);
-  LoopbackServer server(
-      [&](const ReceivedRequest& request, size_t) { return serve(object, request); });
+  LoopbackServer server(serving(object));
   const std::string path = fresh_destination("known_size");
   ResumableDownload d = sha256_download(server, path, sha256_hex(object));
   d.known_size = static_cast<int64_t>(object.size());
   write_file(path + ".partial", object);  // complete, but never verified and renamed
-  EXPECT_EQ(download_resumable(d, kQuickRetries), DownloadResult::saved);
-  EXPECT_EQ(read_file(path), object);
-  EXPECT_EQ(server.requests().size(), 0u);
+  expect_saved(d, object);
+  EXPECT_EQ(ranges_of(server), Ranges{});
 
   write_file(path + ".partial", object + "tail");  // longer: not this object's prefix
-  EXPECT_EQ(download_resumable(d, kQuickRetries), DownloadResult::saved);
-  EXPECT_EQ(read_file(path), object);
-  ASSERT_EQ(server.requests().size(), 1u);
-  EXPECT_EQ(server.requests()[0].header("range"), "");
+  expect_saved(d, object);
+  EXPECT_EQ(ranges_of(server), (Ranges{""}));
 }
 
 TEST(DownloadResumable, SizeOtherThanExpectedIsAnError) {
   const std::string object = object_bytes(6000);
-  LoopbackServer server(
-      [&](const ReceivedRequest& request, size_t) { return serve(object, request); });
+  LoopbackServer server(serving(object));
   const std::string path = fresh_destination("size");
   ResumableDownload d = sha256_download(server, path, sha256_hex(object));
   d.promised_size = [](const HttpResponse&) { return int64_t{6001}; };
@@ -266,15 +265,12 @@ TEST(DownloadResumable, SizeOtherThanExpectedIsAnError) {
 
 TEST(DownloadResumable, CompleteFileAnswered416IsVerifiedAndKept) {
   const std::string object = object_bytes(3000);
-  LoopbackServer server(
-      [&](const ReceivedRequest& request, size_t) { return serve(object, request); });
+  LoopbackServer server(serving(object));
   const std::string path = fresh_destination("416");
   write_file(path + ".partial", object);
   const ResumableDownload d = sha256_download(server, path, sha256_hex(object));
-  EXPECT_EQ(download_resumable(d, kQuickRetries), DownloadResult::saved);
-  EXPECT_EQ(read_file(path), object);
-  ASSERT_EQ(server.requests().size(), 1u);
-  EXPECT_EQ(server.requests()[0].header("range"), "bytes=3000-");
+  expect_saved(d, object);
+  EXPECT_EQ(ranges_of(server), (Ranges{"bytes=3000-"}));
 }
 
 TEST(DownloadResumable, RefusalsAreExplainedAndMissingObjectsReported) {
