@@ -9,9 +9,9 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "core/json.h"
 #include "data/tokenizer.h"
 #include "io/hf_checkpoint.h"
-#include "core/json.h"
 #include "model/generate.h"
 
 namespace zerotune {
