@@ -367,7 +367,8 @@ def self_test():
     with_lambda = ("int f(int x) {\n  auto g = [&](int y) {\n" + "    y += 1;\n" * 145 +
               "    return y;\n  };\n  return g(x);\n}\n")
     expect("a lambda counts in its enclosing function", "a.cc", with_lambda, [("f", 151)])
-    expect("and is not reported on its own", "a.cc", with_lambda.replace("    y += 1;\n", "", 1), [])
+    expect("and is not reported on its own", "a.cc",
+           with_lambda.replace("    y += 1;\n", "", 1), [])
 
     nested = ("namespace a {\nnamespace {\nclass C : public B<int> {\n public:\n"
               "  C(int v) : v_{v}, w_(v), z_{std::max(v, 2)} {\n    v_ += 1;\n  }\n"
