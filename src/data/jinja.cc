@@ -22,6 +22,8 @@ std::string Template::render(const Variables& variables, std::time_t now) const 
   }
 }
 
-const std::string& Template::origin() const { return program_->origin; }
+const std::string& Template::origin() const {
+  return program_->origin;
+}
 
 }  // namespace zerotune::jinja

@@ -35,12 +35,12 @@ class RaisedError : public Error {
 
 struct Limits {
   int64_t max_source_bytes = 1 << 20;
-  int64_t max_nesting = 100;               // parser: nested expressions and blocks
-  int64_t max_output_bytes = 16 << 20;     // the rendered text, and any one string built
-  int64_t max_loop_iterations = 1000000;   // all loops of one render together
-  int64_t max_call_depth = 50;             // nested macro calls
-  int64_t max_range = 100000;              // range(): jinja2's sandbox MAX_RANGE
-  int64_t max_work = int64_t{1} << 28;     // bytes and elements of all values built in one render
+  int64_t max_nesting = 100;              // parser: nested expressions and blocks
+  int64_t max_output_bytes = 16 << 20;    // the rendered text, and any one string built
+  int64_t max_loop_iterations = 1000000;  // all loops of one render together
+  int64_t max_call_depth = 50;            // nested macro calls
+  int64_t max_range = 100000;             // range(): jinja2's sandbox MAX_RANGE
+  int64_t max_work = int64_t{1} << 28;    // bytes and elements of all values built in one render
 };
 
 using Variables = std::vector<std::pair<std::string, Value>>;

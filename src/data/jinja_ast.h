@@ -15,21 +15,21 @@ using ExprPtr = std::unique_ptr<Expr>;
 
 struct Expr {
   enum class Kind : uint8_t {
-    constant,   // `constant`
-    name,       // `name`
-    list,       // children: elements
-    tuple,      // children: elements
-    dict,       // children: key0, value0, key1, value1, ...
-    getattr,    // children[0].name
-    getitem,    // children[0][children[1]]
-    slice,      // children: start, stop, step (each may be null); only as a getitem index
-    call,       // children[0](children[1:], kwargs)
-    filter,     // children[0] | name(children[1:], kwargs); children[0] null in a filter block
-    test,       // children[0] is name(children[1:], kwargs)
-    negate,     // -children[0]
-    plus,       // +children[0]
+    constant,  // `constant`
+    name,      // `name`
+    list,      // children: elements
+    tuple,     // children: elements
+    dict,      // children: key0, value0, key1, value1, ...
+    getattr,   // children[0].name
+    getitem,   // children[0][children[1]]
+    slice,     // children: start, stop, step (each may be null); only as a getitem index
+    call,      // children[0](children[1:], kwargs)
+    filter,    // children[0] | name(children[1:], kwargs); children[0] null in a filter block
+    test,      // children[0] is name(children[1:], kwargs)
+    negate,    // -children[0]
+    plus,      // +children[0]
     logical_not,
-    binary,     // children[0] `name` children[1]: + - * / // % **
+    binary,  // children[0] `name` children[1]: + - * / // % **
     logical_and,
     logical_or,
     concat,     // children joined with ~
@@ -73,7 +73,7 @@ struct Node {
     with,          // assignments, body
     break_,
     continue_,
-    scope,         // a body rendered in place ({% generation %})
+    scope,  // a body rendered in place ({% generation %})
   };
   Kind kind;
   int line;

@@ -37,7 +37,9 @@ int64_t checked_mul(int64_t a, int64_t b) {
               "' and '" + b.type_name() + "'");
 }
 
-bool is_integral(const Value& v) { return v.is_int() || v.is_bool(); }
+bool is_integral(const Value& v) {
+  return v.is_int() || v.is_bool();
+}
 
 // Python's floor division and modulo: the quotient rounds toward -inf, the remainder takes the
 // divisor's sign.
@@ -66,7 +68,8 @@ Value repeat(Interpreter& in, const Value& seq, int64_t times) {
   if (times < 0) times = 0;
   if (seq.is_string()) {
     const int64_t total = checked_mul(static_cast<int64_t>(seq.string().size()), times);
-    if (total > in.limits().max_output_bytes) in.checked(std::string(in.limits().max_output_bytes + 1, ' '));
+    if (total > in.limits().max_output_bytes)
+      in.checked(std::string(in.limits().max_output_bytes + 1, ' '));
     std::string out;
     for (int64_t i = 0; i < times; ++i) out += seq.string();
     return Value(in.checked(out));
@@ -119,16 +122,19 @@ Value percent_format(Interpreter& in, const std::string& format, const Value& ar
 // ---- methods ----
 
 const char* const kStrMethods[] = {
-    "capitalize", "casefold", "center", "count", "encode", "endswith", "expandtabs", "find",
-    "format", "format_map", "index", "isalnum", "isalpha", "isascii", "isdecimal", "isdigit",
-    "isidentifier", "islower", "isnumeric", "isprintable", "isspace", "istitle", "isupper", "join",
-    "ljust", "lower", "lstrip", "maketrans", "partition", "removeprefix", "removesuffix", "replace",
-    "rfind", "rindex", "rjust", "rpartition", "rsplit", "rstrip", "split", "splitlines",
-    "startswith", "strip", "swapcase", "title", "translate", "upper", "zfill"};
+    "capitalize",   "casefold",    "center",    "count",      "encode",       "endswith",
+    "expandtabs",   "find",        "format",    "format_map", "index",        "isalnum",
+    "isalpha",      "isascii",     "isdecimal", "isdigit",    "isidentifier", "islower",
+    "isnumeric",    "isprintable", "isspace",   "istitle",    "isupper",      "join",
+    "ljust",        "lower",       "lstrip",    "maketrans",  "partition",    "removeprefix",
+    "removesuffix", "replace",     "rfind",     "rindex",     "rjust",        "rpartition",
+    "rsplit",       "rstrip",      "split",     "splitlines", "startswith",   "strip",
+    "swapcase",     "title",       "translate", "upper",      "zfill"};
 const char* const kDictMethods[] = {"copy", "fromkeys", "get", "items", "keys", "values"};
 const char* const kDictUnsafe[] = {"clear", "pop", "popitem", "setdefault", "update"};
 const char* const kListMethods[] = {"copy", "count", "index"};
-const char* const kListUnsafe[] = {"append", "clear", "extend", "insert", "pop", "remove", "reverse", "sort"};
+const char* const kListUnsafe[] = {"append", "clear",  "extend",  "insert",
+                                   "pop",    "remove", "reverse", "sort"};
 
 template <size_t N>
 bool listed(const char* const (&names)[N], std::string_view name) {
@@ -181,7 +187,9 @@ Value str_format(const std::string& format, const Arguments& args) {
     const Value* value = nullptr;
     if (field.empty() || std::all_of(field.begin(), field.end(), ::isdigit)) {
       const size_t index = field.empty() ? auto_index++ : std::stoul(field);
-      if (index >= args.positional.size()) throw Fault("Replacement index " + std::to_string(index) + " out of range for positional args tuple");
+      if (index >= args.positional.size())
+        throw Fault("Replacement index " + std::to_string(index) +
+                    " out of range for positional args tuple");
       value = &args.positional[index];
     } else {
       for (const auto& [key, v] : args.named) {
@@ -197,9 +205,9 @@ Value str_format(const std::string& format, const Arguments& args) {
 
 std::optional<Value> no_argument_str_method(const std::string& s, const std::string& name,
                                             const Arguments& args) {
-  static const char* const kNames[] = {"upper", "lower", "casefold", "title", "capitalize",
-                                       "swapcase", "isdigit", "isdecimal", "isnumeric", "isalpha",
-                                       "isalnum", "isspace", "isupper", "islower"};
+  static const char* const kNames[] = {
+      "upper",     "lower",     "casefold", "title",   "capitalize", "swapcase", "isdigit",
+      "isdecimal", "isnumeric", "isalpha",  "isalnum", "isspace",    "isupper",  "islower"};
   if (!listed(kNames, name)) return std::nullopt;
   bind(args, {}, name);
   if (name == "upper") return Value(text::upper(s));
@@ -215,7 +223,8 @@ std::optional<Value> no_argument_str_method(const std::string& s, const std::str
   if (name == "isupper" || name == "islower") {
     bool cased = false;
     for (char32_t c : text::decode(s)) {
-      if (name == "isupper" ? text::is_cased_lower(c) : text::is_cased_upper(c)) return Value(false);
+      if (name == "isupper" ? text::is_cased_lower(c) : text::is_cased_upper(c))
+        return Value(false);
       cased = cased || text::is_cased_lower(c) || text::is_cased_upper(c);
     }
     return Value(cased);
@@ -226,7 +235,9 @@ std::optional<Value> no_argument_str_method(const std::string& s, const std::str
 Value call_str_method_with_args(Interpreter& in, const std::string& s, const std::string& name,
                                 const Arguments& args) {
   if (name == "replace") {
-    const auto b = bind(args, {{"old", Value(), true}, {"new", Value(), true}, {"count", Value(int64_t{-1})}}, name);
+    const auto b =
+        bind(args, {{"old", Value(), true}, {"new", Value(), true}, {"count", Value(int64_t{-1})}},
+             name);
     if (!b[0].is_string() || !b[1].is_string()) throw Fault("replace() arguments must be str");
     return Value(in.checked(text::replace(s, b[0].string(), b[1].string(), b[2].integer())));
   }
@@ -236,7 +247,9 @@ Value call_str_method_with_args(Interpreter& in, const std::string& s, const std
     if (name == "count") {
       if (sub.string().empty()) return Value(text::length(s) + 1);
       int64_t n = 0;
-      for (size_t at = s.find(sub.string()); at != std::string::npos; at = s.find(sub.string(), at + sub.string().size())) ++n;
+      for (size_t at = s.find(sub.string()); at != std::string::npos;
+           at = s.find(sub.string(), at + sub.string().size()))
+        ++n;
       return Value(n);
     }
     const int64_t at = code_point_find(s, sub.string(), name[0] == 'r');
@@ -247,7 +260,8 @@ Value call_str_method_with_args(Interpreter& in, const std::string& s, const std
     std::string out;
     bool first = true;
     for (const Value& item : iterate(bind(args, {{"iterable", Value(), true}}, name)[0])) {
-      if (!item.is_string()) throw Fault("sequence item: expected str instance, " + item.type_name() + " found");
+      if (!item.is_string())
+        throw Fault("sequence item: expected str instance, " + item.type_name() + " found");
       if (!first) out += s;
       out += item.string();
       first = false;
@@ -281,11 +295,13 @@ Value call_str_method_with_args(Interpreter& in, const std::string& s, const std
   }
   if (name == "zfill" || name == "center" || name == "ljust" || name == "rjust") {
     const auto b = bind(args, {{"width", Value(), true}, {"fillchar", Value(" ")}}, name);
-    if (!is_integral(b[0])) throw Fault("'" + b[0].type_name() + "' object cannot be interpreted as an integer");
+    if (!is_integral(b[0]))
+      throw Fault("'" + b[0].type_name() + "' object cannot be interpreted as an integer");
     const int64_t width = b[0].integer();
     const int64_t length = text::length(s);
     if (width <= length) return Value(s);
-    if (width > in.limits().max_output_bytes) throw Fault("width " + std::to_string(width) + " is over the output limit");
+    if (width > in.limits().max_output_bytes)
+      throw Fault("width " + std::to_string(width) + " is over the output limit");
     const std::string fill = name == "zfill" ? "0" : b[1].string();
     const int64_t pad = width - length;
     auto times = [&](int64_t n) {
@@ -296,7 +312,8 @@ Value call_str_method_with_args(Interpreter& in, const std::string& s, const std
     if (name == "ljust") return Value(s + times(pad));
     if (name == "rjust") return Value(times(pad) + s);
     if (name == "zfill") {
-      if (!s.empty() && (s[0] == '-' || s[0] == '+')) return Value(s.substr(0, 1) + times(pad) + s.substr(1));
+      if (!s.empty() && (s[0] == '-' || s[0] == '+'))
+        return Value(s.substr(0, 1) + times(pad) + s.substr(1));
       return Value(times(pad) + s);
     }
     // Python's center puts the odd extra character on the left when the width is odd.
@@ -323,10 +340,12 @@ Value call_str_method(Interpreter& in, const std::string& s, const std::string& 
     const Value affix = bind(args, {{"prefix", Value(), true}}, name)[0];
     ValueList options = affix.is_sequence() ? affix.items() : ValueList{affix};
     for (const Value& option : options) {
-      if (!option.is_string()) throw Fault(name + " first arg must be str or a tuple of str, not " + option.type_name());
+      if (!option.is_string())
+        throw Fault(name + " first arg must be str or a tuple of str, not " + option.type_name());
       const std::string& o = option.string();
       const bool hit = name == "startswith" ? s.compare(0, o.size(), o) == 0
-                                            : s.size() >= o.size() && s.compare(s.size() - o.size(), o.size(), o) == 0;
+                                            : s.size() >= o.size() &&
+                                                  s.compare(s.size() - o.size(), o.size(), o) == 0;
       if (hit) return Value(true);
     }
     return Value(false);
@@ -336,9 +355,11 @@ Value call_str_method(Interpreter& in, const std::string& s, const std::string& 
     const std::string* sep = optional_string(bound[0], name);
     if (sep && sep->empty()) throw Fault("empty separator");
     const int64_t maxsplit = bound[1].integer();
-    return string_list(scratch, name == "split" ? text::split(s, sep, maxsplit) : text::rsplit(s, sep, maxsplit));
+    return string_list(
+        scratch, name == "split" ? text::split(s, sep, maxsplit) : text::rsplit(s, sep, maxsplit));
   }
-  if (name == "splitlines") return string_list(scratch, text::splitlines(s, one("keepends", Value(false)).truthy()));
+  if (name == "splitlines")
+    return string_list(scratch, text::splitlines(s, one("keepends", Value(false)).truthy()));
   if (std::optional<Value> result = no_argument_str_method(s, name, args)) return *result;
   return call_str_method_with_args(in, s, name, args);
 }
@@ -375,7 +396,8 @@ Value call_list_method(const Value& list, const std::string& name, const Argumen
   const Value x = bind(args, {{"value", Value(), true}}, name)[0];
   const ValueList& items = list.items();
   if (name == "count") {
-    return Value(static_cast<int64_t>(std::count_if(items.begin(), items.end(), [&](const Value& v) { return equals(v, x); })));
+    return Value(static_cast<int64_t>(
+        std::count_if(items.begin(), items.end(), [&](const Value& v) { return equals(v, x); })));
   }
   for (size_t i = 0; i < items.size(); ++i) {
     if (equals(items[i], x)) return Value(static_cast<int64_t>(i));
@@ -405,9 +427,11 @@ Value make_function(const std::string& name, Function::Body body) {
 Value global_range(Interpreter& in, Arguments& args) {
   if (!args.named.empty()) throw Fault("range() takes no keyword arguments");
   const ValueList& a = args.positional;
-  if (a.empty() || a.size() > 3) throw Fault("range expected 1 to 3 arguments, got " + std::to_string(a.size()));
+  if (a.empty() || a.size() > 3)
+    throw Fault("range expected 1 to 3 arguments, got " + std::to_string(a.size()));
   for (const Value& v : a) {
-    if (!is_integral(v)) throw Fault("'" + v.type_name() + "' object cannot be interpreted as an integer");
+    if (!is_integral(v))
+      throw Fault("'" + v.type_name() + "' object cannot be interpreted as an integer");
   }
   const int64_t start = a.size() == 1 ? 0 : a[0].integer();
   const int64_t stop = a.size() == 1 ? a[0].integer() : a[1].integer();
@@ -427,7 +451,8 @@ Value global_range(Interpreter& in, Arguments& args) {
 
 Value global_strftime_now(Interpreter& in, Arguments& args) {
   const Value format = bind(args, {{"format", Value(), true}}, "strftime_now")[0];
-  if (!format.is_string()) throw Fault("strftime_now() argument must be str, not " + format.type_name());
+  if (!format.is_string())
+    throw Fault("strftime_now() argument must be str, not " + format.type_name());
   const std::time_t now = in.now();
   std::tm local{};
   localtime_r(&now, &local);
@@ -441,8 +466,10 @@ Value global_strftime_now(Interpreter& in, Arguments& args) {
 
 ValueList iterate(const Value& value) {
   switch (value.kind()) {
-    case Value::Kind::undefined: return {};
-    case Value::Kind::list: return value.items();
+    case Value::Kind::undefined:
+      return {};
+    case Value::Kind::list:
+      return value.items();
     case Value::Kind::dict: {
       ValueList keys;
       for (const auto& [key, item] : value.entries().items()) keys.push_back(key);
@@ -457,13 +484,15 @@ ValueList iterate(const Value& value) {
       }
       return chars;
     }
-    default: throw Fault("'" + value.type_name() + "' object is not iterable");
+    default:
+      throw Fault("'" + value.type_name() + "' object is not iterable");
   }
 }
 
 bool contains(const Value& container, const Value& item) {
   switch (container.kind()) {
-    case Value::Kind::undefined: return false;
+    case Value::Kind::undefined:
+      return false;
     case Value::Kind::string:
       if (!item.is_string()) {
         throw Fault("'in <string>' requires string as left operand, not " + item.type_name());
@@ -475,7 +504,8 @@ bool contains(const Value& container, const Value& item) {
     case Value::Kind::dict:
       if (!hashable(item)) throw Fault("unhashable type: '" + item.type_name() + "'");
       return container.entries().find(item) != nullptr;
-    default: throw Fault("argument of type '" + container.type_name() + "' is not iterable");
+    default:
+      throw Fault("argument of type '" + container.type_name() + "' is not iterable");
   }
 }
 
@@ -503,23 +533,29 @@ Value binary_op(Interpreter& in, std::string_view op, const Value& a, const Valu
       return Value::sequence(std::move(joined), a.sequence_kind());
     }
     if (a.is_string() || (a.is_sequence() && a.sequence_kind() != SequenceKind::generator)) {
-      throw Fault("can only concatenate " + a.type_name() + " (not \"" + b.type_name() + "\") to " + a.type_name());
+      throw Fault("can only concatenate " + a.type_name() + " (not \"" + b.type_name() + "\") to " +
+                  a.type_name());
     }
     fail_operands(op, a, b);
   }
   if (op == "*") {
     if (ints) return Value(checked_mul(a.integer(), b.integer()));
     if (numbers) return Value(a.number() * b.number());
-    const bool a_seq = a.is_string() || (a.is_sequence() && a.sequence_kind() != SequenceKind::generator);
-    const bool b_seq = b.is_string() || (b.is_sequence() && b.sequence_kind() != SequenceKind::generator);
+    const bool a_seq =
+        a.is_string() || (a.is_sequence() && a.sequence_kind() != SequenceKind::generator);
+    const bool b_seq =
+        b.is_string() || (b.is_sequence() && b.sequence_kind() != SequenceKind::generator);
     if (a_seq && is_integral(b)) return repeat(in, a, b.integer());
     if (b_seq && is_integral(a)) return repeat(in, b, a.integer());
-    if (a_seq || b_seq) throw Fault("can't multiply sequence by non-int of type '" + (a_seq ? b : a).type_name() + "'");
+    if (a_seq || b_seq)
+      throw Fault("can't multiply sequence by non-int of type '" + (a_seq ? b : a).type_name() +
+                  "'");
     fail_operands(op, a, b);
   }
   if (op == "%" && a.is_string()) return percent_format(in, a.string(), b);
   if (!numbers) fail_operands(op, a, b);
-  if (op == "-") return ints ? Value(checked_sub(a.integer(), b.integer())) : Value(a.number() - b.number());
+  if (op == "-")
+    return ints ? Value(checked_sub(a.integer(), b.integer())) : Value(a.number() - b.number());
   if (op == "/") {
     if (b.number() == 0) throw Fault("division by zero");
     return Value(a.number() / b.number());
@@ -529,7 +565,9 @@ Value binary_op(Interpreter& in, std::string_view op, const Value& a, const Valu
     if (b.number() == 0) throw Fault("float floor division by zero");
     return Value(std::floor(a.number() / b.number()));
   }
-  if (op == "%") return ints ? Value(floor_mod(a.integer(), b.integer())) : Value(float_mod(a.number(), b.number()));
+  if (op == "%")
+    return ints ? Value(floor_mod(a.integer(), b.integer()))
+                : Value(float_mod(a.number(), b.number()));
   // "**"
   if (ints && b.integer() >= 0) {
     const int64_t base = a.integer(), exponent = b.integer();
@@ -575,24 +613,28 @@ std::optional<Value> method_of(const Value& receiver, std::string_view name) {
 void add_globals(Scope& scope) {
   scope.set("range", make_function("range", global_range));
   scope.set("dict", make_function("dict", [](Interpreter&, Arguments& args) {
-    if (!args.positional.empty()) throw Fault("dict() with positional arguments is not supported");
-    Dict entries;
-    for (auto& [key, value] : args.named) entries.set(Value(key), value);
-    return Value::dict(std::move(entries));
-  }));
+              if (!args.positional.empty())
+                throw Fault("dict() with positional arguments is not supported");
+              Dict entries;
+              for (auto& [key, value] : args.named) entries.set(Value(key), value);
+              return Value::dict(std::move(entries));
+            }));
   scope.set("namespace", make_function("namespace", [](Interpreter&, Arguments& args) {
-    auto space = std::make_shared<Namespace>();
-    for (const Value& initial : args.positional) {
-      if (!initial.is_dict()) throw Fault("namespace() takes mappings and keyword arguments");
-      for (const auto& [key, value] : initial.entries().items()) space->set(to_str(key), value);
-    }
-    for (auto& [key, value] : args.named) space->set(key, value);
-    return Value::object(space);
-  }));
-  scope.set("raise_exception", make_function("raise_exception", [](Interpreter&, Arguments& args) -> Value {
-    const Value message = bind(args, {{"message", Value(), true}}, "raise_exception")[0];
-    throw RaisedError(to_str(message));
-  }));
+              auto space = std::make_shared<Namespace>();
+              for (const Value& initial : args.positional) {
+                if (!initial.is_dict())
+                  throw Fault("namespace() takes mappings and keyword arguments");
+                for (const auto& [key, value] : initial.entries().items())
+                  space->set(to_str(key), value);
+              }
+              for (auto& [key, value] : args.named) space->set(key, value);
+              return Value::object(space);
+            }));
+  scope.set("raise_exception",
+            make_function("raise_exception", [](Interpreter&, Arguments& args) -> Value {
+              const Value message = bind(args, {{"message", Value(), true}}, "raise_exception")[0];
+              throw RaisedError(to_str(message));
+            }));
   scope.set("strftime_now", make_function("strftime_now", global_strftime_now));
 }
 

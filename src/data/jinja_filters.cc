@@ -15,10 +15,14 @@ namespace {
 using Filter = Value (*)(Interpreter&, const Value&, const Arguments&);
 using Test = bool (*)(Interpreter&, const Value&, const Arguments&);
 
-bool is_integral(const Value& v) { return v.is_int() || v.is_bool(); }
+bool is_integral(const Value& v) {
+  return v.is_int() || v.is_bool();
+}
 
 // The soft_str jinja2 applies before string filters: str(value), "" for undefined.
-std::string soft_str(const Value& v) { return to_str(v); }
+std::string soft_str(const Value& v) {
+  return to_str(v);
+}
 
 // jinja2's make_attrgetter: "a.b.0" looks up a, then b, then item 0, with getitem semantics.
 std::function<Value(const Value&)> attribute_getter(Interpreter& in, const Value& attribute,
@@ -74,7 +78,8 @@ bool parse_float(const std::string& s, double& out) {
   std::string t = text::strip(s, nullptr, text::StripSide::both);
   std::string cleaned;
   for (size_t i = 0; i < t.size(); ++i) {
-    if (t[i] == '_' && i > 0 && i + 1 < t.size() && std::isdigit(static_cast<unsigned char>(t[i - 1])) &&
+    if (t[i] == '_' && i > 0 && i + 1 < t.size() &&
+        std::isdigit(static_cast<unsigned char>(t[i - 1])) &&
         std::isdigit(static_cast<unsigned char>(t[i + 1]))) {
       continue;
     }
@@ -88,18 +93,25 @@ bool parse_float(const std::string& s, double& out) {
 
 int64_t checked_length(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::undefined: return 0;
-    case Value::Kind::string: return text::length(v.string());
-    case Value::Kind::dict: return static_cast<int64_t>(v.entries().size());
+    case Value::Kind::undefined:
+      return 0;
+    case Value::Kind::string:
+      return text::length(v.string());
+    case Value::Kind::dict:
+      return static_cast<int64_t>(v.entries().size());
     case Value::Kind::list:
-      if (v.sequence_kind() != SequenceKind::generator) return static_cast<int64_t>(v.items().size());
+      if (v.sequence_kind() != SequenceKind::generator)
+        return static_cast<int64_t>(v.items().size());
       break;
-    default: break;
+    default:
+      break;
   }
   throw Fault("object of type '" + v.type_name() + "' has no len()");
 }
 
-Value generator(ValueList items) { return Value::sequence(std::move(items), SequenceKind::generator); }
+Value generator(ValueList items) {
+  return Value::sequence(std::move(items), SequenceKind::generator);
+}
 
 // ---- filters ----
 
@@ -139,7 +151,9 @@ Value f_default(Interpreter&, const Value& v, const Arguments& args) {
 }
 
 Value f_dictsort(Interpreter&, const Value& v, const Arguments& args) {
-  const auto b = bind(args, {{"case_sensitive", Value(false)}, {"by", Value("key")}, {"reverse", Value(false)}}, "dictsort");
+  const auto b = bind(
+      args, {{"case_sensitive", Value(false)}, {"by", Value("key")}, {"reverse", Value(false)}},
+      "dictsort");
   if (!v.is_dict()) throw Fault("dictsort: expected a mapping, got " + v.type_name());
   const std::string by = to_str(b[1]);
   if (by != "key" && by != "value") throw Fault("You can only sort by either \"key\" or \"value\"");
@@ -152,7 +166,8 @@ Value f_dictsort(Interpreter&, const Value& v, const Arguments& args) {
     return reverse ? less(ky, kx, "<") : less(kx, ky, "<");
   });
   ValueList out;
-  for (auto& [key, value] : entries) out.push_back(Value::sequence({key, value}, SequenceKind::tuple));
+  for (auto& [key, value] : entries)
+    out.push_back(Value::sequence({key, value}, SequenceKind::tuple));
   return Value::sequence(std::move(out));
 }
 
@@ -161,12 +176,23 @@ Value f_escape(Interpreter&, const Value& v, const Arguments& args) {
   std::string out;
   for (char c : soft_str(v)) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return Value(std::move(out));
@@ -220,12 +246,15 @@ Value f_int(Interpreter&, const Value& v, const Arguments& args) {
 }
 
 Value f_indent(Interpreter& in, const Value& v, const Arguments& args) {
-  const auto b = bind(args, {{"width", Value(int64_t{4})}, {"first", Value(false)}, {"blank", Value(false)}}, "indent");
+  const auto b =
+      bind(args, {{"width", Value(int64_t{4})}, {"first", Value(false)}, {"blank", Value(false)}},
+           "indent");
   std::string indention;
   if (b[0].is_string()) {
     indention = b[0].string();
   } else {
-    for (int64_t i = 0; i < b[0].integer() && i < in.limits().max_output_bytes; ++i) indention += ' ';
+    for (int64_t i = 0; i < b[0].integer() && i < in.limits().max_output_bytes; ++i)
+      indention += ' ';
   }
   // jinja2 appends a newline so that splitlines keeps a trailing empty line.
   const std::vector<std::string> lines = text::splitlines(soft_str(v) + "\n", false);
@@ -245,7 +274,8 @@ Value f_items(Interpreter&, const Value& v, const Arguments& args) {
   if (v.is_undefined()) return generator({});
   if (!v.is_dict()) throw Fault("Can only get item pairs from a mapping.");
   ValueList out;
-  for (const auto& [key, value] : v.entries().items()) out.push_back(Value::sequence({key, value}, SequenceKind::tuple));
+  for (const auto& [key, value] : v.entries().items())
+    out.push_back(Value::sequence({key, value}, SequenceKind::tuple));
   return generator(std::move(out));
 }
 
@@ -311,7 +341,8 @@ Value f_map(Interpreter& in, const Value& v, const Arguments& args) {
   return generator(std::move(out));
 }
 
-Value min_or_max(Interpreter& in, const Value& v, const Arguments& args, bool want_max, const char* name) {
+Value min_or_max(Interpreter& in, const Value& v, const Arguments& args, bool want_max,
+                 const char* name) {
   const auto b = bind(args, {{"case_sensitive", Value(false)}, {"attribute", Value::none()}}, name);
   const ValueList items = iterate(v);
   if (items.empty()) return Value::undefined("No aggregated item, sequence was empty.");
@@ -325,8 +356,12 @@ Value min_or_max(Interpreter& in, const Value& v, const Arguments& args, bool wa
   }
   return items[best];
 }
-Value f_max(Interpreter& in, const Value& v, const Arguments& args) { return min_or_max(in, v, args, true, "max"); }
-Value f_min(Interpreter& in, const Value& v, const Arguments& args) { return min_or_max(in, v, args, false, "min"); }
+Value f_max(Interpreter& in, const Value& v, const Arguments& args) {
+  return min_or_max(in, v, args, true, "max");
+}
+Value f_min(Interpreter& in, const Value& v, const Arguments& args) {
+  return min_or_max(in, v, args, false, "min");
+}
 
 // select / reject / selectattr / rejectattr.
 Value select_or_reject(Interpreter& in, const Value& v, const Arguments& args, bool keep_matches,
@@ -343,7 +378,8 @@ Value select_or_reject(Interpreter& in, const Value& v, const Arguments& args, b
   if (args.positional.size() > offset) {
     const std::string name = to_str(args.positional[offset]);
     if (!is_test_name(name)) throw Fault("No test named '" + name + "'.");
-    Arguments rest{ValueList(args.positional.begin() + offset + 1, args.positional.end()), args.named};
+    Arguments rest{ValueList(args.positional.begin() + offset + 1, args.positional.end()),
+                   args.named};
     test = [&in, name, rest](const Value& x) { return apply_test(in, name, x, rest); };
   }
   ValueList out;
@@ -352,13 +388,22 @@ Value select_or_reject(Interpreter& in, const Value& v, const Arguments& args, b
   }
   return generator(std::move(out));
 }
-Value f_select(Interpreter& in, const Value& v, const Arguments& a) { return select_or_reject(in, v, a, true, false); }
-Value f_reject(Interpreter& in, const Value& v, const Arguments& a) { return select_or_reject(in, v, a, false, false); }
-Value f_selectattr(Interpreter& in, const Value& v, const Arguments& a) { return select_or_reject(in, v, a, true, true); }
-Value f_rejectattr(Interpreter& in, const Value& v, const Arguments& a) { return select_or_reject(in, v, a, false, true); }
+Value f_select(Interpreter& in, const Value& v, const Arguments& a) {
+  return select_or_reject(in, v, a, true, false);
+}
+Value f_reject(Interpreter& in, const Value& v, const Arguments& a) {
+  return select_or_reject(in, v, a, false, false);
+}
+Value f_selectattr(Interpreter& in, const Value& v, const Arguments& a) {
+  return select_or_reject(in, v, a, true, true);
+}
+Value f_rejectattr(Interpreter& in, const Value& v, const Arguments& a) {
+  return select_or_reject(in, v, a, false, true);
+}
 
 Value f_replace(Interpreter& in, const Value& v, const Arguments& args) {
-  const auto b = bind(args, {{"old", Value(), true}, {"new", Value(), true}, {"count", Value::none()}}, "replace");
+  const auto b = bind(
+      args, {{"old", Value(), true}, {"new", Value(), true}, {"count", Value::none()}}, "replace");
   const int64_t count = b[2].is_none() ? -1 : b[2].integer();
   return Value(in.checked(text::replace(soft_str(v), soft_str(b[0]), soft_str(b[1]), count)));
 }
@@ -373,11 +418,13 @@ Value f_reverse(Interpreter&, const Value& v, const Arguments& args) {
   ValueList items = iterate(v);
   std::reverse(items.begin(), items.end());
   const bool was_generator = v.is_sequence() && v.sequence_kind() == SequenceKind::generator;
-  return Value::sequence(std::move(items), was_generator ? SequenceKind::list : SequenceKind::generator);
+  return Value::sequence(std::move(items),
+                         was_generator ? SequenceKind::list : SequenceKind::generator);
 }
 
 Value f_round(Interpreter&, const Value& v, const Arguments& args) {
-  const auto b = bind(args, {{"precision", Value(int64_t{0})}, {"method", Value("common")}}, "round");
+  const auto b =
+      bind(args, {{"precision", Value(int64_t{0})}, {"method", Value("common")}}, "round");
   const std::string method = to_str(b[1]);
   if (method != "common" && method != "ceil" && method != "floor") {
     throw Fault("method must be common, ceil or floor");
@@ -388,7 +435,8 @@ Value f_round(Interpreter&, const Value& v, const Arguments& args) {
   if (method == "common") {
     if (!v.is_float() && precision >= 0) return Value(v.integer());
     char buf[512];
-    std::snprintf(buf, sizeof(buf), "%.*f", static_cast<int>(std::clamp<int64_t>(precision, 0, 300)), v.number());
+    std::snprintf(buf, sizeof(buf), "%.*f",
+                  static_cast<int>(std::clamp<int64_t>(precision, 0, 300)), v.number());
     return Value(precision == 0 ? std::nearbyint(v.number()) : std::strtod(buf, nullptr));
   }
   const double scale = std::pow(10.0, static_cast<double>(precision));
@@ -402,7 +450,10 @@ Value f_safe(Interpreter&, const Value& v, const Arguments& args) {
 }
 
 Value f_sort(Interpreter& in, const Value& v, const Arguments& args) {
-  const auto b = bind(args, {{"reverse", Value(false)}, {"case_sensitive", Value(false)}, {"attribute", Value::none()}}, "sort");
+  const auto b = bind(
+      args,
+      {{"reverse", Value(false)}, {"case_sensitive", Value(false)}, {"attribute", Value::none()}},
+      "sort");
   ValueList items = iterate(v);
   auto get = b[2].is_none() ? std::function<Value(const Value&)>([](const Value& x) { return x; })
                             : attribute_getter(in, b[2]);
@@ -452,7 +503,12 @@ Value f_title(Interpreter&, const Value& v, const Arguments& args) {
 }
 
 Value f_tojson(Interpreter& in, const Value& v, const Arguments& args) {
-  const auto b = bind(args, {{"ensure_ascii", Value(false)}, {"indent", Value::none()}, {"separators", Value::none()}, {"sort_keys", Value(false)}}, "tojson");
+  const auto b = bind(args,
+                      {{"ensure_ascii", Value(false)},
+                       {"indent", Value::none()},
+                       {"separators", Value::none()},
+                       {"sort_keys", Value(false)}},
+                      "tojson");
   JsonOptions options;
   options.ensure_ascii = b[0].truthy();
   options.sort_keys = b[3].truthy();
@@ -485,7 +541,8 @@ Value f_trim(Interpreter&, const Value& v, const Arguments& args) {
 }
 
 Value f_unique(Interpreter& in, const Value& v, const Arguments& args) {
-  const auto b = bind(args, {{"case_sensitive", Value(false)}, {"attribute", Value::none()}}, "unique");
+  const auto b =
+      bind(args, {{"case_sensitive", Value(false)}, {"attribute", Value::none()}}, "unique");
   auto get = b[1].is_none() ? std::function<Value(const Value&)>([](const Value& x) { return x; })
                             : attribute_getter(in, b[1]);
   ValueList out, seen;
@@ -514,7 +571,8 @@ Value f_wordcount(Interpreter&, const Value& v, const Arguments& args) {
 
 Value f_format(Interpreter& in, const Value& v, const Arguments& args) {
   if (!args.named.empty()) throw Fault("format with keyword arguments is not supported");
-  return binary_op(in, "%", Value(soft_str(v)), Value::sequence(args.positional, SequenceKind::tuple));
+  return binary_op(in, "%", Value(soft_str(v)),
+                   Value::sequence(args.positional, SequenceKind::tuple));
 }
 
 struct FilterEntry {
@@ -523,42 +581,95 @@ struct FilterEntry {
 };
 
 constexpr FilterEntry kFilters[] = {
-    {"abs", f_abs},           {"attr", f_attr},           {"capitalize", f_capitalize},
-    {"center", f_center},     {"count", f_length},        {"d", f_default},
-    {"default", f_default},   {"dictsort", f_dictsort},   {"e", f_escape},
-    {"escape", f_escape},     {"first", f_first},         {"float", f_float},
-    {"format", f_format},     {"indent", f_indent},       {"int", f_int},
-    {"items", f_items},       {"join", f_join},           {"last", f_last},
-    {"length", f_length},     {"list", f_list},           {"lower", f_lower},
-    {"map", f_map},           {"max", f_max},             {"min", f_min},
-    {"reject", f_reject},     {"rejectattr", f_rejectattr}, {"replace", f_replace},
-    {"reverse", f_reverse},   {"round", f_round},         {"safe", f_safe},
-    {"select", f_select},     {"selectattr", f_selectattr}, {"sort", f_sort},
-    {"string", f_string},     {"sum", f_sum},             {"title", f_title},
-    {"tojson", f_tojson},     {"trim", f_trim},           {"unique", f_unique},
-    {"upper", f_upper},       {"wordcount", f_wordcount},
+    {"abs", f_abs},
+    {"attr", f_attr},
+    {"capitalize", f_capitalize},
+    {"center", f_center},
+    {"count", f_length},
+    {"d", f_default},
+    {"default", f_default},
+    {"dictsort", f_dictsort},
+    {"e", f_escape},
+    {"escape", f_escape},
+    {"first", f_first},
+    {"float", f_float},
+    {"format", f_format},
+    {"indent", f_indent},
+    {"int", f_int},
+    {"items", f_items},
+    {"join", f_join},
+    {"last", f_last},
+    {"length", f_length},
+    {"list", f_list},
+    {"lower", f_lower},
+    {"map", f_map},
+    {"max", f_max},
+    {"min", f_min},
+    {"reject", f_reject},
+    {"rejectattr", f_rejectattr},
+    {"replace", f_replace},
+    {"reverse", f_reverse},
+    {"round", f_round},
+    {"safe", f_safe},
+    {"select", f_select},
+    {"selectattr", f_selectattr},
+    {"sort", f_sort},
+    {"string", f_string},
+    {"sum", f_sum},
+    {"title", f_title},
+    {"tojson", f_tojson},
+    {"trim", f_trim},
+    {"unique", f_unique},
+    {"upper", f_upper},
+    {"wordcount", f_wordcount},
 };
 
 // jinja2 filters this interpreter leaves out; naming one is not a syntax error there.
 constexpr const char* kUnsupportedFilters[] = {
-    "batch", "filesizeformat", "forceescape", "groupby", "pprint", "random", "slice",
-    "striptags", "truncate", "urlencode", "urlize", "wordwrap", "xmlattr"};
+    "batch",     "filesizeformat", "forceescape", "groupby", "pprint",   "random", "slice",
+    "striptags", "truncate",       "urlencode",   "urlize",  "wordwrap", "xmlattr"};
 
 // ---- tests ----
 
-bool t_defined(Interpreter&, const Value& v, const Arguments&) { return !v.is_undefined(); }
-bool t_undefined(Interpreter&, const Value& v, const Arguments&) { return v.is_undefined(); }
-bool t_none(Interpreter&, const Value& v, const Arguments&) { return v.is_none(); }
-bool t_boolean(Interpreter&, const Value& v, const Arguments&) { return v.is_bool(); }
-bool t_false(Interpreter&, const Value& v, const Arguments&) { return v.is_bool() && !v.boolean(); }
-bool t_true(Interpreter&, const Value& v, const Arguments&) { return v.is_bool() && v.boolean(); }
-bool t_integer(Interpreter&, const Value& v, const Arguments&) { return v.is_int(); }
-bool t_float(Interpreter&, const Value& v, const Arguments&) { return v.is_float(); }
-bool t_number(Interpreter&, const Value& v, const Arguments&) { return v.is_number(); }
-bool t_string(Interpreter&, const Value& v, const Arguments&) { return v.is_string(); }
-bool t_mapping(Interpreter&, const Value& v, const Arguments&) { return v.is_dict(); }
-bool t_callable(Interpreter&, const Value& v, const Arguments&) { return v.is_object() && v.object()->callable(); }
-bool t_escaped(Interpreter&, const Value&, const Arguments&) { return false; }
+bool t_defined(Interpreter&, const Value& v, const Arguments&) {
+  return !v.is_undefined();
+}
+bool t_undefined(Interpreter&, const Value& v, const Arguments&) {
+  return v.is_undefined();
+}
+bool t_none(Interpreter&, const Value& v, const Arguments&) {
+  return v.is_none();
+}
+bool t_boolean(Interpreter&, const Value& v, const Arguments&) {
+  return v.is_bool();
+}
+bool t_false(Interpreter&, const Value& v, const Arguments&) {
+  return v.is_bool() && !v.boolean();
+}
+bool t_true(Interpreter&, const Value& v, const Arguments&) {
+  return v.is_bool() && v.boolean();
+}
+bool t_integer(Interpreter&, const Value& v, const Arguments&) {
+  return v.is_int();
+}
+bool t_float(Interpreter&, const Value& v, const Arguments&) {
+  return v.is_float();
+}
+bool t_number(Interpreter&, const Value& v, const Arguments&) {
+  return v.is_number();
+}
+bool t_string(Interpreter&, const Value& v, const Arguments&) {
+  return v.is_string();
+}
+bool t_mapping(Interpreter&, const Value& v, const Arguments&) {
+  return v.is_dict();
+}
+bool t_callable(Interpreter&, const Value& v, const Arguments&) {
+  return v.is_object() && v.object()->callable();
+}
+bool t_escaped(Interpreter&, const Value&, const Arguments&) {
+  return false;
+}
 bool t_sequence(Interpreter&, const Value& v, const Arguments&) {
   return v.is_undefined() || v.is_string() || v.is_dict() ||
          (v.is_sequence() && v.sequence_kind() != SequenceKind::generator);
@@ -578,11 +689,21 @@ Value test_argument(const Arguments& args, const char* test) {
 bool t_divisibleby(Interpreter& in, const Value& v, const Arguments& args) {
   return equals(binary_op(in, "%", v, test_argument(args, "divisibleby")), Value(int64_t{0}));
 }
-bool t_odd(Interpreter& in, const Value& v, const Arguments&) { return equals(binary_op(in, "%", v, Value(int64_t{2})), Value(int64_t{1})); }
-bool t_even(Interpreter& in, const Value& v, const Arguments&) { return equals(binary_op(in, "%", v, Value(int64_t{2})), Value(int64_t{0})); }
-bool t_eq(Interpreter&, const Value& v, const Arguments& a) { return equals(v, test_argument(a, "eq")); }
-bool t_ne(Interpreter&, const Value& v, const Arguments& a) { return !equals(v, test_argument(a, "ne")); }
-bool t_lt(Interpreter&, const Value& v, const Arguments& a) { return less(v, test_argument(a, "lt"), "<"); }
+bool t_odd(Interpreter& in, const Value& v, const Arguments&) {
+  return equals(binary_op(in, "%", v, Value(int64_t{2})), Value(int64_t{1}));
+}
+bool t_even(Interpreter& in, const Value& v, const Arguments&) {
+  return equals(binary_op(in, "%", v, Value(int64_t{2})), Value(int64_t{0}));
+}
+bool t_eq(Interpreter&, const Value& v, const Arguments& a) {
+  return equals(v, test_argument(a, "eq"));
+}
+bool t_ne(Interpreter&, const Value& v, const Arguments& a) {
+  return !equals(v, test_argument(a, "ne"));
+}
+bool t_lt(Interpreter&, const Value& v, const Arguments& a) {
+  return less(v, test_argument(a, "lt"), "<");
+}
 bool t_le(Interpreter&, const Value& v, const Arguments& a) {
   const Value other = test_argument(a, "le");
   return less(v, other, "<=") || equals(v, other);
@@ -596,7 +717,9 @@ bool t_ge(Interpreter&, const Value& v, const Arguments& a) {
   const Value other = test_argument(a, "ge");
   return !less(v, other, ">=") && (less(other, v, ">=") || equals(v, other));
 }
-bool t_in(Interpreter&, const Value& v, const Arguments& a) { return contains(test_argument(a, "in"), v); }
+bool t_in(Interpreter&, const Value& v, const Arguments& a) {
+  return contains(test_argument(a, "in"), v);
+}
 bool t_sameas(Interpreter&, const Value& v, const Arguments& a) {
   const Value other = test_argument(a, "sameas");
   if (v.kind() != other.kind()) return false;
@@ -607,8 +730,12 @@ bool t_sameas(Interpreter&, const Value& v, const Arguments& a) {
   if (v.is_dict()) return &v.entries() == &other.entries();
   return false;
 }
-bool t_filter(Interpreter&, const Value& v, const Arguments&) { return v.is_string() && is_filter_name(v.string()); }
-bool t_test(Interpreter&, const Value& v, const Arguments&) { return v.is_string() && is_test_name(v.string()); }
+bool t_filter(Interpreter&, const Value& v, const Arguments&) {
+  return v.is_string() && is_filter_name(v.string());
+}
+bool t_test(Interpreter&, const Value& v, const Arguments&) {
+  return v.is_string() && is_test_name(v.string());
+}
 
 struct TestEntry {
   const char* name;
@@ -616,19 +743,45 @@ struct TestEntry {
 };
 
 constexpr TestEntry kTests[] = {
-    {"defined", t_defined},   {"undefined", t_undefined}, {"none", t_none},
-    {"boolean", t_boolean},   {"false", t_false},         {"true", t_true},
-    {"integer", t_integer},   {"float", t_float},         {"number", t_number},
-    {"string", t_string},     {"mapping", t_mapping},     {"sequence", t_sequence},
-    {"iterable", t_iterable}, {"callable", t_callable},   {"escaped", t_escaped},
-    {"lower", t_lower},       {"upper", t_upper},         {"divisibleby", t_divisibleby},
-    {"odd", t_odd},           {"even", t_even},           {"eq", t_eq},
-    {"equalto", t_eq},        {"==", t_eq},               {"ne", t_ne},
-    {"!=", t_ne},             {"lt", t_lt},               {"lessthan", t_lt},
-    {"<", t_lt},              {"le", t_le},               {"<=", t_le},
-    {"gt", t_gt},             {"greaterthan", t_gt},      {">", t_gt},
-    {"ge", t_ge},             {">=", t_ge},               {"in", t_in},
-    {"sameas", t_sameas},     {"filter", t_filter},       {"test", t_test},
+    {"defined", t_defined},
+    {"undefined", t_undefined},
+    {"none", t_none},
+    {"boolean", t_boolean},
+    {"false", t_false},
+    {"true", t_true},
+    {"integer", t_integer},
+    {"float", t_float},
+    {"number", t_number},
+    {"string", t_string},
+    {"mapping", t_mapping},
+    {"sequence", t_sequence},
+    {"iterable", t_iterable},
+    {"callable", t_callable},
+    {"escaped", t_escaped},
+    {"lower", t_lower},
+    {"upper", t_upper},
+    {"divisibleby", t_divisibleby},
+    {"odd", t_odd},
+    {"even", t_even},
+    {"eq", t_eq},
+    {"equalto", t_eq},
+    {"==", t_eq},
+    {"ne", t_ne},
+    {"!=", t_ne},
+    {"lt", t_lt},
+    {"lessthan", t_lt},
+    {"<", t_lt},
+    {"le", t_le},
+    {"<=", t_le},
+    {"gt", t_gt},
+    {"greaterthan", t_gt},
+    {">", t_gt},
+    {"ge", t_ge},
+    {">=", t_ge},
+    {"in", t_in},
+    {"sameas", t_sameas},
+    {"filter", t_filter},
+    {"test", t_test},
 };
 
 }  // namespace
@@ -650,15 +803,18 @@ bool is_test_name(const std::string& name) {
   return false;
 }
 
-Value apply_filter(Interpreter& in, const std::string& name, const Value& operand, const Arguments& args) {
+Value apply_filter(Interpreter& in, const std::string& name, const Value& operand,
+                   const Arguments& args) {
   for (const FilterEntry& f : kFilters) {
     if (name == f.name) return f.fn(in, operand, args);
   }
-  if (is_filter_name(name)) throw Fault("the '" + name + "' filter is not supported by this interpreter");
+  if (is_filter_name(name))
+    throw Fault("the '" + name + "' filter is not supported by this interpreter");
   throw Fault("No filter named '" + name + "'.");
 }
 
-bool apply_test(Interpreter& in, const std::string& name, const Value& operand, const Arguments& args) {
+bool apply_test(Interpreter& in, const std::string& name, const Value& operand,
+                const Arguments& args) {
   for (const TestEntry& t : kTests) {
     if (name == t.name) return t.fn(in, operand, args);
   }

@@ -189,11 +189,13 @@ std::vector<Value> bind(const Arguments& args, const std::vector<Param>& params,
   }
   std::vector<Value> bound(params.size());
   std::vector<bool> given(params.size(), false);
-  for (size_t i = 0; i < args.positional.size(); ++i) bound[i] = args.positional[i], given[i] = true;
+  for (size_t i = 0; i < args.positional.size(); ++i)
+    bound[i] = args.positional[i], given[i] = true;
   for (const auto& [name, value] : args.named) {
     size_t i = 0;
     while (i < params.size() && name != params[i].name) ++i;
-    if (i == params.size()) throw Fault(fn + "() got an unexpected keyword argument '" + name + "'");
+    if (i == params.size())
+      throw Fault(fn + "() got an unexpected keyword argument '" + name + "'");
     if (given[i]) throw Fault(fn + "() got multiple values for argument '" + name + "'");
     bound[i] = value, given[i] = true;
   }
@@ -262,7 +264,8 @@ std::string Interpreter::render_to_string(const Body& body, const std::shared_pt
 Value Interpreter::apply_filter_chain(const Expr& filter, Value operand,
                                       const std::shared_ptr<Scope>& scope) {
   // The chain nests outward: the innermost filter (null operand) applies first.
-  if (filter.children[0]) operand = apply_filter_chain(*filter.children[0], std::move(operand), scope);
+  if (filter.children[0])
+    operand = apply_filter_chain(*filter.children[0], std::move(operand), scope);
   Arguments args = eval_arguments(filter, 1, scope);
   try {
     return apply_filter(*this, filter.name, operand, args);
@@ -274,15 +277,23 @@ Value Interpreter::apply_filter_chain(const Expr& filter, Value operand,
 Interpreter::Flow Interpreter::render_node(const Node& node, const std::shared_ptr<Scope>& scope,
                                            std::string& out) {
   switch (node.kind) {
-    case Node::Kind::text: out += node.text; break;
-    case Node::Kind::output: out += to_str(eval(*node.expr, scope)); break;
+    case Node::Kind::text:
+      out += node.text;
+      break;
+    case Node::Kind::output:
+      out += to_str(eval(*node.expr, scope));
+      break;
     case Node::Kind::if_:
       for (const auto& [test, body] : node.branches) {
         if (eval(*test, scope).truthy()) return render_body(body, scope, out);
       }
       return render_body(node.else_body, scope, out);
-    case Node::Kind::for_: render_for(node, scope, out); break;
-    case Node::Kind::set: assign(node.target, eval(*node.expr, scope), *scope); break;
+    case Node::Kind::for_:
+      render_for(node, scope, out);
+      break;
+    case Node::Kind::set:
+      assign(node.target, eval(*node.expr, scope), *scope);
+      break;
     case Node::Kind::set_block: {
       Value value(render_to_string(node.body, std::make_shared<Scope>(scope)));
       if (node.filter) value = apply_filter_chain(*node.filter, std::move(value), scope);
@@ -292,7 +303,9 @@ Interpreter::Flow Interpreter::render_node(const Node& node, const std::shared_p
     case Node::Kind::macro:
       scope->set(node.text, Value::object(std::make_shared<MacroObject>(node, scope, false)));
       break;
-    case Node::Kind::call_block: render_call_block(node, scope, out); break;
+    case Node::Kind::call_block:
+      render_call_block(node, scope, out);
+      break;
     case Node::Kind::filter_block: {
       Value body(render_to_string(node.body, std::make_shared<Scope>(scope)));
       out += to_str(apply_filter_chain(*node.filter, std::move(body), scope));
@@ -300,12 +313,17 @@ Interpreter::Flow Interpreter::render_node(const Node& node, const std::shared_p
     }
     case Node::Kind::with: {
       auto inner = std::make_shared<Scope>(scope);
-      for (const auto& [target, value] : node.assignments) assign(target, eval(*value, scope), *inner);
+      for (const auto& [target, value] : node.assignments)
+        assign(target, eval(*value, scope), *inner);
       return render_body(node.body, inner, out);
     }
-    case Node::Kind::break_: return Flow::break_loop;
-    case Node::Kind::continue_: return Flow::continue_loop;
-    case Node::Kind::scope: render_body(node.body, std::make_shared<Scope>(scope), out); break;
+    case Node::Kind::break_:
+      return Flow::break_loop;
+    case Node::Kind::continue_:
+      return Flow::continue_loop;
+    case Node::Kind::scope:
+      render_body(node.body, std::make_shared<Scope>(scope), out);
+      break;
   }
   return Flow::normal;
 }
@@ -331,8 +349,8 @@ void Interpreter::render_for(const Node& node, const std::shared_ptr<Scope>& sco
   const Value loop_value = Value::object(loop);
   for (size_t i = 0; i < items->size(); ++i) {
     if (++iterations_ > limits().max_loop_iterations) {
-      fail(node.line, "loops ran more than " + std::to_string(limits().max_loop_iterations) +
-                          " iterations");
+      fail(node.line,
+           "loops ran more than " + std::to_string(limits().max_loop_iterations) + " iterations");
     }
     auto iteration = std::make_shared<Scope>(scope);
     loop->set_index(static_cast<int64_t>(i));
@@ -348,7 +366,8 @@ void Interpreter::render_call_block(const Node& node, const std::shared_ptr<Scop
   const Expr& call_expr = *node.expr;
   Value callee = eval(*call_expr.children[0], scope);
   Arguments args = eval_arguments(call_expr, 1, scope);
-  args.named.emplace_back("caller", Value::object(std::make_shared<MacroObject>(node, scope, true)));
+  args.named.emplace_back("caller",
+                          Value::object(std::make_shared<MacroObject>(node, scope, true)));
   try {
     out += to_str(call(callee, std::move(args)));
   } catch (const Fault& f) {
@@ -358,7 +377,9 @@ void Interpreter::render_call_block(const Node& node, const std::shared_ptr<Scop
 
 void Interpreter::assign(const Target& target, const Value& value, Scope& scope) {
   switch (target.kind) {
-    case Target::Kind::name: scope.set(target.name, value); return;
+    case Target::Kind::name:
+      scope.set(target.name, value);
+      return;
     case Target::Kind::namespace_attribute: {
       const Value* ns = scope.find(target.name);
       auto* space = ns && ns->is_object() ? dynamic_cast<Namespace*>(ns->object()) : nullptr;
@@ -366,7 +387,8 @@ void Interpreter::assign(const Target& target, const Value& value, Scope& scope)
       space->set(target.attribute, value);
       return;
     }
-    case Target::Kind::tuple: break;
+    case Target::Kind::tuple:
+      break;
   }
   ValueList items;
   try {
@@ -410,7 +432,8 @@ Value Interpreter::call_macro(const Node& node, const std::shared_ptr<Scope>& cl
     const auto it = std::find(node.params.begin(), node.params.end(), key);
     if (it != node.params.end()) {
       const size_t i = it - node.params.begin();
-      if (filled[i]) throw Fault("macro '" + name + "' got multiple values for argument '" + key + "'");
+      if (filled[i])
+        throw Fault("macro '" + name + "' got multiple values for argument '" + key + "'");
       scope->set(key, value);
       filled[i] = true;
     } else if (key == "caller" && catch_caller) {
@@ -424,13 +447,14 @@ Value Interpreter::call_macro(const Node& node, const std::shared_ptr<Scope>& cl
   const size_t first_default = n - node.defaults.size();
   for (size_t i = 0; i < n; ++i) {
     if (filled[i]) continue;
-    scope->set(node.params[i], i >= first_default
-                                   ? eval(*node.defaults[i - first_default], scope)
-                                   : Value::undefined("parameter '" + node.params[i] +
-                                                      "' was not provided"));
+    scope->set(node.params[i],
+               i >= first_default
+                   ? eval(*node.defaults[i - first_default], scope)
+                   : Value::undefined("parameter '" + node.params[i] + "' was not provided"));
   }
   if (catch_varargs) {
-    ValueList extra(args.positional.begin() + std::min(n, args.positional.size()), args.positional.end());
+    ValueList extra(args.positional.begin() + std::min(n, args.positional.size()),
+                    args.positional.end());
     scope->set("varargs", Value::sequence(std::move(extra), SequenceKind::tuple));
   }
   if (catch_kwargs) scope->set("kwargs", Value::dict(std::move(extra_kwargs)));
@@ -453,8 +477,10 @@ Value Interpreter::call(const Value& callee, Arguments args) {
 
 Value Interpreter::getattr(const Value& object, std::string_view name) {
   switch (object.kind()) {
-    case Value::Kind::undefined: fail_undefined(object);
-    case Value::Kind::object: return object.object()->attribute(name);
+    case Value::Kind::undefined:
+      fail_undefined(object);
+    case Value::Kind::object:
+      return object.object()->attribute(name);
     case Value::Kind::string:
     case Value::Kind::list:
     case Value::Kind::dict: {
@@ -464,7 +490,8 @@ Value Interpreter::getattr(const Value& object, std::string_view name) {
       }
       break;
     }
-    default: break;
+    default:
+      break;
   }
   return no_attribute(object, name);
 }
@@ -485,7 +512,8 @@ Value Interpreter::getitem(const Value& object, const Value& key) {
     const std::u32string cps = text::decode(object.string());
     int64_t i = key.integer();
     if (i < 0) i += static_cast<int64_t>(cps.size());
-    if (i >= 0 && i < static_cast<int64_t>(cps.size())) return Value(text::encode(cps.substr(i, 1)));
+    if (i >= 0 && i < static_cast<int64_t>(cps.size()))
+      return Value(text::encode(cps.substr(i, 1)));
     return no_element(object, key);
   }
   // jinja2 falls back to the attribute of that name (a method, a namespace member).
@@ -499,7 +527,8 @@ Value Interpreter::getitem(const Value& object, const Value& key) {
 Arguments Interpreter::eval_arguments(const Expr& e, size_t first,
                                       const std::shared_ptr<Scope>& scope) {
   Arguments args;
-  for (size_t i = first; i < e.children.size(); ++i) args.positional.push_back(eval(*e.children[i], scope));
+  for (size_t i = first; i < e.children.size(); ++i)
+    args.positional.push_back(eval(*e.children[i], scope));
   for (const auto& [key, value] : e.kwargs) args.named.emplace_back(key, eval(*value, scope));
   return args;
 }
@@ -522,8 +551,8 @@ Value Interpreter::eval_slice(const Value& object, const Expr& slice,
   const bool indices_ok = std::all_of(std::begin(parts), std::end(parts), [](const Value& v) {
     return v.is_none() || v.is_int() || v.is_bool();
   });
-  const bool sliceable = object.is_string() ||
-                         (object.is_sequence() && object.sequence_kind() != SequenceKind::generator);
+  const bool sliceable = object.is_string() || (object.is_sequence() &&
+                                                object.sequence_kind() != SequenceKind::generator);
   if (!indices_ok || !sliceable) {
     return Value::undefined(object_type_repr(object) + " has no element slice(" + repr(parts[0]) +
                             ", " + repr(parts[1]) + ", " + repr(parts[2]) + ")");
@@ -531,7 +560,8 @@ Value Interpreter::eval_slice(const Value& object, const Expr& slice,
   if (object.is_string()) {
     const std::u32string cps = text::decode(object.string());
     std::u32string out;
-    for (int64_t i : slice_positions(static_cast<int64_t>(cps.size()), parts[0], parts[1], parts[2])) {
+    for (int64_t i :
+         slice_positions(static_cast<int64_t>(cps.size()), parts[0], parts[1], parts[2])) {
       out += cps[i];
     }
     charge(static_cast<int64_t>(out.size()));
@@ -539,7 +569,8 @@ Value Interpreter::eval_slice(const Value& object, const Expr& slice,
   }
   const ValueList& items = object.items();
   ValueList out;
-  for (int64_t i : slice_positions(static_cast<int64_t>(items.size()), parts[0], parts[1], parts[2])) {
+  for (int64_t i :
+       slice_positions(static_cast<int64_t>(items.size()), parts[0], parts[1], parts[2])) {
     out.push_back(items[i]);
   }
   charge(static_cast<int64_t>(out.size()));
@@ -578,7 +609,8 @@ Value Interpreter::eval_compare(const Expr& e, const std::shared_ptr<Scope>& sco
 
 Value Interpreter::eval_unchecked(const Expr& e, const std::shared_ptr<Scope>& scope) {
   switch (e.kind) {
-    case Expr::Kind::constant: return e.constant;
+    case Expr::Kind::constant:
+      return e.constant;
     case Expr::Kind::name: {
       if (const Value* v = scope->find(e.name)) return *v;
       return Value::undefined("'" + e.name + "' is undefined");
@@ -588,8 +620,8 @@ Value Interpreter::eval_unchecked(const Expr& e, const std::shared_ptr<Scope>& s
       ValueList items;
       for (const ExprPtr& child : e.children) items.push_back(eval(*child, scope));
       charge(static_cast<int64_t>(items.size()));
-      return Value::sequence(std::move(items), e.kind == Expr::Kind::list ? SequenceKind::list
-                                                                          : SequenceKind::tuple);
+      return Value::sequence(std::move(items),
+                             e.kind == Expr::Kind::list ? SequenceKind::list : SequenceKind::tuple);
     }
     case Expr::Kind::dict: {
       Dict entries;
@@ -600,13 +632,16 @@ Value Interpreter::eval_unchecked(const Expr& e, const std::shared_ptr<Scope>& s
       charge(static_cast<int64_t>(entries.size()));
       return Value::dict(std::move(entries));
     }
-    case Expr::Kind::getattr: return getattr(eval(*e.children[0], scope), e.name);
+    case Expr::Kind::getattr:
+      return getattr(eval(*e.children[0], scope), e.name);
     case Expr::Kind::getitem: {
       Value object = eval(*e.children[0], scope);
-      if (e.children[1]->kind == Expr::Kind::slice) return eval_slice(object, *e.children[1], scope);
+      if (e.children[1]->kind == Expr::Kind::slice)
+        return eval_slice(object, *e.children[1], scope);
       return getitem(object, eval(*e.children[1], scope));
     }
-    case Expr::Kind::slice: throw Fault("a slice is only valid inside [ ]");
+    case Expr::Kind::slice:
+      throw Fault("a slice is only valid inside [ ]");
     case Expr::Kind::call: {
       Value callee = eval(*e.children[0], scope);
       return call(callee, eval_arguments(e, 1, scope));
@@ -619,14 +654,16 @@ Value Interpreter::eval_unchecked(const Expr& e, const std::shared_ptr<Scope>& s
       Value operand = eval(*e.children[0], scope);
       return Value(apply_test(*this, e.name, operand, eval_arguments(e, 1, scope)));
     }
-    case Expr::Kind::negate: return negate(eval(*e.children[0], scope));
+    case Expr::Kind::negate:
+      return negate(eval(*e.children[0], scope));
     case Expr::Kind::plus: {
       Value v = eval(*e.children[0], scope);
       if (v.is_undefined()) fail_undefined(v);
       if (!v.is_number()) throw Fault("bad operand type for unary +: '" + v.type_name() + "'");
       return v.is_bool() ? Value(v.integer()) : v;
     }
-    case Expr::Kind::logical_not: return Value(!eval(*e.children[0], scope).truthy());
+    case Expr::Kind::logical_not:
+      return Value(!eval(*e.children[0], scope).truthy());
     case Expr::Kind::binary:
       return binary_op(*this, e.name, eval(*e.children[0], scope), eval(*e.children[1], scope));
     case Expr::Kind::logical_and: {
@@ -642,7 +679,8 @@ Value Interpreter::eval_unchecked(const Expr& e, const std::shared_ptr<Scope>& s
       for (const ExprPtr& child : e.children) joined += to_str(eval(*child, scope));
       return Value(checked(joined));
     }
-    case Expr::Kind::compare: return eval_compare(e, scope);
+    case Expr::Kind::compare:
+      return eval_compare(e, scope);
     case Expr::Kind::condition: {
       if (eval(*e.children[0], scope).truthy()) return eval(*e.children[1], scope);
       if (e.children[2]) return eval(*e.children[2], scope);

@@ -83,8 +83,10 @@ class Interpreter {
 };
 
 // Builtins (jinja_builtins.cc): filters, tests, str/dict/list methods, operators, globals.
-Value apply_filter(Interpreter& in, const std::string& name, const Value& operand, const Arguments& args);
-bool apply_test(Interpreter& in, const std::string& name, const Value& operand, const Arguments& args);
+Value apply_filter(Interpreter& in, const std::string& name, const Value& operand,
+                   const Arguments& args);
+bool apply_test(Interpreter& in, const std::string& name, const Value& operand,
+                const Arguments& args);
 // A method of a str, dict or list as a callable value (an undefined value whose use fails for
 // the ones the immutable sandbox forbids), or nothing when the type has no such attribute.
 std::optional<Value> method_of(const Value& receiver, std::string_view name);

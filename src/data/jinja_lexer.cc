@@ -29,11 +29,19 @@ std::string normalize_newlines(std::string_view source) {
   return out;
 }
 
-int count_newlines(std::string_view s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+int count_newlines(std::string_view s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
 
-bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_name_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+bool is_name_char(char c) {
+  return is_name_start(c) || (c >= '0' && c <= '9');
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 int hex_value(char32_t c) {
   if (c >= '0' && c <= '9') return static_cast<int>(c - '0');
@@ -65,7 +73,8 @@ class Lexer {
     const auto byte = static_cast<unsigned char>(source_[p]);
     if (byte < 0x80) return text::is_space(byte) ? 1 : 0;
     size_t n = 1;
-    while (p + n < source_.size() && (static_cast<unsigned char>(source_[p + n]) & 0xC0) == 0x80) ++n;
+    while (p + n < source_.size() && (static_cast<unsigned char>(source_[p + n]) & 0xC0) == 0x80)
+      ++n;
     const std::u32string cp = text::decode(std::string_view(source_).substr(p, n));
     return cp.size() == 1 && text::is_space(cp[0]) ? n : 0;
   }
@@ -176,7 +185,8 @@ class Lexer {
     size_t q = pos_;
     while ((q = source_.find("{%", q)) != std::string::npos) {
       size_t p = q + 2;
-      const char sign = p < source_.size() && (source_[p] == '-' || source_[p] == '+') ? source_[p] : 0;
+      const char sign =
+          p < source_.size() && (source_[p] == '-' || source_[p] == '+') ? source_[p] : 0;
       if (sign) ++p;
       p = skip_spaces(p);
       if (at(p, "endraw")) {
@@ -291,7 +301,8 @@ class Lexer {
     for (char ch : source_.substr(pos_, n)) {
       if (ch != '_') spelled += ch;
     }
-    Token token{Type::floating, line_, source_.substr(pos_, n), 0, std::strtod(spelled.c_str(), nullptr)};
+    Token token{Type::floating, line_, source_.substr(pos_, n), 0,
+                std::strtod(spelled.c_str(), nullptr)};
     tokens_.push_back(std::move(token));
     pos_ += n;
   }
@@ -361,25 +372,54 @@ class Lexer {
       }
       const char32_t d = cps[++i];
       switch (d) {
-        case '\n': break;
-        case '\\': out += '\\'; break;
-        case '\'': out += '\''; break;
-        case '"': out += '"'; break;
-        case 'a': out += '\a'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'v': out += '\v'; break;
-        case 'x': text::append_utf8(out, hex_escape(cps, i, 2, "truncated \\xXX escape")); break;
-        case 'u': text::append_utf8(out, hex_escape(cps, i, 4, "truncated \\uXXXX escape")); break;
-        case 'U': text::append_utf8(out, hex_escape(cps, i, 8, "truncated \\UXXXXXXXX escape")); break;
-        case 'N': fail(line_, "\\N{...} escapes are not supported");
+        case '\n':
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '\'':
+          out += '\'';
+          break;
+        case '"':
+          out += '"';
+          break;
+        case 'a':
+          out += '\a';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'v':
+          out += '\v';
+          break;
+        case 'x':
+          text::append_utf8(out, hex_escape(cps, i, 2, "truncated \\xXX escape"));
+          break;
+        case 'u':
+          text::append_utf8(out, hex_escape(cps, i, 4, "truncated \\uXXXX escape"));
+          break;
+        case 'U':
+          text::append_utf8(out, hex_escape(cps, i, 8, "truncated \\UXXXXXXXX escape"));
+          break;
+        case 'N':
+          fail(line_, "\\N{...} escapes are not supported");
         default:
           if (d >= '0' && d <= '7') {
             char32_t value = d - '0';
-            for (int k = 0; k < 2 && i + 1 < cps.size() && cps[i + 1] >= '0' && cps[i + 1] <= '7'; ++k) {
+            for (int k = 0; k < 2 && i + 1 < cps.size() && cps[i + 1] >= '0' && cps[i + 1] <= '7';
+                 ++k) {
               value = value * 8 + (cps[++i] - '0');
             }
             text::append_utf8(out, value);
@@ -387,7 +427,10 @@ class Lexer {
             // Python first turns a non-ASCII character into its \x / \u / \U escape, so after a
             // backslash it decodes as a literal backslash followed by that escape's letters.
             char buf[16];
-            std::snprintf(buf, sizeof(buf), d < 0x100 ? "\\x%02x" : d < 0x10000 ? "\\u%04x" : "\\U%08x",
+            std::snprintf(buf, sizeof(buf),
+                          d < 0x100     ? "\\x%02x"
+                          : d < 0x10000 ? "\\u%04x"
+                                        : "\\U%08x",
                           static_cast<unsigned>(d));
             out += buf;
           } else {
@@ -406,7 +449,8 @@ class Lexer {
       value = value * 16 + hex_value(cps[++i]);
     }
     if (value > 0x10FFFF) fail(line_, "illegal Unicode character");
-    if (value >= 0xD800 && value <= 0xDFFF) fail(line_, "a lone surrogate cannot be rendered as UTF-8");
+    if (value >= 0xD800 && value <= 0xDFFF)
+      fail(line_, "a lone surrogate cannot be rendered as UTF-8");
     return value;
   }
 

@@ -30,7 +30,9 @@ class Parser {
     if (index_ + 1 < tokens_.size()) ++index_;
     return token;
   }
-  bool is_op(std::string_view op) const { return current().type == Type::op && current().text == op; }
+  bool is_op(std::string_view op) const {
+    return current().type == Type::op && current().text == op;
+  }
   bool is_name(std::string_view name) const {
     return current().type == Type::name && current().text == name;
   }
@@ -47,16 +49,26 @@ class Parser {
 
   static std::string describe(const Token& token) {
     switch (token.type) {
-      case Type::eof: return "end of template";
-      case Type::block_begin: return "begin of statement block";
-      case Type::block_end: return "end of statement block";
-      case Type::variable_begin: return "begin of print statement";
-      case Type::variable_end: return "end of print statement";
-      case Type::data: return "template data / text";
-      case Type::string: return "string";
-      case Type::integer: return "integer";
-      case Type::floating: return "float";
-      default: return token.text;
+      case Type::eof:
+        return "end of template";
+      case Type::block_begin:
+        return "begin of statement block";
+      case Type::block_end:
+        return "end of statement block";
+      case Type::variable_begin:
+        return "begin of print statement";
+      case Type::variable_end:
+        return "end of print statement";
+      case Type::data:
+        return "template data / text";
+      case Type::string:
+        return "string";
+      case Type::integer:
+        return "integer";
+      case Type::floating:
+        return "float";
+      default:
+        return token.text;
     }
   }
 
@@ -64,7 +76,8 @@ class Parser {
     throw TemplateError(origin_ + ":" + std::to_string(line) + ": " + message);
   }
   [[noreturn]] void fail_unexpected(const std::string& expected) const {
-    if (current().type == Type::eof) fail("unexpected end of template, expected " + expected + ".", current().line);
+    if (current().type == Type::eof)
+      fail("unexpected end of template, expected " + expected + ".", current().line);
     fail("expected " + expected + ", got '" + describe(current()) + "'", current().line);
   }
   const Token& expect_op(std::string_view op) {
@@ -149,7 +162,8 @@ class Parser {
     Body body = subparse(end_tags);
     if (current().type == Type::eof) {
       std::string wanted;
-      for (const std::string& tag : end_tags) wanted += (wanted.empty() ? "'" : " or '") + tag + "'";
+      for (const std::string& tag : end_tags)
+        wanted += (wanted.empty() ? "'" : " or '") + tag + "'";
       fail("Unexpected end of template. Jinja was looking for the following tags: " + wanted + ".",
            current().line);
     }
@@ -172,7 +186,8 @@ class Parser {
     if (tag == "break" || tag == "continue") {
       advance();
       if (loop_depth_ == 0) fail("'" + tag + "' outside of a loop", line);
-      return body.push_back(make_node(tag == "break" ? Node::Kind::break_ : Node::Kind::continue_, line));
+      return body.push_back(
+          make_node(tag == "break" ? Node::Kind::break_ : Node::Kind::continue_, line));
     }
     if (tag == "generation") {
       advance();
@@ -182,7 +197,9 @@ class Parser {
     }
     if (tag == "block" || tag == "extends" || tag == "include" || tag == "import" ||
         tag == "from" || tag == "autoescape") {
-      fail("the '" + tag + "' tag needs other templates or autoescaping, which chat templates do not have", line);
+      fail("the '" + tag +
+               "' tag needs other templates or autoescaping, which chat templates do not have",
+           line);
     }
     std::string message = "Encountered unknown tag '" + tag + "'.";
     if (!end_tags.empty()) {
@@ -329,11 +346,14 @@ class Parser {
       for (const ExprPtr& element : e.children) target.elements.push_back(to_target(*element));
       return target;
     }
-    fail(e.kind == Expr::Kind::constant ? "can't assign to 'const'" : "can't assign to this expression", e.line);
+    fail(e.kind == Expr::Kind::constant ? "can't assign to 'const'"
+                                        : "can't assign to this expression",
+         e.line);
   }
 
   Target parse_assign_target(const std::vector<std::string>& extra_end, bool with_namespace) {
-    if (with_namespace && current().type == Type::name && look().type == Type::op && look().text == ".") {
+    if (with_namespace && current().type == Type::name && look().type == Type::op &&
+        look().text == ".") {
       Target target;
       target.kind = Target::Kind::namespace_attribute;
       target.line = current().line;
@@ -374,7 +394,8 @@ class Parser {
     }
     if (!is_tuple) {
       if (!items.empty()) return std::move(items[0]);
-      if (!explicit_parentheses) fail("Expected an expression, got '" + describe(current()) + "'", current().line);
+      if (!explicit_parentheses)
+        fail("Expected an expression, got '" + describe(current()) + "'", current().line);
     }
     auto tuple = make(Expr::Kind::tuple, line);
     tuple->children = std::move(items);
@@ -433,8 +454,12 @@ class Parser {
     }
     return left;
   }
-  ExprPtr parse_or() { return parse_binary_chain(Expr::Kind::logical_or, "or", &Parser::parse_and); }
-  ExprPtr parse_and() { return parse_binary_chain(Expr::Kind::logical_and, "and", &Parser::parse_not); }
+  ExprPtr parse_or() {
+    return parse_binary_chain(Expr::Kind::logical_or, "or", &Parser::parse_and);
+  }
+  ExprPtr parse_and() {
+    return parse_binary_chain(Expr::Kind::logical_and, "and", &Parser::parse_not);
+  }
 
   ExprPtr parse_not() {
     if (is_name("not")) {
@@ -571,7 +596,8 @@ class Parser {
         node->constant = token.type == Type::integer ? Value(token.integer) : Value(token.floating);
         return node;
       }
-      default: break;
+      default:
+        break;
     }
     if (is_op("(")) {
       advance();

@@ -17,14 +17,12 @@ struct CaseRange {
 };
 
 constexpr CaseRange kCaseRanges[] = {
-    {0x41, 0x5A, 1, 32},       {0xC0, 0xD6, 1, 32},       {0xD8, 0xDE, 1, 32},
-    {0x100, 0x12E, 2, 1},      {0x132, 0x136, 2, 1},      {0x139, 0x147, 2, 1},
-    {0x14A, 0x176, 2, 1},      {0x179, 0x17D, 2, 1},      {0x386, 0x386, 1, 38},
-    {0x388, 0x38A, 1, 37},     {0x38C, 0x38C, 1, 64},     {0x38E, 0x38F, 1, 63},
-    {0x391, 0x3A1, 1, 32},     {0x3A3, 0x3AB, 1, 32},     {0x400, 0x40F, 1, 80},
-    {0x410, 0x42F, 1, 32},     {0x460, 0x480, 2, 1},      {0x48A, 0x4BE, 2, 1},
-    {0x4C1, 0x4CD, 2, 1},      {0x4D0, 0x52E, 2, 1},      {0x531, 0x556, 1, 48},
-    {0x1E00, 0x1E94, 2, 1},    {0x1EA0, 0x1EFE, 2, 1},    {0xFF21, 0xFF3A, 1, 32},
+    {0x41, 0x5A, 1, 32},   {0xC0, 0xD6, 1, 32},    {0xD8, 0xDE, 1, 32},    {0x100, 0x12E, 2, 1},
+    {0x132, 0x136, 2, 1},  {0x139, 0x147, 2, 1},   {0x14A, 0x176, 2, 1},   {0x179, 0x17D, 2, 1},
+    {0x386, 0x386, 1, 38}, {0x388, 0x38A, 1, 37},  {0x38C, 0x38C, 1, 64},  {0x38E, 0x38F, 1, 63},
+    {0x391, 0x3A1, 1, 32}, {0x3A3, 0x3AB, 1, 32},  {0x400, 0x40F, 1, 80},  {0x410, 0x42F, 1, 32},
+    {0x460, 0x480, 2, 1},  {0x48A, 0x4BE, 2, 1},   {0x4C1, 0x4CD, 2, 1},   {0x4D0, 0x52E, 2, 1},
+    {0x531, 0x556, 1, 48}, {0x1E00, 0x1E94, 2, 1}, {0x1EA0, 0x1EFE, 2, 1}, {0xFF21, 0xFF3A, 1, 32},
 };
 
 char32_t simple_lower(char32_t c) {
@@ -40,13 +38,20 @@ char32_t simple_lower(char32_t c) {
 
 char32_t simple_upper(char32_t c) {
   switch (c) {
-    case 0xFF: return 0x178;
-    case 0x4CF: return 0x4C0;
-    case 0xB5: return 0x39C;   // µ -> Greek capital mu, as Python maps it
-    case 0x131: return 0x49;   // dotless i
-    case 0x17F: return 0x53;   // long s
-    case 0x3C2: return 0x3A3;  // final sigma
-    default: break;
+    case 0xFF:
+      return 0x178;
+    case 0x4CF:
+      return 0x4C0;
+    case 0xB5:
+      return 0x39C;  // µ -> Greek capital mu, as Python maps it
+    case 0x131:
+      return 0x49;  // dotless i
+    case 0x17F:
+      return 0x53;  // long s
+    case 0x3C2:
+      return 0x3A3;  // final sigma
+    default:
+      break;
   }
   for (const CaseRange& r : kCaseRanges) {
     const char32_t upper = c - r.offset;
@@ -74,7 +79,9 @@ void append_lower(std::u32string& out, char32_t c) {
   }
 }
 
-bool is_cased(char32_t c) { return simple_lower(c) != c || simple_upper(c) != c || c == 0xDF; }
+bool is_cased(char32_t c) {
+  return simple_lower(c) != c || simple_upper(c) != c || c == 0xDF;
+}
 
 bool in_set(char32_t c, const std::u32string* set) {
   return set ? set->find(c) != std::u32string::npos : is_space(c);
@@ -161,8 +168,8 @@ int64_t length(std::string_view s) {
 
 bool is_space(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
 }
 
 bool is_line_break(char32_t c) {
@@ -184,9 +191,15 @@ bool is_alpha(char32_t c) {
          (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7A3);
 }
 
-bool is_digit(char32_t c) { return c >= '0' && c <= '9'; }
-bool is_cased_upper(char32_t c) { return simple_lower(c) != c; }
-bool is_cased_lower(char32_t c) { return simple_upper(c) != c || c == 0xDF; }
+bool is_digit(char32_t c) {
+  return c >= '0' && c <= '9';
+}
+bool is_cased_upper(char32_t c) {
+  return simple_lower(c) != c;
+}
+bool is_cased_lower(char32_t c) {
+  return simple_upper(c) != c || c == 0xDF;
+}
 
 std::string upper(std::string_view s) {
   std::u32string out;
@@ -387,7 +400,8 @@ std::string float_repr(double value) {
     out += digits.substr(0, 1);
     if (digits.size() > 1) out += "." + digits.substr(1);
     char exp_buf[16];
-    std::snprintf(exp_buf, sizeof(exp_buf), "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
+    std::snprintf(exp_buf, sizeof(exp_buf), "e%c%02d", exponent < 0 ? '-' : '+',
+                  std::abs(exponent));
     return out + exp_buf;
   }
   if (decpt <= 0) {

@@ -40,14 +40,29 @@ void append_json_string(std::string& out, std::string_view s, bool ensure_ascii)
   out += '"';
   for (char32_t c : text::decode(s)) {
     switch (c) {
-      case '"': out += "\\\""; continue;
-      case '\\': out += "\\\\"; continue;
-      case '\n': out += "\\n"; continue;
-      case '\r': out += "\\r"; continue;
-      case '\t': out += "\\t"; continue;
-      case '\b': out += "\\b"; continue;
-      case '\f': out += "\\f"; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      case '\b':
+        out += "\\b";
+        continue;
+      case '\f':
+        out += "\\f";
+        continue;
+      default:
+        break;
     }
     char buf[16];
     if (c < 0x20 || (ensure_ascii && c >= 0x7F)) {
@@ -75,11 +90,16 @@ std::string json_float(double v) {
 // A dict key as json.dumps writes it: str as is; int, float, bool and None converted.
 std::string json_key(const Value& key) {
   switch (key.kind()) {
-    case Value::Kind::string: return key.string();
-    case Value::Kind::boolean: return key.boolean() ? "true" : "false";
-    case Value::Kind::none: return "null";
-    case Value::Kind::integer: return std::to_string(key.integer());
-    case Value::Kind::floating: return json_float(key.number());
+    case Value::Kind::string:
+      return key.string();
+    case Value::Kind::boolean:
+      return key.boolean() ? "true" : "false";
+    case Value::Kind::none:
+      return "null";
+    case Value::Kind::integer:
+      return std::to_string(key.integer());
+    case Value::Kind::floating:
+      return json_float(key.number());
     default:
       throw Fault("keys must be str, int, float, bool or None, not " + key.type_name());
   }
@@ -88,24 +108,36 @@ std::string json_key(const Value& key) {
 class JsonWriter {
  public:
   explicit JsonWriter(const JsonOptions& options) : options_(options) {
-    item_separator_ = options.item_separator ? *options.item_separator
-                                             : (options.indent ? "," : ", ");
+    item_separator_ =
+        options.item_separator ? *options.item_separator : (options.indent ? "," : ", ");
     key_separator_ = options.key_separator ? *options.key_separator : ": ";
   }
 
   void write(std::string& out, const Value& value, int depth) {
     ZT_CHECK(depth < 512, "tojson: nesting deeper than 512 levels");
     switch (value.kind()) {
-      case Value::Kind::none: out += "null"; return;
-      case Value::Kind::boolean: out += value.boolean() ? "true" : "false"; return;
-      case Value::Kind::integer: out += std::to_string(value.integer()); return;
-      case Value::Kind::floating: out += json_float(value.number()); return;
-      case Value::Kind::string: append_json_string(out, value.string(), options_.ensure_ascii); return;
+      case Value::Kind::none:
+        out += "null";
+        return;
+      case Value::Kind::boolean:
+        out += value.boolean() ? "true" : "false";
+        return;
+      case Value::Kind::integer:
+        out += std::to_string(value.integer());
+        return;
+      case Value::Kind::floating:
+        out += json_float(value.number());
+        return;
+      case Value::Kind::string:
+        append_json_string(out, value.string(), options_.ensure_ascii);
+        return;
       case Value::Kind::list:
         if (value.sequence_kind() != SequenceKind::generator) return write_list(out, value, depth);
         break;
-      case Value::Kind::dict: return write_dict(out, value, depth);
-      default: break;
+      case Value::Kind::dict:
+        return write_dict(out, value, depth);
+      default:
+        break;
     }
     throw Fault("Object of type " + value.type_name() + " is not JSON serializable");
   }
@@ -140,9 +172,8 @@ class JsonWriter {
       return;
     }
     if (options_.sort_keys) {
-      std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-        return less(a.first, b.first, "<");
-      });
+      std::stable_sort(entries.begin(), entries.end(),
+                       [](const auto& a, const auto& b) { return less(a.first, b.first, "<"); });
     }
     out += '{';
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -198,12 +229,15 @@ Value Value::object(std::shared_ptr<Object> object) {
 
 Value Value::from_json(const json::Value& value) {
   switch (value.kind()) {
-    case json::Value::Kind::null: return none();
-    case json::Value::Kind::boolean: return Value(value.as_bool("value"));
+    case json::Value::Kind::null:
+      return none();
+    case json::Value::Kind::boolean:
+      return Value(value.as_bool("value"));
     case json::Value::Kind::number:
       if (value.is_int64()) return Value(value.as_int64("value"));
       return Value(value.as_double("value"));
-    case json::Value::Kind::string: return Value(value.as_string("value"));
+    case json::Value::Kind::string:
+      return Value(value.as_string("value"));
     case json::Value::Kind::array: {
       ValueList items;
       items.reserve(value.items().size());
@@ -219,38 +253,57 @@ Value Value::from_json(const json::Value& value) {
   return none();
 }
 
-const ValueList& Value::items() const { return list_ ? *list_ : kEmptyList; }
-const Dict& Value::entries() const { return dict_ ? *dict_ : kEmptyDict; }
+const ValueList& Value::items() const {
+  return list_ ? *list_ : kEmptyList;
+}
+const Dict& Value::entries() const {
+  return dict_ ? *dict_ : kEmptyDict;
+}
 
 bool Value::truthy() const {
   switch (kind_) {
     case Kind::undefined:
-    case Kind::none: return false;
+    case Kind::none:
+      return false;
     case Kind::boolean:
-    case Kind::integer: return int_ != 0;
-    case Kind::floating: return float_ != 0;
-    case Kind::string: return !text_.empty();
-    case Kind::list: return sequence_kind_ == SequenceKind::generator || !items().empty();
-    case Kind::dict: return entries().size() > 0;
-    case Kind::object: return true;
+    case Kind::integer:
+      return int_ != 0;
+    case Kind::floating:
+      return float_ != 0;
+    case Kind::string:
+      return !text_.empty();
+    case Kind::list:
+      return sequence_kind_ == SequenceKind::generator || !items().empty();
+    case Kind::dict:
+      return entries().size() > 0;
+    case Kind::object:
+      return true;
   }
   return false;
 }
 
 std::string Value::type_name() const {
   switch (kind_) {
-    case Kind::undefined: return "Undefined";
-    case Kind::none: return "NoneType";
-    case Kind::boolean: return "bool";
-    case Kind::integer: return "int";
-    case Kind::floating: return "float";
-    case Kind::string: return "str";
+    case Kind::undefined:
+      return "Undefined";
+    case Kind::none:
+      return "NoneType";
+    case Kind::boolean:
+      return "bool";
+    case Kind::integer:
+      return "int";
+    case Kind::floating:
+      return "float";
+    case Kind::string:
+      return "str";
     case Kind::list:
       return sequence_kind_ == SequenceKind::list    ? "list"
              : sequence_kind_ == SequenceKind::tuple ? "tuple"
                                                      : "generator";
-    case Kind::dict: return "dict";
-    case Kind::object: return object_->type_name();
+    case Kind::dict:
+      return "dict";
+    case Kind::object:
+      return object_->type_name();
   }
   return "object";
 }
@@ -289,7 +342,9 @@ Value Object::call(Interpreter&, Arguments) {
   throw Fault("'" + type_name() + "' object is not callable");
 }
 
-std::string Namespace::repr() const { return "<Namespace " + jinja::repr(Value::dict(attributes_)) + ">"; }
+std::string Namespace::repr() const {
+  return "<Namespace " + jinja::repr(Value::dict(attributes_)) + ">";
+}
 
 Value Namespace::attribute(std::string_view name) const {
   if (const Value* v = attributes_.find(name)) return *v;
@@ -298,21 +353,31 @@ Value Namespace::attribute(std::string_view name) const {
 
 std::string to_str(const Value& value) {
   switch (value.kind()) {
-    case Value::Kind::undefined: return "";
-    case Value::Kind::string: return value.string();
-    default: return repr(value);
+    case Value::Kind::undefined:
+      return "";
+    case Value::Kind::string:
+      return value.string();
+    default:
+      return repr(value);
   }
 }
 
 std::string repr(const Value& value) {
   switch (value.kind()) {
-    case Value::Kind::undefined: return "Undefined";
-    case Value::Kind::none: return "None";
-    case Value::Kind::boolean: return value.boolean() ? "True" : "False";
-    case Value::Kind::integer: return std::to_string(value.integer());
-    case Value::Kind::floating: return text::float_repr(value.number());
-    case Value::Kind::string: return text::string_repr(value.string());
-    case Value::Kind::object: return value.object()->repr();
+    case Value::Kind::undefined:
+      return "Undefined";
+    case Value::Kind::none:
+      return "None";
+    case Value::Kind::boolean:
+      return value.boolean() ? "True" : "False";
+    case Value::Kind::integer:
+      return std::to_string(value.integer());
+    case Value::Kind::floating:
+      return text::float_repr(value.number());
+    case Value::Kind::string:
+      return text::string_repr(value.string());
+    case Value::Kind::object:
+      return value.object()->repr();
     case Value::Kind::dict: {
       std::string out = "{";
       bool first = true;
@@ -323,7 +388,8 @@ std::string repr(const Value& value) {
       }
       return out + "}";
     }
-    case Value::Kind::list: break;
+    case Value::Kind::list:
+      break;
   }
   if (value.sequence_kind() == SequenceKind::generator) return "<generator object>";
   const bool tuple = value.sequence_kind() == SequenceKind::tuple;
@@ -342,9 +408,12 @@ bool equals(const Value& a, const Value& b) {
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
     case Value::Kind::undefined:
-    case Value::Kind::none: return true;
-    case Value::Kind::string: return a.string() == b.string();
-    case Value::Kind::object: return a.object() == b.object();
+    case Value::Kind::none:
+      return true;
+    case Value::Kind::string:
+      return a.string() == b.string();
+    case Value::Kind::object:
+      return a.object() == b.object();
     case Value::Kind::list: {
       if (a.sequence_kind() != b.sequence_kind()) return false;
       if (a.sequence_kind() == SequenceKind::generator) return &a.items() == &b.items();
@@ -364,7 +433,8 @@ bool equals(const Value& a, const Value& b) {
       }
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -383,13 +453,15 @@ bool less(const Value& a, const Value& b, std::string_view op) {
 
 bool hashable(const Value& value) {
   switch (value.kind()) {
-    case Value::Kind::dict: return false;
+    case Value::Kind::dict:
+      return false;
     case Value::Kind::list:
       if (value.sequence_kind() != SequenceKind::tuple) {
         return value.sequence_kind() == SequenceKind::generator;
       }
       return std::all_of(value.items().begin(), value.items().end(), hashable);
-    default: return true;
+    default:
+      return true;
   }
 }
 

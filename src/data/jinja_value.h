@@ -34,7 +34,17 @@ enum class SequenceKind : uint8_t { list, tuple, generator };
 
 class Value {
  public:
-  enum class Kind : uint8_t { undefined, none, boolean, integer, floating, string, list, dict, object };
+  enum class Kind : uint8_t {
+    undefined,
+    none,
+    boolean,
+    integer,
+    floating,
+    string,
+    list,
+    dict,
+    object
+  };
 
   Value() = default;  // undefined, with no name
   Value(bool b) : kind_(Kind::boolean), int_(b) {}
