@@ -108,16 +108,49 @@ json::Value read_json_file(const std::string& path) {
   return json::parse(bytes.str(), path);
 }
 
+// One JSONL line per case: {"messages": [...], "add_generation_prompt": bool, "variables": {...}}
+// in; {"text": ...}, {"raised": message of raise_exception} or {"error": ...} out.
+void render_batch(const ChatTemplate& chat, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  ZT_CHECK(in.good(), path, ": cannot open");
+  std::string line;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    if (line.empty()) continue;
+    const json::Value row = json::parse_line(line, path, number);
+    ZT_CHECK(row.is_object() && row.find("messages"), path, ":", number,
+             ": expected an object with \"messages\"");
+    const json::Value* agp = row.find("add_generation_prompt");
+    const json::Value* variables = row.find("variables");
+    std::string out;
+    try {
+      out = "{\"text\": " +
+            json::quote(chat.render(*row.find("messages"),
+                                    agp && agp->as_bool("add_generation_prompt"),
+                                    variables ? *variables : json::Value())) +
+            "}";
+    } catch (const jinja::RaisedError& e) {
+      out = "{\"raised\": " + json::quote(e.what()) + "}";
+    } catch (const Error& e) {
+      out = "{\"error\": " + json::quote(e.what()) + "}";
+    }
+    std::printf("%s\n", out.c_str());
+  }
+}
+
 int debug_chat_template(int argc, char** argv, int first) {
   Args args(
       "zerotune debug chat-template",
       "Renders the folder's chat template (tokenizer_config.json \"chat_template\", or\n"
       "chat_template.jinja) for the messages as transformers' apply_chat_template would, and\n"
-      "writes the text to stdout exactly (no newline added).");
+      "writes the text to stdout exactly (no newline added). With --batch, renders each line\n"
+      "of a JSONL file and prints one JSON line per case: {\"text\"}, {\"raised\"} or "
+      "{\"error\"}.");
   args.option("--folder", "DIR", "model or tokenizer folder")
       .option("--messages", "FILE.json", "a JSON array of {\"role\", \"content\", ...} objects")
       .option("--variables", "FILE.json",
               "a JSON object of further template variables (tools, ...)")
+      .option("--batch", "FILE.jsonl",
+              "lines of {\"messages\", \"add_generation_prompt\", \"variables\"} to render in turn")
       .flag("--add-generation-prompt", "end with the header of the assistant's turn");
   if (!args.parse(argc, argv, first)) return 0;
   const std::string folder = args.require("--folder");
@@ -125,6 +158,10 @@ int debug_chat_template(int argc, char** argv, int first) {
   ZT_CHECK(chat.has_value(), folder,
            ": no chat template (tokenizer_config.json has no \"chat_template\" and there is no "
            "chat_template.jinja)");
+  if (args.has("--batch")) {
+    render_batch(*chat, args.get("--batch"));
+    return 0;
+  }
   const json::Value messages = read_json_file(args.require("--messages"));
   const json::Value variables =
       args.has("--variables") ? read_json_file(args.get("--variables")) : json::Value();
