@@ -373,6 +373,9 @@ Value call_dict_method(const Value& d, const std::string& name, const Arguments&
   }
   bind(args, {}, name);
   if (name == "copy") return d;
+  const SequenceKind view = name == "keys"     ? SequenceKind::dict_keys
+                            : name == "values" ? SequenceKind::dict_values
+                                               : SequenceKind::dict_items;
   ValueList out;
   for (const auto& [key, value] : d.entries().items()) {
     if (name == "keys") {
@@ -385,7 +388,7 @@ Value call_dict_method(const Value& d, const std::string& name, const Arguments&
       throw Fault("dict." + name + "() is not supported by this interpreter");
     }
   }
-  return Value::sequence(std::move(out));
+  return Value::sequence(std::move(out), view);
 }
 
 Value call_list_method(const Value& list, const std::string& name, const Arguments& args) {
@@ -525,14 +528,13 @@ Value binary_op(Interpreter& in, std::string_view op, const Value& a, const Valu
     if (ints) return Value(checked_add(a.integer(), b.integer()));
     if (numbers) return Value(a.number() + b.number());
     if (a.is_string() && b.is_string()) return Value(in.checked(a.string() + b.string()));
-    if (a.is_sequence() && b.is_sequence() && a.sequence_kind() == b.sequence_kind() &&
-        a.sequence_kind() != SequenceKind::generator) {
+    if (a.is_list_or_tuple() && b.is_list_or_tuple() && a.sequence_kind() == b.sequence_kind()) {
       ValueList joined = a.items();
       joined.insert(joined.end(), b.items().begin(), b.items().end());
       in.charge(static_cast<int64_t>(joined.size()));
       return Value::sequence(std::move(joined), a.sequence_kind());
     }
-    if (a.is_string() || (a.is_sequence() && a.sequence_kind() != SequenceKind::generator)) {
+    if (a.is_string() || a.is_list_or_tuple()) {
       throw Fault("can only concatenate " + a.type_name() + " (not \"" + b.type_name() + "\") to " +
                   a.type_name());
     }
@@ -541,10 +543,8 @@ Value binary_op(Interpreter& in, std::string_view op, const Value& a, const Valu
   if (op == "*") {
     if (ints) return Value(checked_mul(a.integer(), b.integer()));
     if (numbers) return Value(a.number() * b.number());
-    const bool a_seq =
-        a.is_string() || (a.is_sequence() && a.sequence_kind() != SequenceKind::generator);
-    const bool b_seq =
-        b.is_string() || (b.is_sequence() && b.sequence_kind() != SequenceKind::generator);
+    const bool a_seq = a.is_string() || a.is_list_or_tuple();
+    const bool b_seq = b.is_string() || b.is_list_or_tuple();
     if (a_seq && is_integral(b)) return repeat(in, a, b.integer());
     if (b_seq && is_integral(a)) return repeat(in, b, a.integer());
     if (a_seq || b_seq)
@@ -592,7 +592,7 @@ std::optional<Value> method_of(const Value& receiver, std::string_view name) {
       return Value::undefined("access to attribute '" + method + "' of 'dict' object is unsafe.");
     }
     known = listed(kDictMethods, name);
-  } else if (receiver.is_sequence() && receiver.sequence_kind() != SequenceKind::generator) {
+  } else if (receiver.is_list_or_tuple()) {
     const bool is_list = receiver.sequence_kind() == SequenceKind::list;
     if (is_list && listed(kListUnsafe, name)) {
       return Value::undefined("access to attribute '" + method + "' of 'list' object is unsafe.");

@@ -671,8 +671,7 @@ bool t_escaped(Interpreter&, const Value&, const Arguments&) {
   return false;
 }
 bool t_sequence(Interpreter&, const Value& v, const Arguments&) {
-  return v.is_undefined() || v.is_string() || v.is_dict() ||
-         (v.is_sequence() && v.sequence_kind() != SequenceKind::generator);
+  return v.is_undefined() || v.is_string() || v.is_dict() || v.is_list_or_tuple();
 }
 bool t_iterable(Interpreter&, const Value& v, const Arguments&) {
   return v.is_undefined() || v.is_string() || v.is_dict() || v.is_sequence();

@@ -501,8 +501,7 @@ Value Interpreter::getitem(const Value& object, const Value& key) {
   const bool integral_key = key.is_int() || key.is_bool();
   if (object.is_dict() && hashable(key)) {
     if (const Value* v = object.entries().find(key)) return *v;
-  } else if (object.is_sequence() && object.sequence_kind() != SequenceKind::generator &&
-             integral_key) {
+  } else if (object.is_list_or_tuple() && integral_key) {
     const ValueList& items = object.items();
     int64_t i = key.integer();
     if (i < 0) i += static_cast<int64_t>(items.size());
@@ -551,8 +550,7 @@ Value Interpreter::eval_slice(const Value& object, const Expr& slice,
   const bool indices_ok = std::all_of(std::begin(parts), std::end(parts), [](const Value& v) {
     return v.is_none() || v.is_int() || v.is_bool();
   });
-  const bool sliceable = object.is_string() || (object.is_sequence() &&
-                                                object.sequence_kind() != SequenceKind::generator);
+  const bool sliceable = object.is_string() || object.is_list_or_tuple();
   if (!indices_ok || !sliceable) {
     return Value::undefined(object_type_repr(object) + " has no element slice(" + repr(parts[0]) +
                             ", " + repr(parts[1]) + ", " + repr(parts[2]) + ")");

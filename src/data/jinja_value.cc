@@ -132,7 +132,7 @@ class JsonWriter {
         append_json_string(out, value.string(), options_.ensure_ascii);
         return;
       case Value::Kind::list:
-        if (value.sequence_kind() != SequenceKind::generator) return write_list(out, value, depth);
+        if (value.is_list_or_tuple()) return write_list(out, value, depth);
         break;
       case Value::Kind::dict:
         return write_dict(out, value, depth);
@@ -297,9 +297,21 @@ std::string Value::type_name() const {
     case Kind::string:
       return "str";
     case Kind::list:
-      return sequence_kind_ == SequenceKind::list    ? "list"
-             : sequence_kind_ == SequenceKind::tuple ? "tuple"
-                                                     : "generator";
+      switch (sequence_kind_) {
+        case SequenceKind::list:
+          return "list";
+        case SequenceKind::tuple:
+          return "tuple";
+        case SequenceKind::generator:
+          return "generator";
+        case SequenceKind::dict_items:
+          return "dict_items";
+        case SequenceKind::dict_keys:
+          return "dict_keys";
+        case SequenceKind::dict_values:
+          return "dict_values";
+      }
+      return "list";
     case Kind::dict:
       return "dict";
     case Kind::object:
@@ -392,6 +404,10 @@ std::string repr(const Value& value) {
       break;
   }
   if (value.sequence_kind() == SequenceKind::generator) return "<generator object>";
+  if (!value.is_list_or_tuple()) {
+    // dict_items([...]) and its kin print their elements as a list inside their type's name.
+    return value.type_name() + "(" + repr(Value::sequence(value.items())) + ")";
+  }
   const bool tuple = value.sequence_kind() == SequenceKind::tuple;
   std::string out = tuple ? "(" : "[";
   const ValueList& items = value.items();
@@ -443,8 +459,7 @@ bool less(const Value& a, const Value& b, std::string_view op) {
   if (b.is_undefined()) fail_undefined(b);
   if (a.is_number() && b.is_number()) return number_less(a, b);
   if (a.is_string() && b.is_string()) return a.string() < b.string();
-  if (a.is_sequence() && b.is_sequence() && a.sequence_kind() == b.sequence_kind() &&
-      a.sequence_kind() != SequenceKind::generator) {
+  if (a.is_list_or_tuple() && b.is_list_or_tuple() && a.sequence_kind() == b.sequence_kind()) {
     return sequence_less(a.items(), b.items(), op);
   }
   throw Fault("'" + std::string(op) + "' not supported between instances of '" + a.type_name() +
@@ -457,7 +472,7 @@ bool hashable(const Value& value) {
       return false;
     case Value::Kind::list:
       if (value.sequence_kind() != SequenceKind::tuple) {
-        return value.sequence_kind() == SequenceKind::generator;
+        return value.sequence_kind() == SequenceKind::generator;  // lists and views are not
       }
       return std::all_of(value.items().begin(), value.items().end(), hashable);
     default:

@@ -28,9 +28,10 @@ class Dict;
 class Object;
 using ValueList = std::vector<Value>;
 
-// How a sequence prints and behaves: [a, b], (a, b), or a one-shot generator (what jinja2's
-// select/map filters return: always true, no len(), no indexing).
-enum class SequenceKind : uint8_t { list, tuple, generator };
+// How a sequence prints and behaves: [a, b], (a, b), a one-shot generator (what jinja2's
+// select/map filters return: always true, no len(), no indexing), or a dict view (what .items(),
+// .keys() and .values() return: len() and iteration, no indexing).
+enum class SequenceKind : uint8_t { list, tuple, generator, dict_items, dict_keys, dict_values };
 
 class Value {
  public:
@@ -71,7 +72,11 @@ class Value {
   bool is_float() const { return kind_ == Kind::floating; }
   bool is_number() const { return is_bool() || is_int() || is_float(); }  // Python's Number
   bool is_string() const { return kind_ == Kind::string; }
-  bool is_sequence() const { return kind_ == Kind::list; }
+  bool is_sequence() const { return kind_ == Kind::list; }  // any SequenceKind
+  bool is_list_or_tuple() const {
+    return kind_ == Kind::list &&
+           (sequence_kind_ == SequenceKind::list || sequence_kind_ == SequenceKind::tuple);
+  }
   bool is_dict() const { return kind_ == Kind::dict; }
   bool is_object() const { return kind_ == Kind::object; }
 

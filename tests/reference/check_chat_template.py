@@ -327,6 +327,16 @@ SNIPPETS = [
     ("adjacent tags", "{%- for m in ms -%}\n  [{{ m }}]\n{%- endfor -%}\n  end  ", {"ms": ["a", "b"]}),
     ("trailing newline kept once", "{{ 'x' }}\n\n", {}),
     ("is test binding", "{{ x is defined and x > 0 }} {{ not x is none }} {{ -x | abs }}", {"x": 3}),
+    ("dict views and repr", "{{ d.items() }}|{{ d.keys() }}|{{ d.values() | list }}|{{ d.items() | length }}"
+     "|{{ ['é', '\\x7f', '\\u200b', \"a'b\", '\\n'] }}|{{ 1.5e-7 }} {{ 123456789012345678.0 }} {{ -0.0 }} {{ 1e15 }}",
+     {"d": {"role": "user", "n": 1}}),
+    ("arithmetic", "{{ 10 // 3 }} {{ -10 // 3 }} {{ 10 % -3 }} {{ 10.5 // 2 }} {{ 7.5 % 2 }} {{ 2 ** -1 }}"
+     " {{ 1 + true }} {{ 3 * 'ab' }} {{ [0] * 3 }} {{ -2 ** 2 }} {{ 0.1 * 3 }} {{ 1e300 * 1e10 }}", {}),
+    ("undefined operands", "{{ messages[5] }}|{{ y | trim }}|{{ y | upper }}|{{ y | length }}|{{ y | list }}"
+     "|{{ y | join }}|{{ y | default }}|{{ none | trim }}|{{ 'a' if false }}|{{ loop }}|{{ x.y.z }}",
+     {"x": {"y": {"z": "deep"}}}),
+    ("nested loops", "{% for a in [1, 2] %}{% for b in 'xy' %}{{ loop.index }}{{ b }}{% endfor %}"
+     "{{ loop.index }};{% endfor %}{% for m in ['a', 'b', 'c'] %}{{ loop.cycle('+', '-') }}{{ loop.nextitem }}{% endfor %}", {}),
     ("generator truthiness", "{{ 'yes' if [] | select else 'no' }} {{ [] | list | length }}", {}),
 ]
 
