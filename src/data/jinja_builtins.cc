@@ -68,8 +68,10 @@ Value repeat(Interpreter& in, const Value& seq, int64_t times) {
   if (times < 0) times = 0;
   if (seq.is_string()) {
     const int64_t total = checked_mul(static_cast<int64_t>(seq.string().size()), times);
-    if (total > in.limits().max_output_bytes)
-      in.checked(std::string(in.limits().max_output_bytes + 1, ' '));
+    if (total > in.limits().max_output_bytes) {
+      throw Fault("a string of " + std::to_string(total) + " bytes is over the limit of " +
+                  std::to_string(in.limits().max_output_bytes));
+    }
     std::string out;
     for (int64_t i = 0; i < times; ++i) out += seq.string();
     return Value(in.checked(out));
