@@ -621,8 +621,9 @@ void add_globals(Scope& scope) {
               for (auto& [key, value] : args.named) entries.set(Value(key), value);
               return Value::dict(std::move(entries));
             }));
-  scope.set("namespace", make_function("namespace", [](Interpreter&, Arguments& args) {
+  scope.set("namespace", make_function("namespace", [](Interpreter& in, Arguments& args) {
               auto space = std::make_shared<Namespace>();
+              in.track(space);
               for (const Value& initial : args.positional) {
                 if (!initial.is_dict())
                   throw Fault("namespace() takes mappings and keyword arguments");

@@ -215,6 +215,11 @@ Interpreter::Interpreter(const Program& program, const Variables& variables, std
   for (const auto& [name, value] : variables) root_->set(name, value);
 }
 
+Interpreter::~Interpreter() {
+  for (const auto& scope : macro_scopes_) scope->clear();
+  for (const auto& space : namespaces_) space->clear();
+}
+
 std::string Interpreter::render() {
   std::string out;
   render_body(program_.body, std::make_shared<Scope>(root_), out);
@@ -302,6 +307,7 @@ Interpreter::Flow Interpreter::render_node(const Node& node, const std::shared_p
     }
     case Node::Kind::macro:
       scope->set(node.text, Value::object(std::make_shared<MacroObject>(node, scope, false)));
+      macro_scopes_.push_back(scope);
       break;
     case Node::Kind::call_block:
       render_call_block(node, scope, out);

@@ -20,6 +20,7 @@ class Scope {
   explicit Scope(std::shared_ptr<Scope> parent = nullptr) : parent_(std::move(parent)) {}
   const Value* find(std::string_view name) const;
   void set(const std::string& name, Value value);
+  void clear() { variables_.clear(); }
 
  private:
   std::shared_ptr<Scope> parent_;
@@ -39,7 +40,14 @@ std::vector<Value> bind(const Arguments& args, const std::vector<Param>& params,
 class Interpreter {
  public:
   Interpreter(const Program& program, const Variables& variables, std::time_t now);
+  ~Interpreter();
+  Interpreter(const Interpreter&) = delete;
+  Interpreter& operator=(const Interpreter&) = delete;
   std::string render();
+
+  // A namespace() made by this render; cleared when the render ends, since a template can make
+  // one hold itself (a cycle that reference counting would never free).
+  void track(std::shared_ptr<Namespace> space) { namespaces_.push_back(std::move(space)); }
 
   // jinja2 sandbox lookups: `obj.name` and `obj[key]`.
   Value getattr(const Value& object, std::string_view name);
@@ -80,6 +88,9 @@ class Interpreter {
   int64_t iterations_ = 0;
   int64_t work_ = 0;
   int64_t call_depth_ = 0;
+  // Scopes that hold macros (a macro holds its scope: a cycle) and namespaces, cleared at the end.
+  std::vector<std::shared_ptr<Scope>> macro_scopes_;
+  std::vector<std::shared_ptr<Namespace>> namespaces_;
 };
 
 // Builtins (jinja_builtins.cc): filters, tests, str/dict/list methods, operators, globals.

@@ -146,6 +146,7 @@ class Namespace : public Object {
   std::string repr() const override;
   Value attribute(std::string_view name) const override;
   void set(const std::string& name, Value value) { attributes_.set(Value(name), std::move(value)); }
+  void clear() { attributes_ = Dict(); }
 
  private:
   Dict attributes_;
