@@ -337,6 +337,10 @@ SNIPPETS = [
      {"x": {"y": {"z": "deep"}}}),
     ("nested loops", "{% for a in [1, 2] %}{% for b in 'xy' %}{{ loop.index }}{{ b }}{% endfor %}"
      "{{ loop.index }};{% endfor %}{% for m in ['a', 'b', 'c'] %}{{ loop.cycle('+', '-') }}{{ loop.nextitem }}{% endfor %}", {}),
+    ("whitespace edge cases", "a\n  {#- c #}  b|{{ 'a' }}  \n  {% if true %}z{% endif %}|x {% if true %}\ny{% endif %}"
+     "|{% if true %}   \nx{% endif %}|  {# c #}\n  {{ 'v' }}\n  {% set a = 1 %}\n  end|{%- raw -%}   a   {%- endraw %}"
+     "|\u3000{%- if true %}x{% endif %}|{#-\nmulti\n-#}\n\nq|{%- if true -%}\n\n\n   x\n\n{%- endif -%}\n\n   y", {}),
+    ("delimiters in strings", "{{ '{{' }}{{ \"}}\" }}{{ {'a': {'b': 1}} }}{{ x }}}", {"x": 1}),
     ("generator truthiness", "{{ 'yes' if [] | select else 'no' }} {{ [] | list | length }}", {}),
 ]
 
