@@ -157,7 +157,8 @@ TEST_F(TokenizerFilesTest, RoundTrip) {
   for (const auto& entry : fs::directory_iterator(dir_)) names.push_back(entry.path().filename());
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"added_tokens.json", "special_tokens_map.json",
-                                             "tokenizer.model", "tokenizer_config.json"}));
+                                             "tokenizer.json", "tokenizer.model",
+                                             "tokenizer_config.json"}));
 }
 
 TEST_F(TokenizerFilesTest, WrittenJsonHasTheFieldsTransformersReads) {
