@@ -14,7 +14,7 @@ const path = require('path')
 
 async function main() {
   const [nodeModules, tokenizerJson, input, output] = process.argv.slice(2)
-  const { Tokenizer } = require(path.join(nodeModules, 'tokenizers'))
+  const { Tokenizer } = require(path.resolve(nodeModules, 'tokenizers'))
   const tokenizer = Tokenizer.fromFile(tokenizerJson)
   const added = JSON.parse(fs.readFileSync(tokenizerJson, 'utf8')).added_tokens
   const specialContent = new Map(added.filter((t) => t.special).map((t) => [t.id, t.content]))
