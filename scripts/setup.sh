@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev            # unit tests
   python3 python3-numpy python3-torch  # the PyTorch reference for numerical tests and benchmarks
   python3-sentencepiece                # the reference for tokenizer parity
+  python3-jinja2                       # the reference for chat template rendering
   openmpi-bin libopenmpi-dev  # multi-process training (mpirun, MPI collectives)
   liburing-dev                # asynchronous optimizer-state paging (--offload-optimizer nvme)
   libcurl4-openssl-dev libssl-dev  # S3 and Hugging Face Hub transfers, SigV4 signing

@@ -1,11 +1,17 @@
 // `zerotune debug grads` and `zerotune debug steps`: fp32 numerics on one batch, in the forms
 // another implementation can check (a loss line and a safetensors file of gradients).
+// `zerotune debug chat-template`: a model folder's chat template rendered for a message list,
+// byte for byte, for checking against Python's jinja2.
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "data/chat_template.h"
+#include "data/jinja.h"
 #include "data/token_jsonl.h"
 #include "io/hf_model.h"
 #include "io/safetensors.h"
@@ -94,17 +100,94 @@ int debug_steps(int argc, char** argv, int first) {
   return 0;
 }
 
+json::Value read_json_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  ZT_CHECK(in.good(), path, ": cannot open");
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return json::parse(bytes.str(), path);
+}
+
+// One JSONL line per case: {"messages": [...], "add_generation_prompt": bool, "variables": {...}}
+// in; {"text": ...}, {"raised": message of raise_exception} or {"error": ...} out.
+void render_batch(const ChatTemplate& chat, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  ZT_CHECK(in.good(), path, ": cannot open");
+  std::string line;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    if (line.empty()) continue;
+    const json::Value row = json::parse_line(line, path, number);
+    ZT_CHECK(row.is_object() && row.find("messages"), path, ":", number,
+             ": expected an object with \"messages\"");
+    const json::Value* agp = row.find("add_generation_prompt");
+    const json::Value* variables = row.find("variables");
+    std::string out;
+    try {
+      out = "{\"text\": " +
+            json::quote(chat.render(*row.find("messages"),
+                                    agp && agp->as_bool("add_generation_prompt"),
+                                    variables ? *variables : json::Value())) +
+            "}";
+    } catch (const jinja::RaisedError& e) {
+      out = "{\"raised\": " + json::quote(e.what()) + "}";
+    } catch (const Error& e) {
+      out = "{\"error\": " + json::quote(e.what()) + "}";
+    }
+    std::printf("%s\n", out.c_str());
+  }
+}
+
+int debug_chat_template(int argc, char** argv, int first) {
+  Args args(
+      "zerotune debug chat-template",
+      "Renders the folder's chat template (tokenizer_config.json \"chat_template\", or\n"
+      "chat_template.jinja) for the messages as transformers' apply_chat_template would, and\n"
+      "writes the text to stdout exactly (no newline added). With --batch, renders each line\n"
+      "of a JSONL file and prints one JSON line per case: {\"text\"}, {\"raised\"} or "
+      "{\"error\"}.");
+  args.option("--folder", "DIR", "model or tokenizer folder")
+      .option("--messages", "FILE.json", "a JSON array of {\"role\", \"content\", ...} objects")
+      .option("--variables", "FILE.json",
+              "a JSON object of further template variables (tools, ...)")
+      .option("--batch", "FILE.jsonl",
+              "lines of {\"messages\", \"add_generation_prompt\", \"variables\"} to render in turn")
+      .flag("--add-generation-prompt", "end with the header of the assistant's turn");
+  if (!args.parse(argc, argv, first)) return 0;
+  const std::string folder = args.require("--folder");
+  const std::optional<ChatTemplate> chat = ChatTemplate::from_folder(folder);
+  ZT_CHECK(chat.has_value(), folder,
+           ": no chat template (tokenizer_config.json has no \"chat_template\" and there is no "
+           "chat_template.jinja)");
+  if (args.has("--batch")) {
+    render_batch(*chat, args.get("--batch"));
+    return 0;
+  }
+  const json::Value messages = read_json_file(args.require("--messages"));
+  const json::Value variables =
+      args.has("--variables") ? read_json_file(args.get("--variables")) : json::Value();
+  std::string text;
+  try {
+    text = chat->render(messages, args.has("--add-generation-prompt"), variables);
+  } catch (const jinja::RaisedError& e) {
+    fail(chat->origin() + ": raise_exception: " + e.what());
+  }
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return 0;
+}
+
 }  // namespace
 
 int cmd_debug(int argc, char** argv, int first) {
   const char* usage =
-      "usage: zerotune debug grads|steps [flags]   (zerotune debug grads --help for flags)\n";
+      "usage: zerotune debug grads|steps|chat-template [flags]   (zerotune debug grads --help "
+      "for flags)\n";
   if (first >= argc) {
     std::fputs(usage, stderr);
     return 2;
   }
   if (!std::strcmp(argv[first], "grads")) return debug_grads(argc, argv, first + 1);
   if (!std::strcmp(argv[first], "steps")) return debug_steps(argc, argv, first + 1);
+  if (!std::strcmp(argv[first], "chat-template")) return debug_chat_template(argc, argv, first + 1);
   if (!std::strcmp(argv[first], "--help") || !std::strcmp(argv[first], "-h")) {
     std::fputs(usage, stdout);
     return 0;

@@ -455,7 +455,7 @@ void write_hf_checkpoint(const std::string& dir, const LlamaParams& params,
   if (tokenizer) {
     write_tokenizer_files(tmp.path().string(), *tokenizer);
     for (const char* name : {"tokenizer.model", "added_tokens.json", "special_tokens_map.json",
-                             "tokenizer_config.json"}) {
+                             "tokenizer_config.json", "tokenizer.json"}) {
       written(tmp.path() / name);
     }
   }

@@ -6,15 +6,18 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <unordered_map>
 
 #include "core/check.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "io/tokenizer_json.h"
 
 namespace zerotune {
 
@@ -53,8 +56,8 @@ json::Value read_optional_json(const fs::path& path) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Protobuf wire format (https://protobuf.dev/programming-guides/encoding/), just enough to list
-// ModelProto.pieces (field 1) and each SentencePiece.piece (field 1).
+// Protobuf wire format (https://protobuf.dev/programming-guides/encoding/), just enough to read
+// the fields of sentencepiece_model.proto that tokenizer.json needs.
 
 class WireReader {
  public:
@@ -111,19 +114,93 @@ class WireReader {
   size_t pos_ = 0;
 };
 
-std::string piece_text(std::string_view message, const std::string& source) {
+// Protobuf stores int32 fields as the varint of their sign-extended 64-bit value.
+int32_t varint_int32(uint64_t value, const std::string& what) {
+  const auto signed_value = static_cast<int64_t>(value);
+  ZT_CHECK(signed_value >= std::numeric_limits<int32_t>::min() &&
+               signed_value <= std::numeric_limits<int32_t>::max(),
+           what, " = ", signed_value, " is outside the int32 range");
+  return static_cast<int32_t>(signed_value);
+}
+
+// One ModelProto.pieces entry: SentencePiece {piece = 1; score = 2 (float); type = 3 (enum)}.
+SentencePieceEntry read_piece(std::string_view message, const std::string& source, size_t id) {
   WireReader reader(message, source, "a SentencePiece entry");
-  std::string piece;
+  SentencePieceEntry entry;
   while (!reader.done()) {
     const uint64_t tag = reader.varint();
     const auto wire_type = static_cast<uint32_t>(tag & 7);
-    if ((tag >> 3) == 1 && wire_type == 2) {
-      piece = std::string(reader.bytes(reader.varint()));
+    const uint64_t field = tag >> 3;
+    if (field == 1 && wire_type == 2) {
+      const uint64_t size = reader.varint();
+      ZT_CHECK(size <= static_cast<uint64_t>(kMaxSentencePieceBytes), source, ": piece ", id,
+               " is ", size, " bytes, over the ", kMaxSentencePieceBytes,
+               "-byte limit (not a SentencePiece model?)");
+      entry.text = std::string(reader.bytes(size));
+    } else if (field == 2 && wire_type == 5) {
+      const std::string_view bits = reader.bytes(4);
+      uint32_t word = 0;  // little-endian on the wire
+      for (int k = 3; k >= 0; --k) word = word << 8 | static_cast<unsigned char>(bits[k]);
+      std::memcpy(&entry.score, &word, sizeof(float));
+    } else if (field == 3 && wire_type == 0) {
+      const uint64_t type = reader.varint();
+      ZT_CHECK(type >= 1 && type <= 6, source, ": piece ", id, " has type ", type,
+               ", expected 1-6 (NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE)");
+      entry.type = static_cast<SentencePieceType>(type);
     } else {
       reader.skip(wire_type);
     }
   }
-  return piece;
+  return entry;
+}
+
+// ModelProto.trainer_spec (field 2): model_type = 3, unk_id = 40, bos_id = 41, eos_id = 42,
+// unk_piece = 45. Every other field is skipped.
+void read_trainer_spec(std::string_view message, const std::string& source,
+                       SentencePieceModelInfo& out) {
+  WireReader reader(message, source, "the TrainerSpec");
+  while (!reader.done()) {
+    const uint64_t tag = reader.varint();
+    const auto wire_type = static_cast<uint32_t>(tag & 7);
+    const uint64_t field = tag >> 3;
+    if (field == 3 && wire_type == 0) {
+      const uint64_t type = reader.varint();
+      ZT_CHECK(type >= 1 && type <= 4, source, ": trainer_spec.model_type is ", type,
+               ", expected 1-4 (UNIGRAM, BPE, WORD, CHAR)");
+      out.algorithm = static_cast<SentencePieceAlgorithm>(type);
+    } else if (field >= 40 && field <= 42 && wire_type == 0) {
+      const char* names[] = {"unk_id", "bos_id", "eos_id"};
+      int32_t* targets[] = {&out.unk_id, &out.bos_id, &out.eos_id};
+      *targets[field - 40] =
+          varint_int32(reader.varint(), str(source, ": trainer_spec.", names[field - 40]));
+    } else if (field == 45 && wire_type == 2) {
+      const uint64_t size = reader.varint();
+      ZT_CHECK(size <= static_cast<uint64_t>(kMaxSentencePieceBytes), source,
+               ": trainer_spec.unk_piece is ", size, " bytes, over the ", kMaxSentencePieceBytes,
+               "-byte limit");
+      out.unk_piece = std::string(reader.bytes(size));
+    } else {
+      reader.skip(wire_type);
+    }
+  }
+}
+
+// The checks SentencePiece makes when it loads a model (a piece is non-empty and defined once),
+// plus valid UTF-8 and a finite score, which tokenizer.json (JSON text) needs.
+void check_pieces(const std::vector<SentencePieceEntry>& pieces, const std::string& source) {
+  ZT_CHECK(!pieces.empty(), source, ": no vocabulary pieces (not a SentencePiece model)");
+  std::unordered_map<std::string_view, size_t> first_id;
+  first_id.reserve(pieces.size());
+  for (size_t id = 0; id < pieces.size(); ++id) {
+    const std::string& text = pieces[id].text;
+    ZT_CHECK(!text.empty(), source, ": piece ", id, " is empty");
+    ZT_CHECK(utf8_length(text) >= 0, source, ": piece ", id, " is not valid UTF-8");
+    ZT_CHECK(std::isfinite(pieces[id].score), source, ": piece ", id, " ", json::quote(text),
+             " has score ", pieces[id].score, ", expected a finite number");
+    const auto [it, inserted] = first_id.emplace(text, id);
+    ZT_CHECK(inserted, source, ": piece ", id, " ", json::quote(text), " is also piece ",
+             it->second, " (a SentencePiece model defines each piece once)");
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,22 +313,71 @@ json::Value added_token_entry(const std::string& content) {
 
 }  // namespace
 
-std::vector<std::string> sentencepiece_pieces(std::string_view model_proto,
-                                              const std::string& source) {
+int64_t utf8_length(std::string_view text) {
+  int64_t code_points = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    size_t length = 0;
+    uint32_t min_value = 0, value = 0;
+    if (lead < 0x80) {
+      length = 1, value = lead;
+    } else if ((lead & 0xe0) == 0xc0) {
+      length = 2, value = lead & 0x1fu, min_value = 0x80;
+    } else if ((lead & 0xf0) == 0xe0) {
+      length = 3, value = lead & 0x0fu, min_value = 0x800;
+    } else if ((lead & 0xf8) == 0xf0) {
+      length = 4, value = lead & 0x07u, min_value = 0x10000;
+    } else {
+      return -1;
+    }
+    if (length > text.size() - i) return -1;
+    for (size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xc0) != 0x80) return -1;
+      value = value << 6 | (next & 0x3fu);
+    }
+    if (value < min_value || value > 0x10ffff || (value >= 0xd800 && value <= 0xdfff)) return -1;
+    i += length;
+    ++code_points;
+  }
+  return code_points;
+}
+
+SentencePieceModelInfo read_sentencepiece_model(std::string_view model_proto,
+                                                const std::string& source) {
   WireReader reader(model_proto, source, "the ModelProto");
-  std::vector<std::string> pieces;
+  SentencePieceModelInfo out;
   while (!reader.done()) {
     const uint64_t tag = reader.varint();
     const auto wire_type = static_cast<uint32_t>(tag & 7);
     ZT_CHECK((tag >> 3) != 0, source, ": protobuf field number 0 (not a SentencePiece model?)");
     if ((tag >> 3) == 1 && wire_type == 2) {
-      pieces.push_back(piece_text(reader.bytes(reader.varint()), source));
+      ZT_CHECK(static_cast<int64_t>(out.pieces.size()) < kMaxSentencePieces, source, ": more than ",
+               kMaxSentencePieces, " pieces (not a tokenizer?)");
+      out.pieces.push_back(read_piece(reader.bytes(reader.varint()), source, out.pieces.size()));
+    } else if ((tag >> 3) == 2 && wire_type == 2) {
+      read_trainer_spec(reader.bytes(reader.varint()), source, out);
     } else {
       reader.skip(wire_type);
     }
   }
-  ZT_CHECK(!pieces.empty(), source, ": no vocabulary pieces (not a SentencePiece model)");
+  check_pieces(out.pieces, source);
+  return out;
+}
+
+std::vector<std::string> sentencepiece_pieces(std::string_view model_proto,
+                                              const std::string& source) {
+  SentencePieceModelInfo model = read_sentencepiece_model(model_proto, source);
+  std::vector<std::string> pieces;
+  pieces.reserve(model.pieces.size());
+  for (SentencePieceEntry& piece : model.pieces) pieces.push_back(std::move(piece.text));
   return pieces;
+}
+
+AddedTokens new_added_tokens(AddedTokens added_tokens, const std::vector<std::string>& pieces,
+                             const std::string& source) {
+  return new_tokens_only(std::move(added_tokens), pieces, source);
 }
 
 int64_t tokenizer_token_id(const std::vector<std::string>& pieces, const TokenizerFiles& files,
@@ -315,6 +441,7 @@ void write_tokenizer_files(const std::string& dir, const TokenizerFiles& files) 
   const std::vector<std::string> pieces = sentencepiece_pieces(files.model_proto, model_source);
   const AddedTokens added =
       new_tokens_only(files.added_tokens, pieces, (root / "added_tokens.json").string());
+  const std::string tokenizer_json = make_tokenizer_json(files, model_source);
 
   json::Value added_json = json::Value::object();
   for (const auto& [token, id] : added) added_json.set(token, id);
@@ -358,6 +485,7 @@ void write_tokenizer_files(const std::string& dir, const TokenizerFiles& files) 
   write_file_atomically((root / "added_tokens.json").string(), added_json.dump(2) + "\n");
   write_file_atomically((root / "special_tokens_map.json").string(), map.dump(2) + "\n");
   write_file_atomically((root / "tokenizer_config.json").string(), config.dump(2) + "\n");
+  write_file_atomically((root / "tokenizer.json").string(), tokenizer_json);
   // Makes the renames durable; best effort, as some file systems refuse fsync on a directory.
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0) {

@@ -1,6 +1,7 @@
 // The tokenizer files of a Hugging Face Llama folder, as bytes and fields: tokenizer.model
-// (SentencePiece protobuf), added_tokens.json, tokenizer_config.json, special_tokens_map.json.
-// Reading and writing them lives here; encoding text lives in data/tokenizer.h.
+// (SentencePiece protobuf), added_tokens.json, tokenizer_config.json, special_tokens_map.json,
+// and on writing also tokenizer.json (io/tokenizer_json.h). Reading and writing them lives here;
+// encoding text lives in data/tokenizer.h.
 #pragma once
 
 #include <cstdint>
@@ -24,20 +25,73 @@ struct TokenizerFiles {
 // special_tokens_map.json and tokenizer_config.json from `dir`. Errors name file and field.
 TokenizerFiles read_tokenizer_files(const std::string& dir);
 
-// Writes the four files into `dir` (which must exist), each via a temporary name and rename.
+// Writes the five files into `dir` (which must exist), each via a temporary name and rename.
 // added_tokens.json maps token -> id ({"<START_Q>": 32000, ...}); tokenizer_config.json carries
-// tokenizer_class "LlamaTokenizer", legacy true, the special tokens and added_tokens_decoder, so
-// that transformers' AutoTokenizer loads the folder as it is. The input is checked before any file
-// is written: tokenizer.model must parse and added token ids must run consecutively from its
-// vocabulary size. (Reading and writing both accept, and drop, entries that restate a
-// SentencePiece piece under its own id, as some exports list the control tokens.)
+// tokenizer_class "LlamaTokenizer" (what transformers writes for the slow and the fast Llama
+// tokenizer alike), legacy true, the special tokens and added_tokens_decoder; tokenizer.json is the
+// fast tokenizer made from tokenizer.model and the added tokens (io/tokenizer_json.h). So
+// transformers' AutoTokenizer, slow or fast, loads the folder as it is. The input is checked (and
+// tokenizer.json built) before any file is written: tokenizer.model must parse and added token ids
+// must run consecutively from its vocabulary size. (Reading and writing both accept, and drop,
+// entries that restate a SentencePiece piece under its own id, as some exports list the control
+// tokens.) A tokenizer.json the source folder had is never read or copied: the one written is
+// always regenerated, so that it gives the ids training used.
 void write_tokenizer_files(const std::string& dir, const TokenizerFiles& files);
 
-// The SentencePiece vocabulary of a tokenizer.model (its ModelProto's pieces, in id order), read
-// from the protobuf wire format without the sentencepiece library. `source` names the file in
-// errors; a truncated or malformed protobuf is an error, not a short vocabulary.
+// SentencePiece's ModelProto.SentencePiece.Type.
+enum class SentencePieceType : uint8_t {
+  normal = 1,
+  unknown = 2,
+  control = 3,
+  user_defined = 4,
+  unused = 5,
+  byte = 6,
+};
+
+// SentencePiece's TrainerSpec.ModelType.
+enum class SentencePieceAlgorithm : uint8_t { unigram = 1, bpe = 2, word = 3, character = 4 };
+
+struct SentencePieceEntry {
+  std::string text;
+  float score = 0.0f;
+  SentencePieceType type = SentencePieceType::normal;
+};
+
+// The parts of a tokenizer.model that tokenizer.json is made from; defaults are the proto's.
+struct SentencePieceModelInfo {
+  std::vector<SentencePieceEntry> pieces;  // in id order
+  SentencePieceAlgorithm algorithm = SentencePieceAlgorithm::unigram;
+  std::string unk_piece = "<unk>";
+  int32_t unk_id = 0, bos_id = 1, eos_id = 2;  // -1: none
+};
+
+// Bounds on what a tokenizer.model may hold; a file past them is not a tokenizer (Llama-2: 32,000
+// pieces of at most 48 bytes), and they bound the work of deriving BPE merges.
+constexpr int64_t kMaxSentencePieces = int64_t{1} << 21;
+constexpr int64_t kMaxSentencePieceBytes = 1024;
+
+// A tokenizer.model read from the protobuf wire format without the sentencepiece library: pieces
+// with their scores and types, the algorithm and the special piece ids. `source` names the file
+// in errors; a truncated or malformed protobuf, an unknown piece type or algorithm, an empty,
+// duplicated or non-UTF-8 piece and a size past the bounds above are errors.
+SentencePieceModelInfo read_sentencepiece_model(std::string_view model_proto,
+                                                const std::string& source);
+
+// The SentencePiece vocabulary of a tokenizer.model (the pieces' text, in id order), with the
+// checks of read_sentencepiece_model.
 std::vector<std::string> sentencepiece_pieces(std::string_view model_proto,
                                               const std::string& source);
+
+// `added_tokens` sorted by id without entries that restate a SentencePiece piece under its own
+// id, after checking that the rest take ids pieces.size(), pieces.size() + 1, ... (the first that
+// does not is named, with `source`).
+std::vector<std::pair<std::string, int32_t>> new_added_tokens(
+    std::vector<std::pair<std::string, int32_t>> added_tokens,
+    const std::vector<std::string>& pieces, const std::string& source);
+
+// The number of code points of `text`, or -1 when it is not valid UTF-8 (RFC 3629: overlong
+// forms, surrogates and code points above U+10FFFF are invalid).
+int64_t utf8_length(std::string_view text);
 
 // The id of `token`: a SentencePiece piece (first occurrence) or an added token; -1 when absent.
 int64_t tokenizer_token_id(const std::vector<std::string>& pieces, const TokenizerFiles& files,

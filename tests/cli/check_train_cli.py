@@ -114,7 +114,8 @@ def main():
         check(train_rows[0]["lr"] == 0.0, "warm-up: first step uses lr 0")
         files = sorted(os.listdir(f"{full}/epoch-0"))
         want = ["added_tokens.json", "config.json", "generation_config.json", "model.safetensors",
-                "special_tokens_map.json", "tokenizer.model", "tokenizer_config.json"]
+                "special_tokens_map.json", "tokenizer.json", "tokenizer.model",
+                "tokenizer_config.json"]
         check(files == want, "checkpoint files", str(files))
         cfg = json.load(open(f"{full}/epoch-0/config.json"))
         check(cfg["vocab_size"] == 404 and cfg["architectures"] == ["LlamaForCausalLM"],

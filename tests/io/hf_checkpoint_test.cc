@@ -146,10 +146,10 @@ TEST_F(HfCheckpointTest, F32RoundTripIsBitExact) {
   HfCheckpointOptions options;
   options.save_dtype = DType::f32;
   write_hf_checkpoint(dir_.string(), params, nullptr, &tokenizer, options);
-  EXPECT_EQ(listing(dir_),
-            (std::vector<std::string>{"added_tokens.json", "config.json", "generation_config.json",
-                                      "model.safetensors", "special_tokens_map.json",
-                                      "tokenizer.model", "tokenizer_config.json"}));
+  EXPECT_EQ(listing(dir_), (std::vector<std::string>{"added_tokens.json", "config.json",
+                                                     "generation_config.json", "model.safetensors",
+                                                     "special_tokens_map.json", "tokenizer.json",
+                                                     "tokenizer.model", "tokenizer_config.json"}));
   EXPECT_EQ(listing(root_), std::vector<std::string>{"ckpt"});  // no temporary folder left
 
   const LoadedHfFolder back = read_hf_folder(dir_.string());

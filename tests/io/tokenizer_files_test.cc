@@ -14,6 +14,7 @@
 
 #include "core/check.h"
 #include "core/json.h"
+#include "io/tokenizer_json.h"
 
 namespace zerotune {
 namespace {
@@ -157,7 +158,8 @@ TEST_F(TokenizerFilesTest, RoundTrip) {
   for (const auto& entry : fs::directory_iterator(dir_)) names.push_back(entry.path().filename());
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"added_tokens.json", "special_tokens_map.json",
-                                             "tokenizer.model", "tokenizer_config.json"}));
+                                             "tokenizer.json", "tokenizer.model",
+                                             "tokenizer_config.json"}));
 }
 
 TEST_F(TokenizerFilesTest, WrittenJsonHasTheFieldsTransformersReads) {
@@ -207,6 +209,19 @@ TEST_F(TokenizerFilesTest, WrittenJsonHasTheFieldsTransformersReads) {
   EXPECT_EQ(decoder.find("1")->find("content")->as_string("c"), "<s>");
   EXPECT_EQ(decoder.find("2")->find("content")->as_string("c"), "</s>");
   EXPECT_EQ(decoder.find("11")->find("content")->as_string("c"), "<END_Q>");
+}
+
+TEST_F(TokenizerFilesTest, TokenizerJsonIsTheGeneratedOne) {
+  const TokenizerFiles files = sample();
+  write_tokenizer_files(dir_.string(), files);
+  EXPECT_EQ(read_text(dir_ / "tokenizer.json"),
+            make_tokenizer_json(files, (dir_ / "tokenizer.model").string()));
+  const json::Value root = read_json(dir_ / "tokenizer.json");
+  std::vector<int64_t> ids;
+  for (const json::Value& t : root.find("added_tokens")->items()) {
+    ids.push_back(t.find("id")->as_int64("id"));
+  }
+  EXPECT_EQ(ids, (std::vector<int64_t>{0, 1, 2, 10, 11, 12}));
 }
 
 TEST_F(TokenizerFilesTest, UnsetPadAndLengthAreLeftOut) {
@@ -304,6 +319,9 @@ TEST_F(TokenizerFilesTest, WriteChecksBeforeWritingAnything) {
   EXPECT_THROW(write_tokenizer_files(dir_.string(), files), Error);
   files = sample();
   files.model_proto = "garbage";
+  EXPECT_THROW(write_tokenizer_files(dir_.string(), files), Error);
+  files = sample();
+  files.bos_token = "<BOS>";  // no such token: tokenizer.json cannot name it
   EXPECT_THROW(write_tokenizer_files(dir_.string(), files), Error);
   EXPECT_TRUE(fs::is_empty(dir_));
   EXPECT_THROW(write_tokenizer_files((dir_ / "missing").string(), sample()), Error);

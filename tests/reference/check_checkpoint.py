@@ -15,7 +15,7 @@ loader, python sentencepiece when installed). Checks:
   config      architectures/model_type, sizes that match the tensors, torch_dtype == the
               stored dtype, tie_word_embeddings <=> no lm_head.weight, ids inside the vocab
   generation  generation_config.json ids equal config.json's
-  tokenizer   when tokenizer.model exists (required with --expect-tokenizer): the four files,
+  tokenizer   when tokenizer.model exists (required with --expect-tokenizer): the five files,
               LlamaTokenizer, added tokens consecutive after the SentencePiece vocabulary and
               inside vocab_size, added_tokens_decoder consistent with both
   load        llama_ref.load_model loads the folder, all values finite
@@ -42,7 +42,8 @@ import torch  # noqa: E402
 TORCH_DTYPE_TO_ST = {"float32": "F32", "bfloat16": "BF16", "float16": "F16"}
 ST_DTYPE_BYTES = {"F32": 4, "BF16": 2, "F16": 2, "I32": 4, "I64": 8, "F64": 8}
 SHARD_RE = re.compile(r"^model-(\d{5})-of-(\d{5})\.safetensors$")
-TOKENIZER_FILES = ["tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"]
+TOKENIZER_FILES = ["tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "tokenizer.json"]
 
 
 def load_json(path):
