@@ -277,7 +277,8 @@ Prompts ApiServer::Impl::prompt_ids(const ApiRequest& request) const {
     if (!model.render_chat) throw ApiError(400, model.no_chat_template, "messages");
     std::string rendered;
     try {
-      rendered = model.render_chat(request.messages);
+      rendered = model.render_chat(request.messages, request.add_generation_prompt,
+                                   request.template_variables);
     } catch (const std::exception& e) {
       throw ApiError(400, str("the chat template failed on these messages: ", e.what()),
                      "messages");

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "data/chat_template.h"
+#include "core/json.h"
 #include "serve/scheduler.h"
 
 namespace zerotune::serve {
@@ -29,8 +29,11 @@ struct ServedModel {
   std::function<std::vector<int32_t>(const std::string& text)> encode_prompt;
   // A rendered chat prompt's ids: its tokens alone (the template writes <s> itself).
   std::function<std::vector<int32_t>(const std::string& text)> encode_chat;
-  // Messages to a prompt with the model's chat template; empty when the model has none.
-  std::function<std::string(const std::vector<ChatMessage>& messages)> render_chat;
+  // Messages (a JSON array, as parse_api_request gives them) to a prompt with the model's chat
+  // template, with the request's template variables; empty when the model has none.
+  std::function<std::string(const json::Value& messages, bool add_generation_prompt,
+                            const json::Value& variables)>
+      render_chat;
   std::string no_chat_template;  // the reason chat is refused when render_chat is empty
 };
 

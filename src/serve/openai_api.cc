@@ -96,13 +96,12 @@ std::vector<PromptInput> parse_prompts(const Value& body) {
   return prompts;
 }
 
-// A message's "content": a string, null (an assistant turn without text), or a list of
-// {"type": "text", "text": ...} parts, joined.
-std::string message_content(const Value& message, const std::string& where) {
-  const Value* content = present(message, "content");
-  if (content == nullptr) return {};
-  if (content->is_string()) return content->as_string(where);
-  const auto& parts = read_field("messages", [&] { return content->as_array(where + ".content"); });
+// A message's "content" for the template: a string and null (an assistant turn that only calls
+// tools) as they are; a list of {"type": "text", "text": ...} parts joined into one string, as
+// vLLM gives it to templates written for strings.
+Value message_content(const Value& content, const std::string& where) {
+  if (content.is_string() || content.is_null()) return content;
+  const auto& parts = read_field("messages", [&] { return content.as_array(where + ".content"); });
   std::string text;
   for (size_t i = 0; i < parts.size(); ++i) {
     const std::string part = str(where, ".content[", i, "]");
@@ -116,16 +115,18 @@ std::string message_content(const Value& message, const std::string& where) {
     }
     text += part_text->as_string(part);
   }
-  return text;
+  return Value(text);
 }
 
-std::vector<ChatMessage> parse_messages(const Value& body) {
+// "messages" as the template sees them: every member of every message kept (tool_calls, name,
+// tool_call_id, ...), the content as message_content() gives it.
+Value parse_messages(const Value& body) {
   const Value* messages = present(body, "messages");
   if (messages == nullptr) bad_field("messages", "\"messages\" is required");
   const auto& items =
       read_field("messages", [&] { return messages->as_array(quoted("messages")); });
   if (items.empty()) bad_field("messages", "\"messages\" must not be empty");
-  std::vector<ChatMessage> out;
+  Value out = Value::array();
   for (size_t i = 0; i < items.size(); ++i) {
     const std::string where = str("\"messages\"[", i, "]");
     if (!items[i].is_object()) {
@@ -134,12 +135,33 @@ std::vector<ChatMessage> parse_messages(const Value& body) {
     }
     const Value* role = present(items[i], "role");
     if (role == nullptr) bad_field("messages", where + ".role is required");
-    ChatMessage message;
-    message.role = read_field("messages", [&] { return role->as_string(where + ".role"); });
-    message.content = message_content(items[i], where);
+    read_field("messages", [&] { return role->as_string(where + ".role"); });
+    Value message = Value::object();
+    for (const Value::Member& member : items[i].members()) {
+      message.set(member.first, member.first == "content" ? message_content(member.second, where)
+                                                          : member.second);
+    }
     out.push_back(std::move(message));
   }
   return out;
+}
+
+// What the chat template sees besides the messages: "tools" (and "documents") when the request
+// has them, and vLLM's "chat_template_kwargs" (enable_thinking, ...) merged in.
+Value parse_template_variables(const Value& body) {
+  Value variables = Value::object();
+  for (const char* name : {"tools", "documents"}) {
+    if (const Value* list = present(body, name)) {
+      read_field(name, [&] { return list->as_array(quoted(name)); });
+      variables.set(name, *list);
+    }
+  }
+  if (const Value* extra = present(body, "chat_template_kwargs")) {
+    const auto& members = read_field("chat_template_kwargs",
+                                     [&] { return extra->as_object("\"chat_template_kwargs\""); });
+    for (const Value::Member& member : members) variables.set(member.first, member.second);
+  }
+  return variables;
 }
 
 std::vector<std::string> parse_stop(const Value& body) {
@@ -265,6 +287,8 @@ ApiRequest parse_api_request(Endpoint endpoint, std::string_view body_text) {
   }
   if (endpoint == Endpoint::chat) {
     request.messages = parse_messages(body);
+    request.template_variables = parse_template_variables(body);
+    request.add_generation_prompt = bool_field(body, "add_generation_prompt").value_or(true);
     request.max_tokens_field =
         present(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   } else {

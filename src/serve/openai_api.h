@@ -4,9 +4,10 @@
 // Request fields: model, prompt (a string, a list of strings, a list of token ids or a list of
 // such lists: one choice per prompt, as vLLM answers a list) or messages, max_tokens
 // (max_completion_tokens for chat), temperature (0 = greedy), top_p, top_k, seed, stop (a string
-// or a list), n (1 only), stream, stream_options.include_usage. Other fields are ignored, except
-// those asking for what is not implemented (echo, logprobs, best_of > 1), which are refused
-// rather than silently answered without.
+// or a list), n (1 only), stream, stream_options.include_usage; for chat also tools, documents,
+// chat_template_kwargs and add_generation_prompt, which go to the chat template. Other fields are
+// ignored, except those asking for what is not implemented (echo, logprobs, best_of > 1), which
+// are refused rather than silently answered without.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "data/chat_template.h"
+#include "core/json.h"
 #include "model/sampling.h"
 #include "serve/scheduler.h"
 
@@ -50,7 +51,9 @@ struct ApiRequest {
   Endpoint endpoint = Endpoint::completions;
   std::string model;                  // empty when the request names none
   std::vector<PromptInput> prompts;   // completions: one choice each
-  std::vector<ChatMessage> messages;  // chat
+  json::Value messages;               // chat: as the template sees them (parse_api_request)
+  json::Value template_variables;     // chat: tools, documents, chat_template_kwargs' members
+  bool add_generation_prompt = true;  // chat: vLLM's field; the assistant's turn is opened
   std::optional<int64_t> max_tokens;  // absent: the endpoint's default (see resolve_max_tokens)
   std::string max_tokens_field;       // the field it came from, for errors
   SamplingParams sampling;

@@ -73,16 +73,39 @@ TEST(OpenAiApi, ChatMessagesAndItsTokenLimitAlias) {
                                    R"({"messages": [{"role": "system", "content": "Be brief."},
                        {"role": "user", "content": [{"type": "text", "text": "Hel"},
                                                     {"type": "text", "text": "lo"}]},
-                       {"role": "assistant", "content": null}],
+                       {"role": "assistant", "content": null,
+                        "tool_calls": [{"id": "c1", "type": "function"}]}],
           "max_completion_tokens": 9, "max_tokens": 3})");
-  ASSERT_EQ(r.messages.size(), 3u);
-  EXPECT_EQ(r.messages[1].role, "user");
-  EXPECT_EQ(r.messages[1].content, "Hello");
-  EXPECT_EQ(r.messages[2].content, "");
+  const auto& messages = r.messages.items();
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(messages[1].find("role")->as_string(""), "user");
+  EXPECT_EQ(messages[1].find("content")->as_string(""), "Hello");  // text parts joined
+  EXPECT_TRUE(messages[2].find("content")->is_null());
+  EXPECT_EQ(messages[2].find("tool_calls")->items()[0].find("id")->as_string(""), "c1");
   EXPECT_EQ(*r.max_tokens, 9);  // max_completion_tokens wins over the older max_tokens
   EXPECT_EQ(r.max_tokens_field, "max_completion_tokens");
+  EXPECT_TRUE(r.add_generation_prompt);
+  EXPECT_EQ(r.template_variables.size(), 0u);
   r = parse_api_request(Endpoint::chat, R"({"messages": [{"role": "user", "content": "x"}]})");
   EXPECT_EQ(resolve_max_tokens(r, 30, 100), 70);  // chat: the rest of the context
+}
+
+TEST(OpenAiApi, ChatTemplateVariables) {
+  const ApiRequest r = parse_api_request(
+      Endpoint::chat,
+      R"({"messages": [{"role": "user", "content": "x"}], "add_generation_prompt": false,
+          "tools": [{"type": "function", "function": {"name": "add"}}],
+          "chat_template_kwargs": {"enable_thinking": false, "date_string": "1 Jan"}})");
+  EXPECT_FALSE(r.add_generation_prompt);
+  EXPECT_EQ(r.template_variables.find("tools")->items().size(), 1u);
+  EXPECT_FALSE(r.template_variables.find("enable_thinking")->as_bool(""));
+  EXPECT_EQ(r.template_variables.find("date_string")->as_string(""), "1 Jan");
+  EXPECT_EQ(refused_param(Endpoint::chat,
+                          R"({"messages": [{"role": "user", "content": "x"}], "tools": 3})"),
+            "tools");
+  EXPECT_EQ(refused_param(Endpoint::chat, R"({"messages": [{"role": "user", "content": "x"}],
+                                              "chat_template_kwargs": []})"),
+            "chat_template_kwargs");
 }
 
 TEST(OpenAiApi, BadRequestsNameTheirField) {
