@@ -57,11 +57,15 @@ struct TrainCommandFlags {
   }
 };
 
-// The keys of a DeepSpeed JSON config that zerotune honours, each written over its flag through
-// that option's own parsing and rules (cli/options.h); "auto" keeps the flag.
+// DeepSpeed's "auto": the value is left to the flags.
+bool is_auto(const json::Value& v) {
+  return v.is_string() && v.as_string("") == "auto";
+}
+
+// A DeepSpeed config's "zero_optimization" object (`where` names it): each key zerotune honours is
+// written over its flag through that option's own parsing and rules (opt::assign_option).
 void apply_zero_optimization(const json::Value& zero, const std::string& path,
                              const std::string& where, TrainOptions& o) {
-  auto is_auto = [](const json::Value& v) { return v.is_string() && v.as_string("") == "auto"; };
   for (const auto& [zkey, zvalue] : zero.as_object(where)) {
     const std::string zwhere = where + "." + zkey;
     if (zkey == "stage") {
@@ -88,8 +92,8 @@ void apply_zero_optimization(const json::Value& zero, const std::string& path,
   }
 }
 
-// Applies a DeepSpeed JSON config: the keys we honour override the flags unless "auto"; every
-// other key is named in a warning.
+// Applies a DeepSpeed JSON config: the keys we honour override the flags unless "auto", as typed
+// values checked by their options' rules; every other key is named in a warning.
 void apply_ds_config(const std::string& path, TrainOptions& o) {
   std::ifstream in(path, std::ios::binary);
   ZT_CHECK(in, path, ": cannot open (--ds-config)");
@@ -97,7 +101,6 @@ void apply_ds_config(const std::string& path, TrainOptions& o) {
   text << in.rdbuf();
   const json::Value root = json::parse(text.str(), path);
   ZT_CHECK(root.is_object(), path, ": expected a JSON object");
-  auto is_auto = [](const json::Value& v) { return v.is_string() && v.as_string("") == "auto"; };
   int64_t train_batch_size = 0;
   for (const auto& [key, value] : root.members()) {
     const std::string where = path + ": \"" + key + "\"";

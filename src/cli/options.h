@@ -125,8 +125,9 @@ class ArgsDeclarer {
     if constexpr (!kIsFlag<T, Rules...>) {
       spec.value_name = value_name;
       if constexpr (Named<T>) {
-        if (spec.value_name.empty())
+        if (spec.value_name.empty()) {
           spec.value_name = join_names(allowed_values<T>(rules...), "|", "|");
+        }
       }
       spec.default_value = format_value(field);  // the initial value; DefaultText overrides it
     }
