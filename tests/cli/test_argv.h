@@ -1,4 +1,5 @@
-// Helpers for the command-line tests: an argv built from words, and the message of a failure.
+// Shared by the command-line tests: an argv built from words, the message of a failure, and
+// entries of --help.
 #pragma once
 
 #include <functional>
