@@ -7,10 +7,11 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/check.h"
+#include "core/json.h"
 #include "data/gsm8k.h"
 #include "data/synth.h"
-#include "core/json.h"
 
 namespace zerotune {
 
@@ -21,6 +22,17 @@ void print_summary(int64_t train, int64_t test, const std::string& out_dir) {
               static_cast<long long>(test), json::quote(out_dir).c_str());
 }
 
+struct Gsm8kFlags {
+  std::string input, out;
+
+  template <class Visitor>
+  void visit(Visitor& v) {
+    using namespace opt;
+    v(input, "--input", "DIR", "folder holding GSM8K's train.jsonl and test.jsonl", Required{});
+    v(out, "--out", "DIR", "output folder (created when missing)", Required{});
+  }
+};
+
 int data_gsm8k(int argc, char** argv, int first) {
   Args args(
       "zerotune data gsm8k",
@@ -29,15 +41,29 @@ int data_gsm8k(int argc, char** argv, int first) {
       "{\"input\": \"<START_Q>question<END_Q><START_A>answer<END_A>\"} per line, and\n"
       "tokens.json listing the four markers. Both splits are checked before anything is\n"
       "written. Parquet is not read: convert it to JSON Lines first (pandas or datasets).");
-  args.option("--input", "DIR", "folder holding GSM8K's train.jsonl and test.jsonl")
-      .option("--out", "DIR", "output folder (created when missing)");
-  if (!args.parse(argc, argv, first)) return 0;
-  const std::string input = args.require("--input");
-  const std::string out = args.require("--out");
-  const Gsm8kCounts counts = convert_gsm8k(input, out);
-  print_summary(counts.train, counts.test, out);
+  Gsm8kFlags flags;
+  if (!opt::parse_options(args, flags, argc, argv, first)) return 0;
+  opt::validate_options(flags, args.command() + ": ");
+  const Gsm8kCounts counts = convert_gsm8k(flags.input, flags.out);
+  print_summary(counts.train, counts.test, flags.out);
   return 0;
 }
+
+struct SynthFlags {
+  std::string out;
+  int64_t train = 7473;  // GSM8K's split sizes
+  int64_t test = 1319;
+  int64_t seed = 0;
+
+  template <class Visitor>
+  void visit(Visitor& v) {
+    using namespace opt;
+    v(out, "--out", "DIR", "output folder (created when missing)", Required{});
+    v(train, "--train", "N", "train problems (GSM8K's train size)", AtLeast{1});
+    v(test, "--test", "M", "test problems (GSM8K's test size)", AtLeast{1});
+    v(seed, "--seed", "S", "random seed", NonNegative{});
+  }
+};
 
 int data_synth(int argc, char** argv, int first) {
   Args args("zerotune data synth",
@@ -45,24 +71,16 @@ int data_synth(int argc, char** argv, int first) {
             "(calculator annotations <<48/2=24>> and a final \"#### 24\" line) in the fine-tuning\n"
             "format: train.jsonl, test.jsonl and tokens.json. The same seed gives the same\n"
             "files; no question appears twice, within a split or across them.");
-  args.option("--out", "DIR", "output folder (created when missing)")
-      .option("--train", "N", "train problems (GSM8K's train size)", "7473")
-      .option("--test", "M", "test problems (GSM8K's test size)", "1319")
-      .option("--seed", "S", "random seed", "0");
-  if (!args.parse(argc, argv, first)) return 0;
-  const std::string out = args.require("--out");
-  const int64_t train = args.get_int("--train");
-  const int64_t test = args.get_int("--test");
-  const int64_t seed = args.get_int("--seed");
-  ZT_CHECK(train >= 1 && test >= 1, "zerotune data synth: --train and --test must be at least 1, ",
-           "got ", train, " and ", test);
-  ZT_CHECK(seed >= 0, "zerotune data synth: --seed must be non-negative, got ", seed);
-  const SynthDataset dataset = synth_dataset(train, test, static_cast<uint64_t>(seed));
+  SynthFlags flags;
+  if (!opt::parse_options(args, flags, argc, argv, first)) return 0;
+  opt::validate_options(flags, args.command() + ": ");
+  const SynthDataset dataset =
+      synth_dataset(flags.train, flags.test, static_cast<uint64_t>(flags.seed));
   std::vector<std::string> inputs[2];
   for (const SynthProblem& p : dataset.train) inputs[0].push_back(format_qa(p.question, p.answer));
   for (const SynthProblem& p : dataset.test) inputs[1].push_back(format_qa(p.question, p.answer));
-  write_qa_dataset(out, inputs[0], inputs[1]);
-  print_summary(train, test, out);
+  write_qa_dataset(flags.out, inputs[0], inputs[1]);
+  print_summary(flags.train, flags.test, flags.out);
   return 0;
 }
 

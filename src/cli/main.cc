@@ -63,7 +63,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "zerotune: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const zerotune::Error& e) {
-    std::fprintf(stderr, "zerotune %s: error: %s\n", command.c_str(), e.what());
+    // Messages that already name the command ("zerotune train: ...") are not prefixed twice.
+    const std::string prefix = "zerotune " + command + ": ";
+    std::string message = e.what();
+    if (message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());
+    std::fprintf(stderr, "%serror: %s\n", prefix.c_str(), message.c_str());
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "zerotune %s: unexpected error: %s\n", command.c_str(), e.what());

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Behaviour of `zerotune train` around the numbers (which check_train.py compares with PyTorch):
 resume equivalence bit for bit, keep-best-n, --stop-perplexity, --as-test, checkpoint contents,
-and bad flags refused before any work with the existing output left untouched.
+bad flags refused before any work with the existing output left untouched (the message naming the
+flag and the value), --help marking the Python job's spellings and the dashed aliases, and
+--ds-config's values written through each option's own rules (read back with --print-options).
 
   check_train_cli.py --zerotune BIN --workdir DIR
 
@@ -61,6 +63,85 @@ def check_old_run_resumes(base, full, w):
     check(same and metrics(old) and [(m["type"], m["epoch"], m.get("loss")) for m in metrics(old)] ==
           [(m["type"], m["epoch"], m.get("loss")) for m in metrics(full)],
           "  and continues bit for bit, its metrics renumbered")
+
+
+def options_printed(r):
+    """{flag: value} from the lines of `zerotune train --print-options`."""
+    return dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+
+
+def help_entries(text):
+    """{first spelling: its --help entry} (an entry may continue on the next line)."""
+    entries, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("  -"):
+            current = line.split()[0].rstrip(",")
+            entries[current] = line
+        elif current and line.startswith("    "):
+            entries[current] += " " + line.strip()
+    return entries
+
+
+def check_flag_declarations(base, w):
+    """--help's marks, the aliases, and --ds-config's values through each option's own rules,
+    read back with --print-options (nothing is trained)."""
+    r = run([base[0], "train", "--help"])
+    entries = help_entries(r.stdout)
+    python = ["--model_name", "--train_path", "--test_path", "--special_token_path", "--output_dir",
+              "--grad_accum", "--batch-size-per-device", "-nd", "--ctx-len", "--num-epochs", "--lr",
+              "--eval-batch-size-per-device", "--as-test", "--ds-config", "--mx",
+              "--num-checkpoints-to-keep", "--stop-perplexity", "--no-grad-ckpt"]
+    unmarked = [f for f in python if "as the Python job" not in entries.get(f, "")]
+    marked_too = [f for f, e in entries.items() if f not in python and "as the Python job" in e]
+    check(r.returncode == 0 and not unmarked and not marked_too,
+          "--help marks exactly the Python job's spellings", str(unmarked + marked_too))
+    check("-bs B" in entries.get("--batch-size-per-device", "") and
+          "-nd, --num-devices N" in entries.get("-nd", ""), "--help lists -bs and -nd")
+    aliases = {"--model_name": "--model-name", "--output_dir": "--output-dir",
+               "--grad_accum": "--grad-accum", "--special_token_path": "--special-token-path"}
+    check(all(f"alias {a}" in entries.get(f, "") for f, a in aliases.items()),
+          "--help names the dashed aliases")
+    check(entries.get("--lr", "").count("(default: 5e-06)") == 1 and
+          "(default: 10 x -nd)" in entries.get("--warmup-steps", ""), "--help shows defaults")
+
+    req = [base[0], "train", "--model-name", "m", "--train-path", "a", "--test-path", "b",
+           "--output-dir", "o"]
+    r = run(req + ["--grad-accum", "3", "-nd", "2", "--print-options"])
+    got = options_printed(r)
+    want = {"--model_name": "m", "--grad_accum": "3", "--output_dir": "o", "--warmup-steps": "20"}
+    check(r.returncode == 0 and all(got.get(k) == v for k, v in want.items()),
+          "aliases read; warm-up defaults to 10 x -nd",
+          str({k: got.get(k) for k in want}) + r.stderr[-200:])
+
+    ds = f"{w}/typed_ds.json"
+    with open(ds, "w") as f:
+        json.dump({"train_micro_batch_size_per_gpu": 3, "gradient_accumulation_steps": "auto",
+                   "gradient_clipping": 0.5,
+                   "zero_optimization": {"stage": 2, "stage3_param_persistence_threshold": 7,
+                                         "offload_optimizer": {"device": "cpu"}}}, f)
+    r = run(req + ["-bs", "8", "--grad_accum", "2", "--ds-config", ds, "--print-options"])
+    got = options_printed(r)
+    want = {"--batch-size-per-device": "3", "--grad_accum": "2", "--grad-clip": "0.5",
+            "--zero-stage": "2", "--param-persistence-threshold": "7",
+            "--offload-optimizer": "cpu"}
+    check(r.returncode == 0 and all(got.get(k) == v for k, v in want.items()),
+          "--ds-config writes typed values over the flags ('auto' keeps them)",
+          str({k: got.get(k) for k in want}) + r.stderr[-200:])
+
+    for name, config, needles in [
+            ("stage", {"zero_optimization": {"stage": 4}},
+             ['"zero_optimization".stage must be 0-3', "got 4"]),
+            ("device", {"zero_optimization": {"offload_optimizer": {"device": "disk"}}},
+             ["offload_optimizer.device must be none, cpu or nvme", "'disk'"]),
+            ("micro batch", {"train_micro_batch_size_per_gpu": 0},
+             ['"train_micro_batch_size_per_gpu" must be positive', "got 0"]),
+            ("clipping", {"gradient_clipping": -2}, ['"gradient_clipping" must be >= 0', "got -2"])]:
+        with open(ds, "w") as f:
+            json.dump(config, f)
+        r = run(req + ["--ds-config", ds, "--print-options"])
+        msg = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
+        check(r.returncode == 1 and ds in msg and all(n in msg for n in needles),
+              f"--ds-config {name} checked by the option's rule", msg)
 
 
 def main():
@@ -190,18 +271,25 @@ def main():
     else:
         check(False, "--ds-config run", r.stderr.strip()[-300:])
 
-    # Bad flags: refused before any work, the existing run untouched.
+    check_flag_declarations(base, w)
+
+    # Bad flags: refused before any work, the existing run untouched; the message names the flag
+    # and the value.
     if os.path.exists(full):
         before = tree_digest(full)
-        bad = [(["--ctx-len", "0"], "--ctx-len"), (["-bs", "0"], "--batch-size-per-device"),
-               (["--lr", "-1"], "--lr"), (["--bogus"], "--bogus"), (["--mx", "fp8"], "--mx"),
-               (["--grad-clip", "-1"], "--grad-clip"), (["-nd", "0"], "-nd"),
-               (["--zero-stage", "4"], "--zero-stage"), (["--offload-optimizer", "nvme"], "--nvme-path"),
+        bad = [(["--ctx-len", "0"], "--ctx-len", "got 0"),
+               (["-bs", "0"], "--batch-size-per-device", "got 0"),
+               (["--lr", "-1"], "--lr", "got -1"), (["--bogus"], "--bogus"),
+               (["--mx", "fp8"], "--mx", "'fp8'"), (["--grad-clip", "-1"], "--grad-clip", "got -1"),
+               (["-nd", "0"], "-nd", "got 0"), (["--zero-stage", "4"], "--zero-stage", "got 4"),
+               (["--offload-optimizer", "nvme"], "--nvme-path"),
+               (["--seed", "x"], "--seed", "'x'"),
                ([], "--resume")]  # an existing run without --resume
-        for extra, needle in bad:
+        for extra, *needles in bad:
             r = run(base + ["--num-epochs", "1", "--output_dir", full] + extra)
             msg = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
-            check(r.returncode != 0 and needle in msg, f"refused {' '.join(extra) or 'existing run'}", msg)
+            check(r.returncode != 0 and all(n in msg for n in needles),
+                  f"refused {' '.join(extra) or 'existing run'}", msg)
         check(tree_digest(full) == before, "failed starts left the existing run untouched")
 
     # A torchrun-style launch (RANK, WORLD_SIZE, ...) runs over NCCL: CPU ranks are refused, naming
