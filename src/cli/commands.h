@@ -12,5 +12,6 @@ int cmd_data(int argc, char** argv, int first);
 int cmd_tokenize(int argc, char** argv, int first);
 int cmd_tokenizer(int argc, char** argv, int first);
 int cmd_storage(int argc, char** argv, int first);
+int cmd_serve(int argc, char** argv, int first);
 
 }  // namespace zerotune

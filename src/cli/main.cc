@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
     if (command == "tokenize") return zerotune::cmd_tokenize(argc, argv, 2);
     if (command == "tokenizer") return zerotune::cmd_tokenizer(argc, argv, 2);
     if (command == "storage") return zerotune::cmd_storage(argc, argv, 2);
+    if (command == "serve") return zerotune::cmd_serve(argc, argv, 2);
     std::fprintf(stderr, "zerotune: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const zerotune::Error& e) {

@@ -1,0 +1,120 @@
+#include "serve/model_backend.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+#include "core/check.h"
+#include "io/storage/model_source.h"
+#include "model/sampling.h"
+
+namespace zerotune::serve {
+
+ChooseToken make_sampler(const SamplingParams& params) {
+  // std::function needs a copyable callable; the sampler's state is shared by its copies.
+  auto sampler = std::make_shared<Sampler>(params);
+  return [sampler](const float* logits, int64_t vocab) { return sampler->next(logits, vocab); };
+}
+
+namespace {
+
+std::string gib(double bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f GiB", bytes / double(1ull << 30));
+  return text;
+}
+
+// Bytes of the key/value cache: K and V for every layer, slot and position.
+double cache_bytes(const LlamaConfig& c, int64_t max_batch, int64_t max_seq_len, DType dtype) {
+  return 2.0 * double(c.num_hidden_layers) * double(max_batch) * double(max_seq_len) *
+         double(c.num_key_value_heads * c.head_dim) * double(dtype_size(dtype));
+}
+
+}  // namespace
+
+ModelBackend::ModelBackend(const ModelBackendOptions& options) : options_(options) {
+  ZT_CHECK(options.max_batch >= 1, "--max-batch must be at least 1, got ", options.max_batch);
+  ZT_CHECK(options.device.is_cpu() || cuda_backend_built(),
+           "--device cuda: this zerotune was built without the CUDA backend "
+           "(scripts/build.sh --cuda builds build-cuda/zerotune)");
+  ZT_CHECK(
+      options.dtype == DType::f32 || (options.dtype == DType::bf16 && !options.device.is_cpu()),
+      "--dtype ", dtype_name(options.dtype), " on ", options.device.name(),
+      ": the CPU decodes in f32, a GPU in f32 or bf16");
+  folder_ = storage::resolve_model_source(options.model);
+  loaded_ = read_hf_folder(folder_);
+  const LlamaConfig& c = loaded_.config;
+  ZT_CHECK(loaded_.tokenizer.has_value(), folder_,
+           " has no tokenizer.model; serving needs the model's tokenizer");
+  tokenizer_.emplace(Tokenizer::from_files(*loaded_.tokenizer));
+  if (!options.special_token_path.empty()) {
+    tokenizer_->add_special_tokens(read_special_tokens_json(options.special_token_path));
+  }
+  ZT_CHECK(tokenizer_->vocab_size() <= c.vocab_size, "the tokenizer of ", folder_, " has ",
+           tokenizer_->vocab_size(), " tokens but the model's vocabulary only ", c.vocab_size,
+           " rows (pass the --special_token_path the model was trained with, and no other)");
+  max_seq_len_ = options.max_seq_len > 0 ? options.max_seq_len : c.max_position_embeddings;
+  ZT_CHECK(max_seq_len_ <= c.max_position_embeddings, "--max-seq-len ", max_seq_len_,
+           " exceeds the model's max_position_embeddings ", c.max_position_embeddings);
+  chat_template_ = ChatTemplate::from_folder(folder_);
+
+  const LlamaParams* params = &loaded_.params;
+  if (!options.device.is_cpu()) {
+    device_params_.emplace(loaded_.params.placed(options.dtype, options.device));
+    loaded_.params = LlamaParams();  // the host copy is no longer needed
+    params = &*device_params_;
+  }
+  engine_ = std::make_unique<ModelDecodeEngine>(*params, options.max_batch, max_seq_len_);
+}
+
+DecodeTokens ModelBackend::decoder() const {
+  const Tokenizer* tokenizer = &*tokenizer_;
+  return [tokenizer](const std::vector<int32_t>& ids) {
+    // Rows of the model beyond the tokenizer's vocabulary (a padded embedding) have no text.
+    std::vector<int32_t> known;
+    known.reserve(ids.size());
+    for (const int32_t id : ids) {
+      if (id < tokenizer->vocab_size()) known.push_back(id);
+    }
+    return tokenizer->decode(known, BosEos::skip);
+  };
+}
+
+ServedModel ModelBackend::served_model() {
+  ServedModel served;
+  served.name = options_.served_model_name.empty() ? options_.model : options_.served_model_name;
+  served.context = max_seq_len_;
+  served.vocab_size = loaded_.config.vocab_size;
+  served.eos_id = tokenizer_->eos_id();
+  const Tokenizer* tokenizer = &*tokenizer_;
+  served.encode_prompt = [tokenizer](const std::string& text) {
+    std::vector<int32_t> ids{tokenizer->bos_id()};
+    for (const int32_t id : tokenizer->encode(text)) ids.push_back(id);
+    return ids;
+  };
+  served.encode_chat = [tokenizer](const std::string& text) { return tokenizer->encode(text); };
+  if (chat_template_) {
+    served.render_chat = [this](const json::Value& messages, bool add_generation_prompt,
+                                const json::Value& variables) {
+      std::lock_guard lock(chat_template_mutex_);
+      return chat_template_->render(messages, add_generation_prompt, variables);
+    };
+  } else {
+    served.no_chat_template =
+        str("this model has no chat template: ", folder_,
+            "/tokenizer_config.json has no \"chat_template\", so /v1/chat/completions cannot "
+            "render messages (use /v1/completions, or add a chat_template to that file)");
+  }
+  return served;
+}
+
+std::string ModelBackend::summary() const {
+  const LlamaConfig& c = loaded_.config;
+  return str(folder_, ": ", c.num_hidden_layers, " layers, D=", c.hidden_size, ", V=", c.vocab_size,
+             "; ", options_.device.name(), " ", dtype_name(options_.dtype), "; max batch ",
+             options_.max_batch, ", max sequence ", max_seq_len_, " tokens (cache ",
+             gib(cache_bytes(c, options_.max_batch, max_seq_len_, options_.dtype)),
+             "); chat template: ", chat_template_ ? "yes" : "none");
+}
+
+}  // namespace zerotune::serve
