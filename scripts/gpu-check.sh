@@ -319,6 +319,56 @@ else
   fit_rows SKIP "no full vendor set"
 fi
 
+# `zerotune serve` on the GPU (the whole tool's build): 16 concurrent greedy completions decoded as
+# one batch on the GPU (f32) give the CPU server's text (bench/serve_gpu_check.py, on the model the
+# train check trained, else a tiny random one), and the aggregate tokens/s of 1 and 16 clients in
+# bf16 on a gqa-preset model (bench/serve_load.py). On the GPU the decode step's products are
+# cuBLASLt GEMMs, not batch-invariant to the last bit: the row says how many answers matched.
+serve_row="zerotune serve --device cuda"
+if [[ $gpu == none ]]; then
+  row "$serve_row" "SKIP" "no GPU"
+elif [[ ! -x build-gpu-full/zerotune ]]; then
+  row "$serve_row" "SKIP" "zerotune was not built (no full vendor set, or its build failed)"
+else
+  z=build-gpu-full/zerotune
+  sdir=build-gpu-full/serve-check
+  rm -rf "$sdir" && mkdir -p "$sdir"
+  model=build-gpu-full/train-check/cpu/epoch-1
+  setup_ok=1
+  if [[ ! -f $model/config.json ]]; then
+    model="$sdir/model"
+    { "$z" data synth --out "$sdir/data" --train 64 --test 8 --seed 5 &&
+      "$z" tokenizer train --input "$sdir/data/train.jsonl" --vocab-size 400 --out "$sdir/tok" &&
+      "$z" init --out "$model" --preset tiny --tokenizer "$sdir/tok" --max-positions 256; } \
+      >"$log_dir/serve.log" 2>&1 || setup_ok=0
+  fi
+  if [[ $setup_ok == 1 ]] &&
+     "$z" init --out "$sdir/gqa" --preset gqa --tokenizer "$model" --max-positions 512 \
+       >>"$log_dir/serve.log" 2>&1 &&
+     compare=$(timeout 600 python3 bench/serve_gpu_check.py --zerotune "$z" --model "$model" \
+       --clients 16 --log-dir "$log_dir" 2>>"$log_dir/serve.log" | tail -1) &&
+     load=$(timeout 600 python3 bench/serve_load.py --zerotune "$z" --model "$sdir/gqa" \
+       --clients 1,16 --requests-per-client 2 --max-tokens 64 --server-args "--device cuda --dtype bf16" \
+       --server-log "$log_dir/serve-load.log" 2>>"$log_dir/serve.log"); then
+    verdict=$(python3 - "$compare" "$load" <<'PY'
+import json, sys
+compare = json.loads(sys.argv[1])
+rates = {r["clients"]: r["tokens_per_s"]
+         for r in (json.loads(line) for line in sys.argv[2].splitlines() if line.startswith("{"))}
+ok = compare["equal_cpu"] == compare["clients"]
+print(("ok" if ok else "FAIL") + f" {compare['equal_cpu']}/{compare['clients']} concurrent greedy "
+      f"answers == CPU (f32; {compare['equal_alone']} == alone); bf16 tokens/s: 1 client "
+      f"{rates.get(1, 0):.0f}, 16 clients {rates.get(16, 0):.0f} "
+      f"({rates.get(16, 0) / max(rates.get(1, 0), 1e-9):.1f}x)")
+PY
+)
+    row "$serve_row" "${verdict%% *}" "${verdict#* }"
+  else
+    row "$serve_row" "FAIL" "see $log_dir/serve.log, serve-*.log"
+    tail -20 "$log_dir/serve.log"
+  fi
+fi
+
 # Built but not checkable on one GPU (NCCL refuses two ranks on one device): listed so that the
 # table says what this run did not check.
 row "NCCL over 2+ GPUs (ZeRO stages 1-3)" "N/A" "needs 2+ GPUs; the engine's paths ran on CPU ranks (distributed.zero)"
