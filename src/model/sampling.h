@@ -30,16 +30,27 @@ class Sampler {
   int32_t next(const float* logits, int64_t vocab);
 
  private:
-  // How many of the most likely tokens (sorted to the front of order_) can be drawn: top_k of
-  // them, then the fewest whose weights reach top_p of those k's. Fills weight_ for them.
-  int64_t truncate(const float* logits, int64_t vocab, float max_logit);
-  // A draw among order_[0, count) in proportion to weight_.
-  int32_t draw(int64_t count);
+  struct Candidate {
+    float logit;
+    float weight;  // exp((logit - max) / temperature)
+    int32_t id;
+  };
+  // weight_ and its sum for all tokens, in id order.
+  void weigh(const float* logits, int64_t vocab);
+  // Fills candidates_ with a prefix of the tokens ranked by logit (those above a cutoff) that
+  // holds every token the cuts can keep (top_k = k of them), in id order.
+  void gather_candidates(const float* logits, int64_t vocab, int64_t k);
+  // Moves the tokens that survive top-k and then top-p to the front of candidates_; their count.
+  int64_t truncate(int64_t vocab, int64_t k);
+  int32_t draw_candidate(int64_t count);  // in proportion to the weights of candidates_[0, count)
+  int32_t draw_any(const float* logits, int64_t vocab);  // in proportion to weight_, no cuts
 
   SamplingParams params_;
   Rng rng_;
-  std::vector<int32_t> order_;  // [V] token ids, the most likely first (ties: lowest id first)
-  std::vector<double> weight_;  // [V] exp((logit - max) / temperature), by position in order_
+  std::vector<float> weight_;  // [V] by token id
+  double total_weight_ = 0.0;
+  float max_logit_ = 0.0f;
+  std::vector<Candidate> candidates_;
 };
 
 // Index of the largest of logits [vocab]; ties go to the lowest id (as torch.argmax on CPU).
