@@ -3,8 +3,8 @@
 // elements for differently aligned rows, or vectorise one copy of a loop and not another, and
 // then the same dot product rounds differently for a row at another place in the batch. Here a
 // dot product of n elements is always: lane l accumulates elements l, l + kLanes, ... of the
-// whole vectors with fused multiply-adds, the lanes are summed in one fixed tree, and the tail
-// (n % kLanes elements) is added in order with fused multiply-adds.
+// whole vectors with fused multiply-adds, the lanes are summed in one fixed tree (halves first),
+// and the tail (n % kLanes elements) is added in order with fused multiply-adds.
 #pragma once
 
 #include <cmath>
@@ -35,6 +35,19 @@ inline void store(float* p, Vec v) {
 inline Vec fma(Vec a, Vec b, Vec c) {  // a * b + c, one rounding
   return _mm512_fmadd_ps(a, b, c);
 }
+// The lanes' sum as a tree: lane l + lane l+8, then + l+4, + l+2, + l+1. (Shuffles spelled as
+// GCC/Clang vector builtins: GCC 12's shuffle intrinsics trip -Wuninitialized.)
+inline float sum(Vec v) {
+  v = _mm512_add_ps(
+      v, __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+  v = _mm512_add_ps(
+      v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
+  v = _mm512_add_ps(
+      v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));
+  v = _mm512_add_ps(
+      v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));
+  return v[0];
+}
 
 #elif defined(__AVX2__) && defined(__FMA__)
 
@@ -54,6 +67,13 @@ inline void store(float* p, Vec v) {
 }
 inline Vec fma(Vec a, Vec b, Vec c) {
   return _mm256_fmadd_ps(a, b, c);
+}
+// Lane l + lane l+4, then + l+2, + l+1.
+inline float sum(Vec v) {
+  v = _mm256_add_ps(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3));
+  v = _mm256_add_ps(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5));
+  v = _mm256_add_ps(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6));
+  return v[0];
 }
 
 #else  // portable builds: four scalar lanes with the same structure
@@ -79,18 +99,18 @@ inline Vec fma(Vec a, Vec b, Vec c) {
   for (int l = 0; l < 4; ++l) r.lane[l] = std::fma(a.lane[l], b.lane[l], c.lane[l]);
   return r;
 }
+inline float sum(Vec v) {  // lane l + lane l+2, then + l+1
+  return (v.lane[0] + v.lane[2]) + (v.lane[1] + v.lane[3]);
+}
 
 #endif
 
-// The lanes' sum as a tree, halves first: (l + l+half) for half = kLanes/2, ..., 1. Through
-// memory rather than shuffles: it runs once per dot product, not per element.
-inline float sum(Vec v) {
-  alignas(64) float lanes[kLanes];
-  store(lanes, v);
-  for (int64_t half = kLanes / 2; half > 0; half /= 2) {
-    for (int64_t l = 0; l < half; ++l) lanes[l] += lanes[l + half];
-  }
-  return lanes[0];
+// Keeps v in a register: the compiler would otherwise fold a load used by several multiply-adds
+// into each of them, and loads are what bounds the decode tiles.
+inline void keep_in_register([[maybe_unused]] Vec& v) {
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+  asm("" : "+v"(v));
+#endif
 }
 
 // Elements of an n-long dot product that whole vectors cover.
