@@ -9,9 +9,9 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "core/json.h"
 #include "data/tokenizer.h"
 #include "io/hf_checkpoint.h"
-#include "core/json.h"
 #include "model/generate.h"
 
 namespace zerotune {
@@ -30,10 +30,10 @@ int cmd_generate(int argc, char** argv, int first) {
   Args args("zerotune generate",
             "Greedy decoding with a key/value cache from a Hugging Face Llama folder. The prompt\n"
             "is encoded as <s> + its tokens; decoding stops at </s>, at --stop, or after\n"
-            "--max-new-tokens. Prints the continuation on stdout (special tokens as text, the\n"
-            "stop token included, </s> left out) and one JSON line on stderr: prompt_tokens,\n"
-            "new_tokens, stopped (eos|stop|length) and tokens_per_s (new tokens over the wall\n"
-            "time of prefill and decoding).");
+            "--max-new-tokens. stdout holds the continuation alone (special tokens as text,\n"
+            "the stop token included, </s> left out) and a newline; the statistics go to\n"
+            "stderr as one JSON line: prompt_tokens, new_tokens, stopped (eos|stop|length) and\n"
+            "tokens_per_s (new tokens over the wall time of prefill and decoding).");
   args.option("--model", "DIR", "Hugging Face model folder with tokenizer.model")
       .option("--prompt", "TEXT", "the text to continue")
       .option("--max-new-tokens|--max_new_tokens", "N", "most tokens to generate", "128")

@@ -1,6 +1,7 @@
 // Memory on a device other than the host, and copies between any two places. Implemented by the
-// CUDA backend (src/backends/cuda/device.cc); a build without it links src/backends/no_cuda/,
-// whose entry points fail naming the call (and report no devices).
+// CUDA backend (src/backends/cuda/device_memory.cc); a build without it links
+// src/backends/no_cuda/device_memory.cc, whose entry points fail naming the call (and report no
+// devices).
 #pragma once
 
 #include <cstdint>

@@ -38,12 +38,12 @@ LlamaModel::LlamaModel(LlamaParams params, Checkpointing checkpointing, GradStor
   }
   const LlamaConfig& config = config_;
   const int64_t half = config.head_dim / 2;
-  rope_cos_ = Buffer(DType::f32, Shape{config.max_position_embeddings, half});
-  rope_sin_ = Buffer(DType::f32, Shape{config.max_position_embeddings, half});
+  rope_cos_ = Buffer(DType::f32, Shape{config.max_position_embeddings, half});  // [P, Dh/2]
+  rope_sin_ = Buffer(DType::f32, Shape{config.max_position_embeddings, half});  // [P, Dh/2]
   rope_tables(rope_cos_, rope_sin_, config.rope_theta, config.rope_linear_factor);
   if (!placement.device.is_cpu()) {
     for (Buffer* table : {&rope_cos_, &rope_sin_}) {
-      Buffer on_device(DType::f32, table->view().shape, placement.device);
+      Buffer on_device(DType::f32, table->view().shape, placement.device);  // [P, Dh/2] f32
       copy(on_device, *table);
       *table = std::move(on_device);
     }
@@ -78,7 +78,7 @@ void LlamaModel::prepare(const TokenBatch& batch, bool backward) {
   size_t slot = 0;
   auto bind = [&](Buffer& named, DType dtype, Shape shape) {
     if (arena_.size() <= slot) arena_.resize(slot + 1);
-    Buffer& storage = arena_[slot++];
+    Buffer& storage = arena_[slot++];  // [>= numel of shape] flat, in `dtype`
     const int64_t count = shape.numel();
     if (!storage.view().data || storage.view().dtype != dtype || storage.numel() < count) {
       storage = Buffer();  // the old memory goes back before the larger piece is taken
@@ -122,7 +122,7 @@ static AttentionShape attention_shape(const LlamaConfig& c, const TokenBatch& b)
 // o(attn(rope(qkv(norm1(x_in))))).
 void LlamaModel::layer_forward(int64_t l, const Tensor& x_in, const Tensor& x_out,
                                LayerActivations& a, const TokenBatch& batch) {
-  const LayerTensors w = params_.layer(l);
+  const LayerTensors w = params_.layer(l);  // weights in the compute dtype
   const LlamaConfig& c = config_;
   ZT_PROFILED("rmsnorm_forward",
               rmsnorm_forward(a.xn1, a.rstd1, x_in, w.input_norm, c.rms_norm_eps));
@@ -144,8 +144,8 @@ void LlamaModel::layer_forward(int64_t l, const Tensor& x_in, const Tensor& x_ou
 // dres enters as dL/dx_out and leaves as dL/dx_in; both residual branches add into it.
 void LlamaModel::layer_backward(int64_t l, const Tensor& x_in, const Tensor& dres,
                                 LayerActivations& a, const TokenBatch& batch) {
-  const LayerTensors w = params_.layer(l);
-  const LayerTensors g = grads_.layer(l);
+  const LayerTensors w = params_.layer(l);  // weights in the compute dtype
+  const LayerTensors g = grads_.layer(l);   // their gradients, f32
   const LlamaConfig& c = config_;
   ZT_PROFILED("linear_backward", linear_backward(d_h_, g.wdown, dres, a.h, w.wdown));
   ZT_PROFILED("swiglu_backward", swiglu_backward(d_gate_up_, d_h_, a.gate_up));
@@ -183,6 +183,7 @@ const TokenBatch& LlamaModel::placed(const TokenBatch& batch) {
     batch_storage_ = Buffer();
     batch_storage_ = Buffer(DType::i32, Shape{4 * n}, placement_.device);
   }
+  // The k-th [B*T] i32 quarter of batch_storage_.
   auto part = [&](int64_t k) { return Buffer::borrow(batch_storage_.view().flat(k * n, n)); };
   b.ids = part(0);
   b.targets = part(1);
@@ -211,8 +212,8 @@ CrossEntropyResult LlamaModel::run(const TokenBatch& host_batch, float loss_scal
   const int64_t embed = params_.embed_group(), norm = params_.norm_group(),
                 head = params_.head_group();
   const bool tied = head == embed;
-  const Tensor& residual = residual_.view();
-  auto layer_input = [&](int64_t l) {
+  const Tensor& residual = residual_.view();  // [L+1 (or 2), B*T, D]
+  auto layer_input = [&](int64_t l) {         // [B*T, D]
     return residual.rows(backward ? l : l % residual.dim(0), 1).reshape(Shape{n, d});
   };
   auto acts_for = [&](int64_t l) -> LayerActivations& {

@@ -58,12 +58,23 @@ class LlamaModel {
   CrossEntropyResult forward_loss(const TokenBatch& batch);
 
  private:
+  // One decoder layer's saved activations, in the compute dtype unless marked f32.
   struct LayerActivations {
-    Buffer xn1, rstd1, qkv, attn, lse, x_mid, xn2, rstd2, gate_up, h;
+    Buffer xn1;      // [B*T, D] input_layernorm(x_in)
+    Buffer rstd1;    // [B*T] f32, its 1/rms per row
+    Buffer qkv;      // [B*T, (H + 2*Hkv)*Dh] q | k | v per row; q and k rotated in place
+    Buffer attn;     // [B*T, H*Dh] attention output before o_proj
+    Buffer lse;      // [B, H, T] f32, log-sum-exp of each score row
+    Buffer x_mid;    // [B*T, D] x_in + o_proj(attn)
+    Buffer xn2;      // [B*T, D] post_attention_layernorm(x_mid)
+    Buffer rstd2;    // [B*T] f32
+    Buffer gate_up;  // [B*T, 2F] gate | up per row
+    Buffer h;        // [B*T, F] silu(gate) * up
   };
   void prepare(const TokenBatch& batch, bool backward);
   // The batch where the model computes (copied to the device when it is not the host).
   const TokenBatch& placed(const TokenBatch& batch);
+  // x_in, x_out, dres: [B*T, D] in the compute dtype.
   void layer_forward(int64_t l, const Tensor& x_in, const Tensor& x_out, LayerActivations& a,
                      const TokenBatch& batch);
   void layer_backward(int64_t l, const Tensor& x_in, const Tensor& dres, LayerActivations& a,
@@ -74,21 +85,31 @@ class LlamaModel {
   Checkpointing checkpointing_;
   Placement placement_;
   GroupHooks* hooks_ = nullptr;
-  TokenBatch device_batch_;
-  LlamaParams params_;
-  LlamaParams grads_;
-  Buffer rope_cos_, rope_sin_;  // [P, Dh/2]
+  TokenBatch device_batch_;  // ids, targets, positions, segments: each [B*T] i32 on the device
+  LlamaParams params_;       // every group in the compute dtype on the device
+  LlamaParams grads_;        // the same groups, always f32
+  Buffer rope_cos_;          // [P, Dh/2] f32, P = max_position_embeddings
+  Buffer rope_sin_;          // [P, Dh/2] f32
 
   // Activation memory: views of arena_ slots sized for the largest batch seen, bound to the last
   // (B, T); the batch's ids/targets/positions/segments on the device likewise in batch_storage_.
-  std::vector<Buffer> arena_;
-  Buffer batch_storage_;
+  std::vector<Buffer> arena_;  // one flat [numel] slot per bound buffer, in that buffer's dtype
+  Buffer batch_storage_;       // [4*B*T] i32: ids | targets | positions | segments
   int64_t rows_ = 0, batch_rows_ = 0;
   bool gradient_buffers_ = false;
+  // Compute dtype unless marked f32.
   Buffer residual_;  // [L+1, B*T, D] each layer's input and the last output ([2, ...] forward-only)
   std::vector<LayerActivations> acts_;  // L of them, or 1 reused when checkpointing
-  Buffer final_xn_, final_rstd_, scratch_x_;
-  Buffer d_res_, d_x_, d_h_, d_gate_up_, d_attn_, d_qkv_;
+  Buffer final_xn_;                     // [B*T, D] norm(last layer's output), the LM head's input
+  Buffer final_rstd_;                   // [B*T] f32
+  Buffer scratch_x_;                    // [B*T, D] a recomputed layer's output, not needed again
+  // Gradients of the activations (backward only); parameter gradients go to grads_.
+  Buffer d_res_;      // [B*T, D] dL/d(residual stream) at the current layer boundary
+  Buffer d_x_;        // [B*T, D] dL/d(a norm's output): final norm, post- and input norm
+  Buffer d_h_;        // [B*T, F]
+  Buffer d_gate_up_;  // [B*T, 2F]
+  Buffer d_attn_;     // [B*T, H*Dh]
+  Buffer d_qkv_;      // [B*T, (H + 2*Hkv)*Dh]
 };
 
 }  // namespace zerotune

@@ -16,12 +16,12 @@ namespace zerotune {
 struct ParamView {
   std::string name;  // HF name, e.g. "model.layers.3.self_attn.q_proj.weight"
   int64_t offset;    // elements from the start of the group's buffer
-  Shape shape;
+  Shape shape;       // HF's, e.g. [H*Dh, D] for q_proj, [V, D] for embed_tokens
 };
 
 struct ParamGroup {
   std::string name;  // "embed", "layer.3", "norm", "head"
-  Buffer data;       // [numel] flat
+  Buffer data;       // [numel] flat, in LlamaParams' dtype (f32, or bf16 for a compute copy)
   std::vector<ParamView> views;
 
   Tensor view(const ParamView& v) const;
@@ -34,13 +34,13 @@ struct LayerLayout {
   explicit LayerLayout(const LlamaConfig& c);
 };
 
-// Typed views of one layer's buffer (weights or their gradients alike).
+// Typed views of one layer's buffer (weights or their gradients alike), in the group's dtype.
 struct LayerTensors {
   Tensor input_norm;  // [D]
-  Tensor wqkv;        // [H*Dh + 2*Hkv*Dh, D]
+  Tensor wqkv;        // [(H + 2*Hkv)*Dh, D] q_proj, k_proj, v_proj stacked
   Tensor wo;          // [D, H*Dh]
   Tensor post_norm;   // [D]
-  Tensor wgate_up;    // [2F, D]
+  Tensor wgate_up;    // [2F, D] gate_proj, up_proj stacked
   Tensor wdown;       // [D, F]
 };
 

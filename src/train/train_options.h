@@ -50,7 +50,8 @@ struct TrainOptions {
   Layout layout = Layout::padded;
   PadMode pad_mode = PadMode::to_ctx_len;
   int64_t world_size = 1;  // -nd: ranks expected (checked against the MPI launch)
-  // ZeRO (dist/zero.h): stage 0-3, small groups kept replicated, AdamW state placement.
+  // ZeRO (distributed/zero/zero_engine.h): stage 0-3, small groups kept replicated, AdamW state
+  // placement.
   int zero_stage = 3;
   int64_t param_persistence_threshold = 100000;
   OptimizerOffload offload_optimizer = OptimizerOffload::none;

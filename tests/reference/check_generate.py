@@ -13,9 +13,11 @@ recomputed over the whole sequence at every step:
                (random models have flat logits; float rounding may break a near tie either way)
   free run     torch's own greedy continuation equals zerotune's, or first differs at a step
                whose top-2 margin is below TIE_MARGIN
-  text         stdout equals the ids decoded by sentencepiece (special tokens as text,
-               <s> </s> dropped, each run of ordinary ids decoded on its own)
-  summary      prompt_tokens, new_tokens and stopped agree with the ids
+  stdout       the continuation alone: the ids decoded by sentencepiece (special tokens as
+               text, <s> </s> dropped, each run of ordinary ids decoded on its own) and one
+               newline, nothing else
+  stderr       one line, the statistics JSON: prompt_tokens, new_tokens and stopped agree
+               with the ids
 Plus --stop, --special_token_path, a bit-identical rerun and the input errors. Prints one line
 per check and ends with `N passed, M failed`; exits 1 when anything failed.
 (--generate names another binary for the generate runs, for use before main.cc dispatches it.)
@@ -172,10 +174,14 @@ def check_prompt(rep, name, ref_tok, cfg, params, proc, prompt):
     rep.check(ok, f"{name} free run vs torch", "identical" if diverged is None else
               f"first differs at step {diverged[0]}, top-2 margin {diverged[1]:.2e}")
 
-    text = proc.stdout[:-1] if proc.stdout.endswith("\n") else proc.stdout
-    want_text = ref_tok.decode(ids)
-    rep.check(text == want_text, f"{name} text", repr(text[:50]) if text == want_text
-              else f"got {text!r}, want {want_text!r}")
+    # stdout is for the text alone (scripts capture it); the statistics go to stderr.
+    want_stdout = ref_tok.decode(ids) + "\n"
+    rep.check(proc.stdout == want_stdout, f"{name} stdout: text only",
+              repr(proc.stdout[:50]) if proc.stdout == want_stdout
+              else f"got {proc.stdout!r}, want {want_stdout!r}")
+    stderr_lines = proc.stderr.splitlines()
+    rep.check(len(stderr_lines) == 1 and stderr_lines[0].startswith("{"),
+              f"{name} stderr: statistics only", f"{len(stderr_lines)} line(s)")
 
     stopped = "eos" if ids and ids[-1] == eos else "length"
     ok = (summary["prompt_tokens"] == len(prompt_ids) and summary["new_tokens"] == len(ids)

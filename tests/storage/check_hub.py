@@ -115,6 +115,9 @@ def main():
               "corrupted bytes fail the sha256 check", r.stderr.strip()[-200:])
         check(not os.path.exists(f"{cache}/hub/org/corrupt/main.complete"),
               "a failed download is not marked complete")
+        corrupt = f"{cache}/hub/org/corrupt/main/model.safetensors"
+        check(not os.path.exists(corrupt) and not os.path.exists(corrupt + ".partial"),
+              "the refused bytes are left nowhere (no file, no .partial)")
 
         r = run([z, "storage", "fetch", "org/missing"], env)
         check(r.returncode != 0 and "no such local folder" in r.stderr and "org/missing" in

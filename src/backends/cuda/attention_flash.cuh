@@ -12,8 +12,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "backends/cuda/attention_flash_mma.cuh"
 #include "backends/cuda/element_types.cuh"
-#include "backends/cuda/mma.cuh"
 
 namespace zerotune::cuda::flash {
 
@@ -128,7 +128,7 @@ __device__ __forceinline__ bool visible(const int32_t* segments, int64_t seq, in
 }
 
 // The A operand for k-step `kk` from f32 accumulators whose n-tiles 2 kk and 2 kk + 1 are the
-// step's 16 columns (see mma.cuh).
+// step's 16 columns (see attention_flash_mma.cuh).
 template <int N>
 __device__ __forceinline__ void accumulators_as_a(uint32_t (&a)[4], const float (&acc)[N][4],
                                                   int kk) {

@@ -6,7 +6,7 @@
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/element_types.cuh"
-#include "backends/cuda/gemm.h"
+#include "backends/cuda/matmul.h"
 #include "backends/cuda/workspace.h"
 #include "core/device_memory.h"
 #include "kernels/cross_entropy.h"
@@ -90,13 +90,13 @@ CrossEntropyResult lm_head_cross_entropy(const Tensor& x, const Tensor& w, const
   CrossEntropyResult result;
   for (int32_t t : host_targets) result.count += t != kIgnoreIndex;
   if (n == 0) return result;
-  float* logits = static_cast<float*>(
-      workspace(Workspace::lm_head_logits, chunk_rows * v * 4, x.device));
+  float* logits =
+      static_cast<float*>(workspace(Workspace::lm_head_logits, chunk_rows * v * 4, x.device));
   // With f32 storage the gradient overwrites the logits in place.
-  void* dlogits_storage = backward && x.dtype != DType::f32
-                              ? workspace(Workspace::lm_head_dlogits,
-                                          chunk_rows * v * dtype_size(x.dtype), x.device)
-                              : nullptr;
+  void* dlogits_storage =
+      backward && x.dtype != DType::f32
+          ? workspace(Workspace::lm_head_dlogits, chunk_rows * v * dtype_size(x.dtype), x.device)
+          : nullptr;
   float* row_loss = static_cast<float*>(workspace(Workspace::lm_head_row_loss, n * 4, x.device));
   const int64_t elem = dtype_size(x.dtype);
   for (int64_t r0 = 0; r0 < n; r0 += chunk_rows) {
@@ -109,8 +109,7 @@ CrossEntropyResult lm_head_cross_entropy(const Tensor& x, const Tensor& w, const
     dispatch_storage(x.dtype, "lm_head_cross_entropy", [&](auto zero) {
       using T = decltype(zero);
       softmax_loss_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, compute_stream()>>>(
-          row_loss + r0, static_cast<T*>(dl), logits,
-          targets.ptr<int32_t>() + r0, v, scale);
+          row_loss + r0, static_cast<T*>(dl), logits, targets.ptr<int32_t>() + r0, v, scale);
     });
     check_launch("lm_head_cross_entropy");
     if (!backward) continue;

@@ -8,7 +8,7 @@
 #include <mutex>
 
 #include "backends/cuda/cuda_check.h"
-#include "backends/cuda/gemm.h"
+#include "backends/cuda/matmul.h"
 #include "kernels/matmul.h"
 
 namespace zerotune::cuda {

@@ -1,6 +1,7 @@
 // Device scratch memory for the CUDA kernels' temporaries (the LM head's logits chunk, its
-// gradient and the per-row losses, the embedding backward's token plan, attention's row deltas): one buffer per call site and device that only grows, so a
-// training step allocates nothing once the largest batch has been seen.
+// gradient and the per-row losses, the embedding backward's token plan, attention's row deltas):
+// one buffer per call site and device that only grows, so a training step allocates nothing once
+// the largest batch has been seen.
 #pragma once
 
 #include <cstdint>

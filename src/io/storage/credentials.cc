@@ -1,22 +1,17 @@
 #include "io/storage/credentials.h"
 
 #include <cctype>
-#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <set>
 #include <sstream>
 
 #include "core/check.h"
+#include "io/storage/env.h"
 
 namespace zerotune::storage {
 
 namespace {
-
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
 
 std::string trim(std::string_view s) {
   const size_t b = s.find_first_not_of(" \t\r");
@@ -96,17 +91,19 @@ Credentials parse_credentials_file(std::string_view text, const std::string& pro
 
 Credentials load_credentials(const std::string& what) {
   Credentials c;
-  if (!env("AWS_ACCESS_KEY_ID").empty() || !env("AWS_SECRET_ACCESS_KEY").empty()) {
-    c.access_key_id = env("AWS_ACCESS_KEY_ID");
-    c.secret_access_key = env("AWS_SECRET_ACCESS_KEY");
-    c.session_token = env("AWS_SESSION_TOKEN");
+  if (!env_or_empty("AWS_ACCESS_KEY_ID").empty() ||
+      !env_or_empty("AWS_SECRET_ACCESS_KEY").empty()) {
+    c.access_key_id = env_or_empty("AWS_ACCESS_KEY_ID");
+    c.secret_access_key = env_or_empty("AWS_SECRET_ACCESS_KEY");
+    c.session_token = env_or_empty("AWS_SESSION_TOKEN");
     c.source = "environment";
     ZT_CHECK(!c.access_key_id.empty() && !c.secret_access_key.empty(), what,
              ": AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together");
   } else {
-    std::string path = env("AWS_SHARED_CREDENTIALS_FILE");
-    if (path.empty()) path = env("HOME") + "/.aws/credentials";
-    const std::string profile = env("AWS_PROFILE").empty() ? "default" : env("AWS_PROFILE");
+    std::string path = env_or_empty("AWS_SHARED_CREDENTIALS_FILE");
+    if (path.empty()) path = env_or_empty("HOME") + "/.aws/credentials";
+    const std::string profile =
+        env_or_empty("AWS_PROFILE").empty() ? "default" : env_or_empty("AWS_PROFILE");
     std::ifstream in(path, std::ios::binary);
     ZT_CHECK(in, what,
              ": no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write "
@@ -125,11 +122,11 @@ Credentials load_credentials(const std::string& what) {
 
 S3Endpoint load_s3_endpoint() {
   S3Endpoint e;
-  e.region = env("AWS_REGION");
-  if (e.region.empty()) e.region = env("AWS_DEFAULT_REGION");
+  e.region = env_or_empty("AWS_REGION");
+  if (e.region.empty()) e.region = env_or_empty("AWS_DEFAULT_REGION");
   if (e.region.empty()) e.region = "us-east-1";
-  std::string url = env("AWS_ENDPOINT_URL_S3");
-  if (url.empty()) url = env("AWS_ENDPOINT_URL");
+  std::string url = env_or_empty("AWS_ENDPOINT_URL_S3");
+  if (url.empty()) url = env_or_empty("AWS_ENDPOINT_URL");
   if (url.empty()) {
     e.base_url = "https://s3." + e.region + ".amazonaws.com";
     e.addressing = Addressing::virtual_host;

@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -83,6 +85,12 @@ std::string to_base64(std::string_view raw) {
                                 static_cast<int>(raw.size()));
   out.resize(static_cast<size_t>(n));
   return out;
+}
+
+bool is_hex_digest(std::string_view text, size_t hex_chars) {
+  return text.size() == hex_chars && std::all_of(text.begin(), text.end(), [](char c) {
+           return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+         });
 }
 
 std::string sha256_hex(std::string_view bytes) {

@@ -30,6 +30,9 @@ std::string hash_bytes(HashKind kind, std::string_view bytes);            // raw
 std::string hmac_sha256(std::string_view key, std::string_view message);  // raw digest
 std::string to_hex(std::string_view raw);                                 // lower case
 std::string to_base64(std::string_view raw);
+// Whether `text` is a digest in hex of `hex_chars` characters (32 for MD5, 40 for SHA-1, 64 for
+// SHA-256), as ETags and the Hub's hash headers spell them.
+bool is_hex_digest(std::string_view text, size_t hex_chars);
 
 std::string sha256_hex(std::string_view bytes);
 // Digest of a file's bytes [offset, offset + length); length -1 reads to the end. Errors name the

@@ -6,13 +6,13 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <random>
 #include <thread>
 
 #include "io/storage/credentials.h"
+#include "io/storage/env.h"
 
 namespace zerotune::storage {
 
@@ -110,11 +110,6 @@ CURL* thread_handle() {
   return holder.curl;
 }
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
 }  // namespace
 
 std::string HttpResponse::header(std::string_view name) const {
@@ -129,6 +124,13 @@ std::string HttpResponse::any_header(std::string_view name) const {
     if (n == name) return v;
   }
   return "";
+}
+
+std::string unquote_etag(std::string etag) {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
+    etag = etag.substr(1, etag.size() - 2);
+  }
+  return etag;
 }
 
 HttpResponse http_perform(const HttpRequest& request, const BodySink& sink) {
@@ -221,15 +223,11 @@ bool is_retryable_transport(int curl_code) {
 
 RetryPolicy retry_policy_from_env() {
   RetryPolicy p;
-  if (const std::string v = env("ZEROTUNE_STORAGE_RETRIES"); !v.empty()) {
-    p.max_attempts = std::atoi(v.c_str()) + 1;
-    ZT_CHECK(p.max_attempts >= 1 && p.max_attempts <= 101,
-             "ZEROTUNE_STORAGE_RETRIES must be 0-100, got '", v, "'");
+  if (const auto retries = env_integer("ZEROTUNE_STORAGE_RETRIES", 0, 100)) {
+    p.max_attempts = static_cast<int>(*retries) + 1;
   }
-  if (const std::string v = env("ZEROTUNE_STORAGE_RETRY_BASE_MS"); !v.empty()) {
-    p.base_delay_ms = std::atoll(v.c_str());
-    ZT_CHECK(p.base_delay_ms >= 0 && p.base_delay_ms <= 60000,
-             "ZEROTUNE_STORAGE_RETRY_BASE_MS must be 0-60000, got '", v, "'");
+  if (const auto base = env_integer("ZEROTUNE_STORAGE_RETRY_BASE_MS", 0, 60000)) {
+    p.base_delay_ms = *base;
   }
   return p;
 }

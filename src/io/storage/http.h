@@ -46,6 +46,10 @@ struct HttpResponse {
   std::string any_header(std::string_view name) const;  // first in all_headers
 };
 
+// An ETag as headers and S3 listings quote it ("abc"), without the quotes. A weak ETag
+// (W/"abc") is returned as it is.
+std::string unquote_etag(std::string etag);
+
 // Receives the body of a 2xx response; other responses' bodies (error documents) stay in
 // HttpResponse::body.
 // `status` is the response's (200, or 206 for a range).

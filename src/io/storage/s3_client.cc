@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +9,8 @@
 #include <thread>
 
 #include "io/storage/crypto.h"
+#include "io/storage/download.h"
+#include "io/storage/env.h"
 #include "io/storage/s3_xml.h"
 #include "io/storage/sigv4.h"
 
@@ -24,16 +25,8 @@ constexpr int64_t kMiB = 1LL << 20;
 constexpr int64_t kMaxParts = 10000;
 const char* kEmptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-std::string strip_quotes(std::string etag) {
-  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
-    etag = etag.substr(1, etag.size() - 2);
-  }
-  return etag;
-}
-
 bool is_md5_hex(const std::string& etag) {
-  return etag.size() == 32 &&
-         std::all_of(etag.begin(), etag.end(), [](char c) { return std::isxdigit(c) != 0; });
+  return is_hex_digest(etag, 32);
 }
 
 std::string read_range(const std::string& path, int64_t offset, int64_t length) {
@@ -47,9 +40,12 @@ std::string read_range(const std::string& path, int64_t offset, int64_t length) 
   return bytes;
 }
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
+// What an error status means, after "<method> <url>: HTTP <status>": the S3 error document's
+// code and message, and for 403 where the credentials came from.
+std::string explain_s3_status(const HttpResponse& r, const Credentials& credentials) {
+  const std::string detail = s3_error_summary(r.body);
+  return str(detail.empty() ? "" : " (" + detail + ")",
+             r.status == 403 ? "; check the credentials from " + credentials.source : "");
 }
 
 }  // namespace
@@ -91,15 +87,12 @@ EtagCheck check_etag(const std::string& path, int64_t size, const std::string& e
 
 S3Tuning s3_tuning_from_env() {
   S3Tuning t;
-  if (const std::string v = env("ZEROTUNE_S3_PART_SIZE"); !v.empty()) {
-    t.min_part_size = std::atoll(v.c_str());
-    ZT_CHECK(t.min_part_size >= 5 * kMiB && t.min_part_size <= 5LL * 1024 * kMiB,
-             "ZEROTUNE_S3_PART_SIZE must be 5 MiB to 5 GiB (S3's part limits), got '", v, "'");
+  if (const auto part = env_integer("ZEROTUNE_S3_PART_SIZE", 5 * kMiB, 5LL * 1024 * kMiB,
+                                    "5 MiB to 5 GiB (S3's part limits)")) {
+    t.min_part_size = *part;
   }
-  if (const std::string v = env("ZEROTUNE_S3_UPLOAD_THREADS"); !v.empty()) {
-    t.upload_threads = std::atoi(v.c_str());
-    ZT_CHECK(t.upload_threads >= 1 && t.upload_threads <= 64,
-             "ZEROTUNE_S3_UPLOAD_THREADS must be 1-64, got '", v, "'");
+  if (const auto threads = env_integer("ZEROTUNE_S3_UPLOAD_THREADS", 1, 64)) {
+    t.upload_threads = static_cast<int>(*threads);
   }
   return t;
 }
@@ -167,11 +160,7 @@ HttpResponse S3Client::send(const std::string& method, const S3Url& url, const P
   });
   const bool ok = (r.status >= 200 && r.status < 300) ||
                   std::find(allow.begin(), allow.end(), r.status) != allow.end();
-  if (!ok) {
-    const std::string detail = s3_error_summary(r.body);
-    fail(redact(str(what, ": HTTP ", r.status, detail.empty() ? "" : " (" + detail + ")",
-                    r.status == 403 ? "; check the credentials from " + credentials_.source : "")));
-  }
+  if (!ok) fail(redact(str(what, ": HTTP ", r.status, explain_s3_status(r, credentials_))));
   return r;
 }
 
@@ -189,89 +178,24 @@ std::string S3Client::get_object(const S3Url& url, int64_t offset, int64_t lengt
 }
 
 void S3Client::download_file(const S3Url& url, const S3Object& expected, const std::string& path) {
-  const std::string partial = path + ".partial";
-  std::ofstream out;
-  int64_t have = 0;
-  bool first_chunk = true;
-  // Each attempt continues from what the file already holds: a dropped connection costs only the
-  // bytes not yet received.
-  auto prepare = [&] {
-    if (out.is_open()) out.close();
-    std::error_code ec;
-    have = fs::exists(partial) ? static_cast<int64_t>(fs::file_size(partial, ec)) : 0;
-    if (have > expected.size) {
-      fs::remove(partial);
-      have = 0;
-    }
-    out.open(partial, std::ios::binary | std::ios::app);
-    ZT_CHECK(out, partial, ": cannot open for writing");
-    first_chunk = true;
+  ResumableDownload d;
+  d.name = url.str();
+  d.path = path;
+  d.known_size = expected.size;
+  d.etag = expected.etag;
+  d.make_request = [&](const HeaderList& resume_headers) {
+    return build_request("GET", url, {}, resume_headers, kEmptySha256, amz_date_now());
   };
-  auto sink = [&](long status, std::string_view bytes) {
-    if (first_chunk && status == 200 && have > 0) {
-      // The server ignored our range and sent the whole object: start over.
-      out.close();
-      out.open(partial, std::ios::binary | std::ios::trunc);
-      have = 0;
+  d.explain_status = [&](const HttpResponse& r) { return explain_s3_status(r, credentials_); };
+  d.verify = [&](const std::string& file, const HttpResponse&) -> std::optional<std::string> {
+    if (check_etag(file, expected.size, expected.etag, tuning_.min_part_size) !=
+        EtagCheck::mismatch) {
+      return std::nullopt;
     }
-    first_chunk = false;
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    ZT_CHECK(out, partial, ": write failed (disk full?)");
+    return str("MD5 of the downloaded bytes is ", to_hex(hash_file(HashKind::md5, file)),
+               ", expected the ETag ", expected.etag);
   };
-  // The range header depends on what earlier attempts left, so each attempt builds its own
-  // (with_retries would repeat one request as it was).
-  const std::string what = "GET " + url.str();
-  HttpResponse r;
-  for (int attempt = 1;; ++attempt) {
-    prepare();
-    if (have == expected.size && expected.size > 0) break;
-    Pairs headers;
-    if (have > 0) {
-      headers.emplace_back("range", str("bytes=", have, "-"));
-      // The bytes already here belong to this version of the object; another must start over.
-      if (!expected.etag.empty()) headers.emplace_back("if-match", "\"" + expected.etag + "\"");
-    }
-    std::string failure;
-    try {
-      r = http_perform(build_request("GET", url, {}, headers, kEmptySha256, amz_date_now()), sink);
-      if (r.status == 412) {
-        fs::remove(partial);
-        failure = "the object changed since the partial download (HTTP 412)";
-      } else if (classify_status(r.status) == RetryClass::retry) {
-        failure = str("HTTP ", r.status);
-      } else {
-        break;
-      }
-    } catch (const TransportError& e) {
-      if (!is_retryable_transport(e.curl_code()) || attempt >= retry_.max_attempts) {
-        throw TransportError(str(e.what(), " (after ", attempt, " attempts)"), e.curl_code());
-      }
-      failure = e.what();
-    }
-    ZT_CHECK(attempt < retry_.max_attempts, redact(what), ": ", redact(failure), " (after ",
-             attempt, " attempts)");
-    const int64_t delay = backoff_delay_ms(retry_, attempt, 0.75);
-    std::fprintf(stderr, "zerotune: %s: %s; resuming in %lld ms (attempt %d of %d)\n",
-                 redact(what).c_str(), redact(failure).c_str(), static_cast<long long>(delay),
-                 attempt + 1, retry_.max_attempts);
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
-  }
-  if (r.status != 416 || have != expected.size) {  // 416: nothing was left to fetch
-    ZT_CHECK(r.status == 0 || r.status == 200 || r.status == 206, redact(what), ": HTTP ", r.status,
-             " ", s3_error_summary(r.body));
-  }
-  out.close();
-  std::error_code ec;
-  const int64_t got = static_cast<int64_t>(fs::file_size(partial, ec));
-  ZT_CHECK(!ec && got == expected.size, url.str(), ": downloaded ", got, " bytes, expected ",
-           expected.size, " (the listing's size)");
-  if (check_etag(partial, got, expected.etag, tuning_.min_part_size) == EtagCheck::mismatch) {
-    const std::string md5 = to_hex(hash_file(HashKind::md5, partial));
-    fs::remove(partial);
-    fail(str(url.str(), ": MD5 of the downloaded bytes is ", md5, ", expected the ETag ",
-             expected.etag, "; the partial file was removed"));
-  }
-  fs::rename(partial, path);
+  download_resumable(d, retry_);
 }
 
 std::optional<S3Object> S3Client::head_object(const S3Url& url) {
@@ -280,7 +204,7 @@ std::optional<S3Object> S3Client::head_object(const S3Url& url) {
   S3Object o;
   o.key = url.key;
   o.size = std::atoll(r.header("content-length").c_str());
-  o.etag = strip_quotes(r.header("etag"));
+  o.etag = unquote_etag(r.header("etag"));
   return o;
 }
 
@@ -289,7 +213,7 @@ std::string S3Client::put_object(const S3Url& url, const std::string& bytes) {
   const HttpResponse r = send(
       "PUT", url, {}, {{"content-md5", to_base64(md5)}},
       [&](HttpRequest& req) { req.body = bytes; }, sha256_hex(bytes));
-  const std::string etag = strip_quotes(r.header("etag"));
+  const std::string etag = unquote_etag(r.header("etag"));
   ZT_CHECK(etag == to_hex(md5), "PUT ", url.str(), ": the service's ETag ", etag,
            " is not the MD5 of the bytes sent (", to_hex(md5), ")");
   return etag;
@@ -329,7 +253,7 @@ void S3Client::upload_multipart(const std::string& path, const S3Url& url, int64
             "PUT", url, {{"partNumber", std::to_string(i + 1)}, {"uploadId", upload_id}},
             {{"content-md5", to_base64(md5)}}, [&](HttpRequest& req) { req.body = bytes; },
             sha256_hex(bytes));
-        const std::string etag = strip_quotes(r.header("etag"));
+        const std::string etag = unquote_etag(r.header("etag"));
         ZT_CHECK(etag == to_hex(md5), "PUT ", url.str(), " part ", i + 1, ": the service's ETag ",
                  etag, " is not the MD5 of the part (", to_hex(md5), ")");
         part_md5s[static_cast<size_t>(i)] = md5;
@@ -385,7 +309,7 @@ void S3Client::upload_multipart(const std::string& path, const S3Url& url, int64
   // S3 can answer 200 with an error document when completion fails late.
   const std::string error = s3_error_summary(done.body);
   ZT_CHECK(error.empty(), "POST ", url.str(), "?uploadId: ", error);
-  const std::string etag = strip_quotes(xml_text(done.body, "ETag"));
+  const std::string etag = unquote_etag(xml_text(done.body, "ETag"));
   // S3 answers md5(part md5s)-<parts>; some compatible services the whole object's MD5.
   const bool ok = etag.empty() || etag == expected_etag ||
                   (is_md5_hex(etag) && etag == to_hex(hash_file(HashKind::md5, path)));
@@ -408,7 +332,7 @@ std::vector<S3Object> S3Client::list_objects(const S3Url& url, int64_t page_size
       S3Object o;
       o.key = xml_text(item, "Key");
       o.size = std::atoll(xml_text(item, "Size").c_str());
-      o.etag = strip_quotes(xml_text(item, "ETag"));
+      o.etag = unquote_etag(xml_text(item, "ETag"));
       out.push_back(std::move(o));
     }
     if (xml_text(r.body, "IsTruncated") != "true") break;

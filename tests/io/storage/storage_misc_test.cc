@@ -239,6 +239,47 @@ TEST(Retry, RetriesRetryableStatusesThenGivesUp) {
   EXPECT_EQ(calls, 3);
 }
 
+TEST(Retry, SettingsFromTheEnvironmentAreStrict) {
+  ::unsetenv("ZEROTUNE_STORAGE_RETRIES");
+  ::unsetenv("ZEROTUNE_STORAGE_RETRY_BASE_MS");
+  EXPECT_EQ(retry_policy_from_env().max_attempts, RetryPolicy{}.max_attempts);
+  ::setenv("ZEROTUNE_STORAGE_RETRIES", "3", 1);
+  ::setenv("ZEROTUNE_STORAGE_RETRY_BASE_MS", "40", 1);
+  const RetryPolicy p = retry_policy_from_env();
+  EXPECT_EQ(p.max_attempts, 4);
+  EXPECT_EQ(p.base_delay_ms, 40);
+  ::unsetenv("ZEROTUNE_STORAGE_RETRY_BASE_MS");
+  // Not a number, a number with a tail, out of range: each refused, never read as 0 or 3.
+  for (const char* bad : {"abc", "3x", "101", "-1", " "}) {
+    ::setenv("ZEROTUNE_STORAGE_RETRIES", bad, 1);
+    try {
+      retry_policy_from_env();
+      FAIL() << "accepted ZEROTUNE_STORAGE_RETRIES='" << bad << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()),
+                std::string("ZEROTUNE_STORAGE_RETRIES must be 0-100, got '") + bad + "'");
+    }
+  }
+  ::unsetenv("ZEROTUNE_STORAGE_RETRIES");
+  ::setenv("ZEROTUNE_S3_PART_SIZE", "1048576", 1);
+  try {
+    s3_tuning_from_env();
+    FAIL() << "accepted a 1 MiB part size";
+  } catch (const Error& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("must be 5 MiB to 5 GiB (S3's part limits), got '1048576'"),
+        std::string::npos)
+        << e.what();
+  }
+  ::setenv("ZEROTUNE_S3_PART_SIZE", "8388608", 1);
+  ::setenv("ZEROTUNE_S3_UPLOAD_THREADS", "7", 1);
+  const S3Tuning t = s3_tuning_from_env();
+  EXPECT_EQ(t.min_part_size, 8 << 20);
+  EXPECT_EQ(t.upload_threads, 7);
+  ::unsetenv("ZEROTUNE_S3_PART_SIZE");
+  ::unsetenv("ZEROTUNE_S3_UPLOAD_THREADS");
+}
+
 TEST(S3Xml, ElementsTextAndErrors) {
   const std::string doc =
       "<R><Contents><Key>a&amp;b</Key><ETag>&quot;x&quot;</ETag></Contents>"
@@ -265,6 +306,18 @@ TEST(Hub, NeverFetchesPickles) {
             "http://127.0.0.1:1/org/m/resolve/main/a%20b.json");
   EXPECT_THROW(hub.download({"org/m", "main"}, "pytorch_model.bin", "/tmp/never"), Error);
   EXPECT_THROW(HubClient("huggingface.co", "", {}), Error);
+}
+
+TEST(Crypto, HexDigestsAndEtags) {
+  EXPECT_TRUE(is_hex_digest("d41d8cd98f00b204e9800998ecf8427e", 32));
+  EXPECT_TRUE(is_hex_digest("D41D8CD98F00B204E9800998ECF8427E", 32));
+  EXPECT_FALSE(is_hex_digest("d41d8cd98f00b204e9800998ecf8427e", 40));
+  EXPECT_FALSE(is_hex_digest("g41d8cd98f00b204e9800998ecf8427e", 32));
+  EXPECT_FALSE(is_hex_digest("", 32));
+  EXPECT_EQ(unquote_etag("\"abc-2\""), "abc-2");
+  EXPECT_EQ(unquote_etag("abc"), "abc");
+  EXPECT_EQ(unquote_etag("\""), "\"");
+  EXPECT_EQ(unquote_etag("W/\"abc\""), "W/\"abc\"");
 }
 
 TEST(Crypto, KnownDigests) {

@@ -1,4 +1,6 @@
-// The device entry points of a build without the CUDA backend.
+// core/device_memory.h in a build without the CUDA backend: no devices (every call that names
+// one fails, naming the call); copies between host buffers work and "pinned" memory is plain
+// host memory.
 #include <cstring>
 
 #include "core/check.h"

@@ -1,4 +1,5 @@
-// Warp-level tensor-core and asynchronous-copy primitives (sm_80 and later) as inline PTX.
+// Warp-level tensor-core and asynchronous-copy primitives (sm_80 and later) as inline PTX, for
+// the flash attention kernels (attention_flash.cuh).
 // Fragment layouts of mma.m16n8k16 (PTX ISA, "Matrix Fragments for mma.m16n8k16 with floating
 // point type"), with g = lane / 4 and c = lane % 4:
 //   A (16x16, row-major), four b32 registers of two bf16 each (lower column in the low half):

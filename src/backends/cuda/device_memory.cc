@@ -1,3 +1,5 @@
+// core/device_memory.h on CUDA: device and pinned host allocations, copies, a stream per copy
+// direction beside the compute stream, and events (the twin of no_cuda/device_memory.cc).
 #include <cuda_runtime.h>
 
 #include <cstring>
@@ -111,8 +113,8 @@ void* pinned_alloc(int64_t bytes) {
   const cudaError_t status = cudaMallocHost(&p, size);
   if (status != cudaSuccess) {
     cudaGetLastError();
-    fail(str("pinned_alloc: cannot page-lock ", bytes, " bytes of host memory: ",
-             cudaGetErrorString(status)));
+    fail(str("pinned_alloc: cannot page-lock ", bytes,
+             " bytes of host memory: ", cudaGetErrorString(status)));
   }
   return p;
 }

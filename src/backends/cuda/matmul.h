@@ -1,4 +1,5 @@
-// cuBLASLt matrix products for the CUDA kernels.
+// cuBLASLt matrix products: the CUDA side of the matmul op (matmul.cc's linear layers), also used
+// by the LM head (cross_entropy.cu).
 #pragma once
 
 #include <cstdint>
