@@ -66,6 +66,47 @@ std::vector<int32_t> greedy_tokens(const std::vector<float>& logits, int64_t row
   return tokens;
 }
 
+// Starts `batch` sequences on random prompts; returns their slots and greedy next tokens.
+void start_sequences(BatchedGenerator& generator, int64_t batch, int64_t prompt_len,
+                     std::vector<int64_t>& slots, std::vector<int32_t>& next) {
+  const int64_t V = generator.config().vocab_size;
+  Rng rng(42);
+  std::vector<float> logits(static_cast<size_t>(V));
+  for (int64_t s = 0; s < batch; ++s) {
+    std::vector<int32_t> prompt;
+    for (int64_t t = 0; t < prompt_len; ++t) {
+      prompt.push_back(static_cast<int32_t>(rng.below(static_cast<uint64_t>(V))));
+    }
+    slots.push_back(generator.start(prompt, logits.data()));
+    next.push_back(argmax_token(logits.data(), V));
+  }
+}
+
+struct StepTimes {
+  double single_s, batch_s;  // median seconds of a step of one sequence, of all of them
+};
+
+// Rounds of one single step per sequence followed by one step of all (greedy tokens throughout).
+StepTimes time_steps(BatchedGenerator& generator, const std::vector<int64_t>& slots,
+                     std::vector<int32_t> next, int64_t warmup, int64_t rounds) {
+  const int64_t V = generator.config().vocab_size, batch = static_cast<int64_t>(slots.size());
+  std::vector<float> logits(static_cast<size_t>(batch * V));
+  std::vector<double> single_s, batch_s;
+  for (int64_t round = 0; round < warmup + rounds; ++round) {
+    for (int64_t s = 0; s < batch; ++s) {
+      Timer t;
+      generator.step({slots[size_t(s)]}, {next[size_t(s)]}, logits.data());
+      if (round >= warmup) single_s.push_back(t.seconds());
+      next[size_t(s)] = argmax_token(logits.data(), V);
+    }
+    Timer t;
+    generator.step(slots, next, logits.data());
+    if (round >= warmup) batch_s.push_back(t.seconds());
+    next = greedy_tokens(logits, batch, V);
+  }
+  return {median(single_s), median(batch_s)};
+}
+
 int bench_decode(const Args& args, LlamaConfig c) {
   const int64_t batch = args.has("--batch") ? args.get_int("--batch") : 8;
   const int64_t prompt_len = args.get_int("--prompt-len");
@@ -81,50 +122,22 @@ int bench_decode(const Args& args, LlamaConfig c) {
   LlamaParams params(c);
   params.init_random(1234);
   BatchedGenerator generator(params, batch, max_seq_len);
-  const int64_t V = c.vocab_size;
-  Rng rng(42);
   std::vector<int64_t> slots;
-  std::vector<int32_t> next;  // each sequence's next token
-  std::vector<float> logits(static_cast<size_t>(batch * V));
-  for (int64_t s = 0; s < batch; ++s) {
-    std::vector<int32_t> prompt;
-    for (int64_t t = 0; t < prompt_len; ++t) {
-      prompt.push_back(static_cast<int32_t>(rng.below(static_cast<uint64_t>(V))));
-    }
-    slots.push_back(generator.start(prompt, logits.data()));
-    next.push_back(argmax_token(logits.data(), V));
-  }
-  std::vector<double> single_s, batch_s;  // seconds per step
-  for (int64_t round = 0; round < warmup + rounds; ++round) {
-    for (int64_t s = 0; s < batch; ++s) {
-      Timer t;
-      generator.step({slots[size_t(s)]}, {next[size_t(s)]}, logits.data());
-      if (round >= warmup) single_s.push_back(t.seconds());
-      next[size_t(s)] = argmax_token(logits.data(), V);
-    }
-    Timer t;
-    generator.step(slots, next, logits.data());
-    if (round >= warmup) batch_s.push_back(t.seconds());
-    next = greedy_tokens(logits, batch, V);
-  }
-  const double single_step = median(single_s), batch_step = median(batch_s);
-  const double single_rate = 1.0 / single_step,
-               batch_rate = static_cast<double>(batch) / batch_step;
+  std::vector<int32_t> next;
+  start_sequences(generator, batch, prompt_len, slots, next);
+  const StepTimes times = time_steps(generator, slots, next, warmup, rounds);
+  const double single_rate = 1.0 / times.single_s;
+  const double batch_rate = static_cast<double>(batch) / times.batch_s;
   // The weights a step reads: every matrix (the embedding only for its looked-up rows).
-  const double weight_bytes =
-      4.0 * static_cast<double>(params.numel() - (c.tie_word_embeddings ? 0 : V * c.hidden_size));
-  std::fprintf(stderr,
-               "decode: %lld sequences, prompts of %lld tokens, %lld rounds; one at a time %.2f "
-               "ms/step, together %.2f ms/step\n",
-               static_cast<long long>(batch), static_cast<long long>(prompt_len),
-               static_cast<long long>(rounds), 1e3 * single_step, 1e3 * batch_step);
+  const int64_t embedding = c.tie_word_embeddings ? 0 : c.vocab_size * c.hidden_size;
+  const double weight_bytes = 4.0 * static_cast<double>(params.numel() - embedding);
   std::printf(
       "{\"mode\": \"decode\", \"batch\": %lld, \"tokens_per_s_batch_1\": %.2f, "
       "\"tokens_per_s_batch_n\": %.2f, \"speedup\": %.3f, \"step_ms_batch_1\": %.3f, "
       "\"step_ms_batch_n\": %.3f, \"weight_gb_per_s_batch_1\": %.2f, \"params\": %lld, "
       "\"threads\": %d, \"prompt_len\": %lld, \"rounds\": %lld, \"peak_rss_mb\": %.1f}\n",
       static_cast<long long>(batch), single_rate, batch_rate, batch_rate / single_rate,
-      1e3 * single_step, 1e3 * batch_step, weight_bytes / single_step / 1e9,
+      1e3 * times.single_s, 1e3 * times.batch_s, weight_bytes / times.single_s / 1e9,
       static_cast<long long>(params.numel()), omp_get_max_threads(),
       static_cast<long long>(prompt_len), static_cast<long long>(rounds), peak_rss_mb());
   return 0;
