@@ -1,7 +1,8 @@
 // BatchedGenerator: a slot's logits are the same bits whichever slots step with it and in which
 // order (batch invariance), slots are reused, capacity errors name their numbers, a greedy
 // continuation among others equals generate_greedy's alone, and the logits agree with the
-// model's full forward (LlamaModel::forward_loss over the whole sequence).
+// model's full forward (LlamaModel::forward_loss over the whole sequence). Its matrix product,
+// decode_linear, against a double-precision product over odd sizes, row by row invariant.
 #include "model/batched_generator.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "core/rng.h"
+#include "kernels/decode_linear.h"
 #include "model/generate.h"
 #include "model/llama.h"
 #include "support/tiny_llama.h"
@@ -56,6 +58,80 @@ std::vector<Logits> alone(const LlamaParams& p, const std::vector<int32_t>& prom
   const int64_t slot = gen.start(prompt, out[0].data());
   for (size_t k = 0; k < forced.size(); ++k) gen.step({slot}, {forced[k]}, out[k + 1].data());
   return out;
+}
+
+std::vector<float> random_values(Rng& rng, int64_t n) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = rng.normal();
+  return v;
+}
+
+// Sizes around the SIMD width and the kernel's tiles (rows of 1-19, weight rows not a multiple
+// of the tile, inputs with and without tails).
+struct LinearShape {
+  int64_t n, in, out;
+};
+const LinearShape kLinearShapes[] = {{1, 1, 1},   {2, 15, 3},  {3, 16, 5},    {5, 17, 7},
+                                     {8, 33, 13}, {9, 64, 4},  {12, 100, 11}, {19, 47, 9},
+                                     {7, 512, 6}, {4, 200, 97}};
+
+TEST(DecodeLinear, MatchesADoubleProductForOddSizes) {
+  Rng rng(30);
+  for (const LinearShape& s : kLinearShapes) {
+    const std::vector<float> x = random_values(rng, s.n * s.in),
+                             w = random_values(rng, s.out * s.in);
+    const std::vector<float> y0 = random_values(rng, s.n * s.out);
+    for (const Accumulate acc : {Accumulate::no, Accumulate::yes}) {
+      std::vector<float> y = y0;
+      decode_linear(Tensor(y.data(), DType::f32, Shape{s.n, s.out}),
+                    Tensor(const_cast<float*>(x.data()), DType::f32, Shape{s.n, s.in}),
+                    Tensor(const_cast<float*>(w.data()), DType::f32, Shape{s.out, s.in}), acc);
+      for (int64_t i = 0; i < s.n; ++i) {
+        for (int64_t o = 0; o < s.out; ++o) {
+          double want = acc == Accumulate::yes ? y0[size_t(i * s.out + o)] : 0.0, scale = 1.0;
+          for (int64_t k = 0; k < s.in; ++k) {
+            const double term = double(x[size_t(i * s.in + k)]) * w[size_t(o * s.in + k)];
+            want += term;
+            scale += std::fabs(term);
+          }
+          // Float rounding of a sum of `in` terms: far below in * 2^-24 of their magnitudes.
+          EXPECT_NEAR(y[size_t(i * s.out + o)], want, 1e-6 * scale * double(s.in))
+              << "n " << s.n << " in " << s.in << " out " << s.out << " at " << i << ", " << o;
+        }
+      }
+    }
+  }
+}
+
+TEST(DecodeLinear, EachRowIsTheSameBitsAloneOrAmongOthers) {
+  Rng rng(31);
+  for (const LinearShape& s : kLinearShapes) {
+    const std::vector<float> x = random_values(rng, s.n * s.in),
+                             w = random_values(rng, s.out * s.in);
+    const Tensor w_t(const_cast<float*>(w.data()), DType::f32, Shape{s.out, s.in});
+    std::vector<float> together(size_t(s.n * s.out));
+    decode_linear(Tensor(together.data(), DType::f32, Shape{s.n, s.out}),
+                  Tensor(const_cast<float*>(x.data()), DType::f32, Shape{s.n, s.in}), w_t);
+    // The rows reversed, and each row alone.
+    std::vector<float> reversed_x;
+    for (int64_t i = s.n - 1; i >= 0; --i) {
+      reversed_x.insert(reversed_x.end(), x.begin() + i * s.in, x.begin() + (i + 1) * s.in);
+    }
+    std::vector<float> reversed(size_t(s.n * s.out));
+    decode_linear(Tensor(reversed.data(), DType::f32, Shape{s.n, s.out}),
+                  Tensor(reversed_x.data(), DType::f32, Shape{s.n, s.in}), w_t);
+    for (int64_t i = 0; i < s.n; ++i) {
+      std::vector<float> alone(size_t(s.out));
+      decode_linear(Tensor(alone.data(), DType::f32, Shape{1, s.out}),
+                    Tensor(const_cast<float*>(x.data()) + i * s.in, DType::f32, Shape{1, s.in}),
+                    w_t);
+      const auto row = [&](const std::vector<float>& y, int64_t r) {
+        return std::vector<float>(y.begin() + r * s.out, y.begin() + (r + 1) * s.out);
+      };
+      EXPECT_TRUE(same_bits(row(together, i), alone)) << "n " << s.n << " row " << i;
+      EXPECT_TRUE(same_bits(row(reversed, s.n - 1 - i), alone)) << "n " << s.n << " row " << i;
+    }
+  }
 }
 
 TEST(BatchedGenerator, StepLogitsAreBitIdenticalForAnySubsetAndOrder) {
