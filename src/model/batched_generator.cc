@@ -66,6 +66,7 @@ struct BatchedGenerator::State {
   void run(const Rows& rows, Pass pass, float* logits_out);
   void layer_forward(int64_t l, int64_t n, Pass pass);
   void head(int64_t n, Pass pass, float* logits_out);
+  void check_window(const Rows& rows) const;
   void check_ids(const char* op, const std::vector<int32_t>& ids) const;
   void check_slot(const char* op, int64_t slot) const;
 
@@ -182,16 +183,19 @@ void BatchedGenerator::State::head(int64_t n, Pass pass, float* logits_out) {
 void BatchedGenerator::State::run(const Rows& rows, Pass pass, float* logits_out) {
   const LlamaConfig& c = config;
   const int64_t n = rows.size();
-  for (int64_t i = 0; i < n; ++i) {
-    const int32_t pos = rows.positions[static_cast<size_t>(i)];
-    ZT_CHECK(c.sliding_window == 0 || pos < c.sliding_window, "BatchedGenerator: position ", pos,
-             " is beyond the sliding window ", c.sliding_window, ", which is not implemented");
-  }
   reserve(n);
   upload(rows);
   embedding_forward(active(x, n), index(0, n), params.embedding());
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) layer_forward(l, n, pass);
   head(n, pass, logits_out);
+}
+
+void BatchedGenerator::State::check_window(const Rows& rows) const {
+  const int64_t window = config.sliding_window;
+  for (const int32_t pos : rows.positions) {
+    ZT_CHECK(window == 0 || pos < window, "BatchedGenerator: position ", pos,
+             " is beyond the sliding window ", window, ", which is not implemented");
+  }
 }
 
 void BatchedGenerator::State::check_ids(const char* op, const std::vector<int32_t>& ids) const {
@@ -252,6 +256,7 @@ int64_t BatchedGenerator::start(const std::vector<int32_t>& prompt, float* logit
            " slots (max_batch) hold sequences");
   Rows rows{prompt, std::vector<int32_t>(prompt.size(), static_cast<int32_t>(slot)), {}};
   for (int64_t i = 0; i < p; ++i) rows.positions.push_back(static_cast<int32_t>(i));
+  s.check_window(rows);
   s.run(rows, Pass::prefill, logits);  // the slot stays free should this throw
   s.lengths[static_cast<size_t>(slot)] = p;
   return slot;
@@ -270,6 +275,7 @@ void BatchedGenerator::extend(int64_t slot, const std::vector<int32_t>& ids, int
   s.check_ids("extend", ids);
   Rows rows{ids, std::vector<int32_t>(ids.size(), static_cast<int32_t>(slot)), {}};
   for (int64_t i = 0; i < n; ++i) rows.positions.push_back(static_cast<int32_t>(start_pos + i));
+  s.check_window(rows);
   // From here the cache holds valid positions only before start_pos, until the run completes.
   s.lengths[static_cast<size_t>(slot)] = start_pos;
   s.run(rows, Pass::prefill, logits);
@@ -296,6 +302,7 @@ void BatchedGenerator::step(const std::vector<int64_t>& slots, const std::vector
     rows.slots.push_back(static_cast<int32_t>(slot));
     rows.positions.push_back(static_cast<int32_t>(cached));
   }
+  s.check_window(rows);
   s.run(rows, Pass::decode, logits);
   for (const int64_t slot : slots) s.lengths[static_cast<size_t>(slot)] += 1;
 }

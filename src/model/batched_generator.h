@@ -10,6 +10,10 @@
 // they are cuBLASLt GEMMs, whose results may vary in the last bits with the number of rows.
 // A prompt's prefill goes through the GEMMs of linear_forward on either device (it is one
 // sequence: its result does not depend on other requests).
+//
+// One caller at a time: the methods are not safe to call from several threads at once. A call
+// refused for its input (an id outside the vocabulary, no free slot, a full slot, a prompt too
+// long) throws before it changes anything.
 #pragma once
 
 #include <cstdint>
@@ -39,7 +43,7 @@ class BatchedGenerator {
   // One decode step: slots[i] (distinct, started, length < max_seq_len) is fed tokens[i] at its
   // next position; writes logits [n, V], row i for slots[i].
   void step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens, float* logits);
-  int64_t length(int64_t slot) const;  // positions cached in the slot
+  int64_t length(int64_t slot) const;  // positions cached in the slot (0 for a free one)
   // Runs `ids` through a started slot at positions start_pos, start_pos + 1, ... (start_pos <=
   // length(slot): the positions from start_pos on are overwritten, which rewinds the slot) as a
   // prefill, and writes the logits [V] of the last one. For prompts fed in pieces.

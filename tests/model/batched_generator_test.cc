@@ -274,6 +274,18 @@ TEST(BatchedGenerator, CapacityErrorsNameTheNumbers) {
   EXPECT_EQ(gen.length(other), 2);
   gen.step({other}, {5}, logits.data());
   EXPECT_EQ(gen.length(other), 3);
+
+  // Positions past a sliding window are refused, not silently attended.
+  LlamaConfig windowed = c;
+  windowed.sliding_window = 8;
+  const LlamaParams wp = random_params(windowed, 8);
+  BatchedGenerator wgen(wp, 1, 16);
+  expect_error([&] { wgen.start(std::vector<int32_t>(9, 1), logits.data()); },
+               "position 8 is beyond the sliding window 8");
+  EXPECT_EQ(wgen.free_slots(), 1);
+  const int64_t w = wgen.start(std::vector<int32_t>(8, 1), logits.data());
+  expect_error([&] { wgen.step({w}, {1}, logits.data()); }, "beyond the sliding window 8");
+  EXPECT_EQ(wgen.length(w), 8);
 }
 
 // Greedy decoding of several sequences stepping together, each token from its own row; the rows'
