@@ -18,6 +18,10 @@ recomputed over the whole sequence at every step:
                newline, nothing else
   stderr       one line, the statistics JSON: prompt_tokens, new_tokens and stopped agree
                with the ids
+Sampling flags: --temperature 0 (whatever --top-k/--top-p/--seed say) and --top-k 1 give the
+greedy ids; a seed gives the same ids twice; with --top-k K every drawn token is among torch's K
+largest logits for its prefix, with --top-p P among torch's nucleus of softmax(logits / T)
+(within NEAR_TIE); bad values fail naming the flag.
 Plus --stop, --special_token_path, a bit-identical rerun and the input errors. Prints one line
 per check and ends with `N passed, M failed`; exits 1 when anything failed.
 (--generate names another binary for the generate runs, for use before main.cc dispatches it.)
@@ -192,6 +196,49 @@ def check_prompt(rep, name, ref_tok, cfg, params, proc, prompt):
     return summary
 
 
+def check_sampling(rep, gen_bin, model, cfg, params, prompt, greedy_ids):
+    def ids_of(extra):
+        proc = generate(gen_bin, model, prompt, extra)
+        return last_json(proc.stderr)["ids"] if proc.returncode == 0 else proc.stderr.strip()
+
+    got = ids_of(["--temperature", "0", "--top-k", "3", "--top-p", "0.5", "--seed", "9"])
+    rep.check(got == greedy_ids, "sampling: --temperature 0 is greedy", "")
+    got = ids_of(["--temperature", "1.0", "--top-k", "1", "--seed", "3"])
+    rep.check(got == greedy_ids, "sampling: --top-k 1 is greedy", "")
+    seeded = ["--temperature", "1.3", "--top-k", "3", "--seed", "11"]
+    drawn = ids_of(seeded)
+    rep.check(isinstance(drawn, list) and drawn == ids_of(seeded), "sampling: same seed, same ids",
+              f"{sum(a != b for a, b in zip(drawn, greedy_ids))} of {len(drawn)} differ from greedy"
+              if isinstance(drawn, list) else drawn[-120:])
+
+    # Teacher-forced over zerotune's own draws: each token inside torch's cut for its prefix.
+    prompt_ids = last_json(generate(gen_bin, model, prompt).stderr)["prompt_ids"]
+    for extra, name in ((seeded, "top-k 3"), (["--temperature", "0.8", "--top-p", "0.5",
+                                               "--seed", "12"], "top-p 0.5")):
+        drawn, seq, outside = ids_of(extra), list(prompt_ids), []
+        for k, token in enumerate(drawn if isinstance(drawn, list) else []):
+            logits = last_logits(cfg, params, seq).double()
+            if name == "top-k 3":
+                kth = float(torch.topk(logits, 3).values[-1])
+                inside = float(logits[token]) >= kth - NEAR_TIE
+            else:
+                probs = torch.softmax(logits / 0.8, dim=0)
+                # The nucleus holds the token when the tokens more likely than it hold < top_p.
+                ahead = float(probs[logits > logits[token] + NEAR_TIE].sum())
+                inside = ahead < 0.5 + 1e-4
+            if not inside:
+                outside.append(k)
+            seq.append(token)
+        rep.check(isinstance(drawn, list) and not outside, f"sampling: {name} inside torch's cut",
+                  f"{len(drawn)} tokens" + (f"; outside at steps {outside[:5]}" if outside else ""))
+
+    for flag, value in (("--temperature", "-1"), ("--top-p", "0"), ("--top-p", "1.5"),
+                        ("--top-k", "-2")):
+        proc = run([gen_bin, "generate", "--model", model, "--prompt", "Tom", flag, value])
+        rep.check(proc.returncode == 1 and flag in proc.stderr and len(proc.stderr.splitlines()) == 1,
+                  f"error: {flag} {value}", proc.stderr.strip()[-120:])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -239,6 +286,8 @@ def main():
               last_json(again.stderr)["ids"], "rerun (1 thread) identical", "")
 
     ids = last_json(base.stderr)["ids"]
+    cfg, params = llama_ref.load_model(model)
+    check_sampling(rep, gen_bin, model, cfg, params, prompts["special"], ids)
     k = next((i for i in range(3, len(ids)) if not ref_tok.piece(ids[i]).startswith("<0x")), 3)
     stop_piece = ref_tok.piece(ids[k])
     first = ids.index(ids[k])

@@ -5,6 +5,7 @@
 #include "kernels/adamw.h"
 #include "kernels/attention.h"
 #include "kernels/cross_entropy.h"
+#include "kernels/decode_attention.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
@@ -73,6 +74,15 @@ void attention_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor
 void attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                         const Tensor&, const AttentionShape&) {
   no_cuda("attention_backward");
+}
+
+void decode_kv_store(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                     const DecodeAttentionShape&) {
+  no_cuda("decode_kv_store");
+}
+void decode_attention(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                      const Tensor&, const DecodeAttentionShape&) {
+  no_cuda("decode_attention");
 }
 
 }  // namespace zerotune::cuda
