@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 
 const [planPath, outPath, nodeModules] = process.argv.slice(2);
-const require = createRequire(path.join(nodeModules, "..", "package.json"));
+const require = createRequire(path.resolve(nodeModules, "..", "package.json"));
 const { OpenAI } = require("openai");
 const plan = JSON.parse(fs.readFileSync(planPath, "utf8"));
 const client = new OpenAI({
