@@ -3,7 +3,7 @@
 # on a GPU machine that has a compiler, CMake, ninja and the CUDA toolkit but no apt and no
 # network: OpenBLAS (OpenMP build) with its Fortran runtime, and GoogleTest. They go into
 # .gpu-vendor/debs (ignored by git; a few MiB), which travels with the working tree.
-# --full adds what the whole tool links (sentencepiece, OpenMPI, liburing, libcurl, OpenSSL and
+# --full adds what the whole tool links (sentencepiece, OpenMPI, liburing, libcurl, OpenSSL, cpp-httplib and
 # their libraries, ~17 MB more), so that the GPU machine can also build zerotune itself and run
 # `zerotune train --device cuda`.
 # Usage: scripts/gpu-vendor.sh [--full]
@@ -19,7 +19,8 @@ if [ "${1:-}" = "--full" ]; then
              librdmacm1 libpsm2-2 libnl-3-200 libnl-route-3-200 libnghttp2-14 librtmp1 libssh2-1
              libpsl5 libldap-2.5-0 libgssapi-krb5-2 libbrotli1 libidn2-0 libkrb5-3 libk5crypto3
              libkrb5support0 libsasl2-2 libunistring2 libgnutls30 libhogweed6 libnettle8
-             libtasn1-6 libp11-kit0 libkeyutils1 libnuma1 libpsm-infinipath1)
+             libtasn1-6 libp11-kit0 libkeyutils1 libnuma1 libpsm-infinipath1
+             libcpp-httplib-dev libcpp-httplib0.11 libbrotli-dev zlib1g-dev)
 fi
 apt-get download "${packages[@]}"
 ls -la

@@ -6,7 +6,7 @@
 The reader is Hugging Face's `tokenizers` (its Rust library through the npm binding, pinned in
 package-lock.json and installed into --node-dir by npm_install.sh); the expected ids are those of
 `zerotune tokenize` on the same folder, which are the ids training uses. Folders:
-  - trained-bpe: the epoch-1 checkpoint of a `zerotune train` run on a model whose tokenizer
+  - trained-bpe: the epoch-0 checkpoint (the first epoch) of a `zerotune train` run on a model whose tokenizer
     `zerotune tokenizer train` made (BPE, 400 pieces) with the GSM8K tokens added;
   - trained-unigram: the same tokenizer trained as unigram, exported by `zerotune init`;
   - llama2: the real Llama-2 tokenizer.model plus the GSM8K tokens, exported by `zerotune init`
@@ -130,7 +130,7 @@ def trained_folders(z, w, data):
                       "--test_path", f"{data}/test.jsonl", "--special_token_path", tokens,
                       "--output_dir", f"{w}/run_bpe", "-bs", "8", "--ctx-len", "256",
                       "--num-epochs", "1", "--max-steps", "2"])
-        folders.append(("trained-bpe", f"{w}/run_bpe/epoch-1"))
+        folders.append(("trained-bpe", f"{w}/run_bpe/epoch-0"))
     return folders
 
 
