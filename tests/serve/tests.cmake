@@ -10,7 +10,8 @@ if(NOT ZEROTUNE_SANITIZE)
   set(ZT_SERVE_DIR ${CMAKE_CURRENT_LIST_DIR})
   set(ZT_SERVE_NODE ${CMAKE_BINARY_DIR}/serve/node)
   add_test(NAME serve.npm_install
-           COMMAND bash ${ZT_SERVE_DIR}/npm_install.sh ${ZT_SERVE_DIR} ${ZT_SERVE_NODE})
+           COMMAND bash ${PROJECT_SOURCE_DIR}/tests/tools/npm_install.sh ${ZT_SERVE_DIR}
+                   ${ZT_SERVE_NODE} openai)
   set_tests_properties(serve.npm_install PROPERTIES LABELS serve TIMEOUT 300
                        FIXTURES_SETUP serve_node)
   add_test(NAME serve.api

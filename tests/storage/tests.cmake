@@ -5,7 +5,8 @@ if(NOT ZEROTUNE_SANITIZE)
   set(ZT_STORAGE_DIR ${CMAKE_CURRENT_LIST_DIR})
   set(ZT_STORAGE_NODE ${CMAKE_BINARY_DIR}/storage/node)
   add_test(NAME storage.npm_install
-           COMMAND bash ${ZT_STORAGE_DIR}/npm_install.sh ${ZT_STORAGE_DIR} ${ZT_STORAGE_NODE})
+           COMMAND bash ${PROJECT_SOURCE_DIR}/tests/tools/npm_install.sh ${ZT_STORAGE_DIR}
+                   ${ZT_STORAGE_NODE} s3rver)
   set_tests_properties(storage.npm_install PROPERTIES LABELS storage TIMEOUT 300
                        FIXTURES_SETUP storage_node)
   add_test(NAME storage.s3

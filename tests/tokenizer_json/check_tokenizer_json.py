@@ -4,7 +4,7 @@
   check_tokenizer_json.py --zerotune BIN --workdir DIR --node-dir DIR [--shared-data DIR]
 
 The reader is Hugging Face's `tokenizers` (its Rust library through the npm binding, pinned in
-package-lock.json and installed into --node-dir by npm_install.sh); the expected ids are those of
+package-lock.json and installed into --node-dir by tests/tools/npm_install.sh); the expected ids are those of
 `zerotune tokenize` on the same folder, which are the ids training uses. Folders:
   - trained-bpe: the epoch-0 checkpoint (the first epoch) of a `zerotune train` run on a model whose tokenizer
     `zerotune tokenizer train` made (BPE, 400 pieces) with the GSM8K tokens added;
@@ -313,7 +313,8 @@ def parse_args():
 def main():
     args, z, w = parse_args()
     report = Report(width=44)
-    install = run(["bash", os.path.join(HERE, "npm_install.sh"), HERE, args.node_dir])
+    install = run(["bash", os.path.join(HERE, "..", "tools", "npm_install.sh"), HERE, args.node_dir,
+                  "tokenizers", "--skip-without-npm"])
     if install.returncode == SKIP_EXIT:
         print(f"SKIP  tokenizer.json checks: {install.stderr.strip()}", flush=True)
         return SKIP_EXIT
