@@ -15,43 +15,22 @@
 #include "core/check.h"
 #include "core/json.h"
 #include "io/tokenizer_json.h"
+#include "support/sentencepiece_proto.h"
 
 namespace zerotune {
 namespace {
 
 namespace fs = std::filesystem;
 
-// ---- a hand-written SentencePiece ModelProto (protobuf wire format) -------------------------
-
-void put_varint(std::string& out, uint64_t value) {
-  while (value >= 0x80) {
-    out += static_cast<char>((value & 0x7f) | 0x80);
-    value >>= 7;
-  }
-  out += static_cast<char>(value);
-}
-
-void put_bytes(std::string& out, int field, const std::string& bytes) {
-  put_varint(out, static_cast<uint64_t>(field) << 3 | 2);
-  put_varint(out, bytes.size());
-  out += bytes;
-}
-
-// ModelProto { repeated SentencePiece pieces = 1 {piece = 1, score = 2, type = 3}; trainer_spec = 2
-// }
+// Pieces scored 0, -1, -2, ...: <unk> UNKNOWN, <s> and </s> CONTROL, the rest NORMAL.
 std::string fake_model(const std::vector<std::string>& pieces) {
   std::string proto;
   for (size_t i = 0; i < pieces.size(); ++i) {
-    std::string piece;
-    put_bytes(piece, 1, pieces[i]);
-    put_varint(piece, 2 << 3 | 5);  // float score, fixed32
-    const float score = -static_cast<float>(i);
-    char bits[4];
-    std::memcpy(bits, &score, 4);
-    piece.append(bits, 4);
-    put_varint(piece, 3 << 3 | 0);
-    put_varint(piece, i == 0 ? 2 : i < 3 ? 3 : 1);  // UNKNOWN, CONTROL, NORMAL
-    put_bytes(proto, 1, piece);
+    put_bytes(proto, 1,
+              piece_message({pieces[i], -static_cast<float>(i),
+                             i == 0  ? 2
+                             : i < 3 ? 3
+                                     : 1}));
   }
   put_bytes(proto, 2, std::string("\x08\x01", 2));  // a trainer_spec to skip
   return proto;
