@@ -8,7 +8,6 @@ namespace zerotune {
 namespace {
 
 using testing::Argv;
-using testing::error_of;
 
 Args sample_args() {
   Args args("zerotune demo", "A demo command.");

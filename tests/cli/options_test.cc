@@ -14,7 +14,6 @@ namespace zerotune {
 namespace {
 
 using testing::Argv;
-using testing::error_of;
 
 enum class Color : uint8_t { red, green, blue };
 constexpr opt::EnumName<Color> kColorNames[] = {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "support/errors.h"
 
 namespace zerotune::testing {
 
@@ -25,16 +26,6 @@ class Argv {
   std::vector<std::string> words_;
   std::vector<char*> pointers_;
 };
-
-// The message of the zerotune::Error that `body` throws; empty when it throws none.
-inline std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // The lines of `text` that start with `prefix` followed by a space, a comma or the line's end.
 inline int count_entries(const std::string& text, const std::string& prefix) {

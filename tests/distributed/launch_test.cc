@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "core/device.h"
+#include "support/errors.h"
 
 namespace zerotune {
 namespace {
@@ -21,14 +22,6 @@ class LaunchVariables : public ::testing::Test {
                             "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK"}) {
       unsetenv(var);
     }
-  }
-  static std::string error_of(const auto& call) {
-    try {
-      call();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "";
   }
 };
 

@@ -17,6 +17,7 @@
 #include "kernels/decode_linear.h"
 #include "model/generate.h"
 #include "model/llama.h"
+#include "support/errors.h"
 #include "support/tiny_llama.h"
 
 namespace zerotune {
@@ -28,18 +29,6 @@ std::vector<LlamaConfig> configs() {
   return {tiny_llama_config({97, 40, 72, 2, 5, 1, 8, 64}),
           tiny_llama_config({131, 72, 200, 2, 4, 2, 20, 64, true}),
           tiny_llama_config({89, 64, 96, 3, 4, 4, 16, 64})};
-}
-
-LlamaParams random_params(const LlamaConfig& c, uint64_t seed) {
-  LlamaParams p(c);
-  p.init_random(seed, 0.2f);  // far from uniform attention, so cache mistakes show
-  return p;
-}
-
-std::vector<int32_t> random_ids(Rng& rng, int64_t n, int64_t vocab) {
-  std::vector<int32_t> ids;
-  for (int64_t i = 0; i < n; ++i) ids.push_back(static_cast<int32_t>(rng.below(uint64_t(vocab))));
-  return ids;
 }
 
 using Logits = std::vector<float>;
@@ -219,15 +208,6 @@ TEST(BatchedGenerator, StartAfterFinishReusesTheSlotWithoutStaleState) {
     EXPECT_TRUE(same_bits(logits, want[k + 1])) << "step " << k;
   }
   EXPECT_EQ(gen.length(b), 9);  // b was untouched by a's finish and restart
-}
-
-void expect_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error; expected one containing: " << needle;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
 }
 
 TEST(BatchedGenerator, CapacityErrorsNameTheNumbers) {

@@ -19,6 +19,8 @@
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
 #include "kernels/swiglu.h"
+#include "support/errors.h"
+#include "support/tiny_llama.h"
 
 namespace zerotune {
 namespace {
@@ -46,19 +48,6 @@ LlamaConfig make_config(int64_t heads, int64_t kv_heads, int64_t head_dim, Tied 
 std::vector<LlamaConfig> configs() {
   return {make_config(6, 2, 8, Tied::no), make_config(4, 4, 12, Tied::yes),
           make_config(4, 1, 16, Tied::no)};
-}
-
-LlamaParams random_params(const LlamaConfig& c, uint64_t seed) {
-  LlamaParams p(c);
-  // A larger std than init's 0.02 makes attention far from uniform, so cache mistakes show.
-  p.init_random(seed, 0.2f);
-  return p;
-}
-
-std::vector<int32_t> random_ids(Rng& rng, int64_t n, int64_t vocab) {
-  std::vector<int32_t> ids;
-  for (int64_t i = 0; i < n; ++i) ids.push_back(static_cast<int32_t>(rng.below(uint64_t(vocab))));
-  return ids;
 }
 
 // Logits [V] of the last of `ids` by a forward over all of them at positions 0..T-1.
@@ -243,15 +232,6 @@ TEST(Generate, ArgmaxTiesGoToTheLowestId) {
   EXPECT_EQ(argmax_token({-3.0f, -3.0f}), 0);
   EXPECT_EQ(argmax_token({1.0f, 1.0f, 7.0f}), 2);
   EXPECT_THROW(argmax_token({}), Error);
-}
-
-void expect_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error; expected one containing: " << needle;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
 }
 
 TEST(Generate, RejectsBadInput) {

@@ -2,8 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
+#include "core/rng.h"
 #include "model/config.h"
+#include "model/params.h"
 
 namespace zerotune {
 
@@ -25,6 +28,21 @@ inline LlamaConfig tiny_llama_config(const TinyShape& s) {
   c.tie_word_embeddings = s.tied;
   c.validate("test");
   return c;
+}
+
+// Random parameters with a larger std than init's 0.02: attention far from uniform, so that
+// key/value cache mistakes show in the logits.
+inline LlamaParams random_params(const LlamaConfig& c, uint64_t seed) {
+  LlamaParams p(c);
+  p.init_random(seed, 0.2f);
+  return p;
+}
+
+// n token ids drawn uniformly from [0, vocab).
+inline std::vector<int32_t> random_ids(Rng& rng, int64_t n, int64_t vocab) {
+  std::vector<int32_t> ids;
+  for (int64_t i = 0; i < n; ++i) ids.push_back(static_cast<int32_t>(rng.below(uint64_t(vocab))));
+  return ids;
 }
 
 }  // namespace zerotune

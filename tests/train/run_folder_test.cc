@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "support/errors.h"
 #include "support/tiny_llama.h"
 #include "train/checkpoints.h"
 #include "train/train_step.h"
@@ -30,15 +31,6 @@ std::string read(const fs::path& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-std::string error_of(const auto& call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(RunFolder, AnotherRunIsRefusedUnlessResuming) {

@@ -14,7 +14,6 @@ namespace zerotune {
 namespace {
 
 using testing::Argv;
-using testing::error_of;
 
 const std::vector<std::string> kRequired = {"--model_name", "m", "--train_path", "train.jsonl",
                                             "--test_path",  "t", "--output_dir", "out"};
