@@ -189,12 +189,4 @@ void Buffer::release() {
   owned_ = true;
 }
 
-bool cuda_backend_built() {
-#ifdef ZEROTUNE_CUDA
-  return true;
-#else
-  return false;
-#endif
-}
-
 }  // namespace zerotune

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "core/device.h"
 #include "core/device_memory.h"
 #include "core/memory.h"
 
@@ -14,6 +15,10 @@ namespace {
   fail(str(call, ": this build has no CUDA backend (build it with scripts/build.sh --cuda)"));
 }
 }  // namespace
+
+bool cuda_backend_built() {
+  return false;
+}
 
 int cuda_device_count() {
   return 0;
