@@ -61,42 +61,57 @@ json::Value float_field(const json::Value& source, const char* key, float value)
   return shortest_float(value);
 }
 
-// Every LlamaConfig field transformers writes, in its sorted-key order; values not set here are
-// filled by make_hf_config_json from the model's config.
+// Every field transformers' LlamaConfig (Qwen2Config for Qwen2) writes, in its sorted-key order;
+// values not set here are filled by make_hf_config_json from the model's config.
 json::Value synthesised_config(const LlamaConfig& c) {
+  const bool qwen2 = c.architecture == "Qwen2ForCausalLM";
+  const std::vector<const char*> keys =
+      qwen2
+          ? std::vector<
+                const char*>{"architectures",     "attention_dropout",   "bos_token_id",
+                             "eos_token_id",      "hidden_act",          "hidden_size",
+                             "initializer_range", "intermediate_size",   "max_position_embeddings",
+                             "max_window_layers", "model_type",          "num_attention_heads",
+                             "num_hidden_layers", "num_key_value_heads", "rms_norm_eps",
+                             "rope_scaling",      "rope_theta",          "sliding_window"}
+          : std::vector<const char*>{"architectures",
+                                     "attention_bias",
+                                     "attention_dropout",
+                                     "bos_token_id",
+                                     "eos_token_id",
+                                     "head_dim",
+                                     "hidden_act",
+                                     "hidden_size",
+                                     "initializer_range",
+                                     "intermediate_size",
+                                     "max_position_embeddings",
+                                     "mlp_bias",
+                                     "model_type",
+                                     "num_attention_heads",
+                                     "num_hidden_layers",
+                                     "num_key_value_heads",
+                                     "pretraining_tp",
+                                     "rms_norm_eps",
+                                     "rope_scaling",
+                                     "rope_theta"};
   json::Value root = json::Value::object();
-  for (const char* key : {"architectures",
-                          "attention_bias",
-                          "attention_dropout",
-                          "bos_token_id",
-                          "eos_token_id",
-                          "head_dim",
-                          "hidden_act",
-                          "hidden_size",
-                          "initializer_range",
-                          "intermediate_size",
-                          "max_position_embeddings",
-                          "mlp_bias",
-                          "model_type",
-                          "num_attention_heads",
-                          "num_hidden_layers",
-                          "num_key_value_heads",
-                          "pretraining_tp",
-                          "rms_norm_eps",
-                          "rope_scaling",
-                          "rope_theta"}) {
-    root.set(key, nullptr);
-  }
+  for (const char* key : keys) root.set(key, nullptr);
   if (c.architecture == "MistralForCausalLM") root.set("sliding_window", nullptr);
-  for (const char* key : {"tie_word_embeddings", "torch_dtype", "use_cache", "vocab_size"}) {
+  for (const char* key : {"tie_word_embeddings", "torch_dtype", "use_cache"}) {
     root.set(key, nullptr);
   }
-  root.set("attention_bias", false);
+  if (qwen2) {
+    root.set("max_window_layers", c.num_hidden_layers);
+    root.set("use_sliding_window", c.sliding_window > 0);
+  } else {
+    root.set("attention_bias", false);
+    root.set("mlp_bias", false);
+    root.set("pretraining_tp", 1);
+  }
+  root.set("vocab_size", nullptr);
   root.set("attention_dropout", 0.0);
   root.set("hidden_act", "silu");
   root.set("initializer_range", 0.02);
-  root.set("mlp_bias", false);
-  root.set("pretraining_tp", 1);
   root.set("use_cache", true);
   return root;
 }
@@ -109,9 +124,12 @@ std::vector<std::string> hf_tensor_order(const LlamaConfig& c) {
   std::vector<std::string> names = {"model.embed_tokens.weight"};
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const std::string p = str("model.layers.", l, ".");
+    for (const char* projection : {"q_proj", "k_proj", "v_proj"}) {
+      names.push_back(str(p, "self_attn.", projection, ".weight"));
+      if (c.qkv_bias) names.push_back(str(p, "self_attn.", projection, ".bias"));
+    }
     for (const char* suffix :
-         {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
-          "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
+         {"self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
           "mlp.down_proj.weight", "input_layernorm.weight", "post_attention_layernorm.weight"}) {
       names.push_back(p + suffix);
     }
@@ -328,6 +346,45 @@ int64_t known_pad_id(const json::Value& source, const TokenizerFiles* tokenizer,
 
 }  // namespace
 
+namespace {
+
+json::Value eos_field(const LlamaConfig& c) {
+  if (c.eos_token_ids.size() <= 1) return json::Value(c.eos_token_id);
+  json::Value ids = json::Value::array();
+  for (const int64_t id : c.eos_token_ids) ids.push_back(id);
+  return ids;
+}
+
+// The source's rope_scaling object stays as it was when it means what the model uses (it may
+// carry fields transformers adds); otherwise the model's own is written.
+void set_rope_scaling(json::Value& root, const LlamaConfig& c, const json::Value& source_config) {
+  const RopeScaling& r = c.rope_scaling;
+  if (source_config.is_object()) {
+    try {
+      if (parse_rope_scaling(source_config, "config.json") == r) return;
+    } catch (const Error&) {  // unreadable in the source: written anew below
+    }
+  }
+  if (r.type == RopeScalingType::none) {
+    root.set("rope_scaling", nullptr);
+    return;
+  }
+  json::Value scaling = json::Value::object();
+  scaling.set("factor", shortest_float(r.factor));
+  if (r.type == RopeScalingType::llama3) {
+    scaling.set("high_freq_factor", shortest_float(r.high_freq_factor));
+    scaling.set("low_freq_factor", shortest_float(r.low_freq_factor));
+    scaling.set("original_max_position_embeddings", r.original_max_position_embeddings);
+    scaling.set("rope_type", "llama3");
+  } else {
+    // "type" alone for linear and dynamic: transformers before 4.43 rejects other field sets.
+    scaling.set("type", rope_scaling_name(r.type));
+  }
+  root.set("rope_scaling", std::move(scaling));
+}
+
+}  // namespace
+
 json::Value make_hf_config_json(const LlamaConfig& c, const json::Value& source_config,
                                 DType save_dtype) {
   c.validate("write_hf_checkpoint: config");
@@ -335,11 +392,12 @@ json::Value make_hf_config_json(const LlamaConfig& c, const json::Value& source_
            "write_hf_checkpoint: the source config must be a JSON object or null, got ",
            json::Value::kind_name(source_config.kind()));
   const bool mistral = c.architecture == "MistralForCausalLM";
+  const bool qwen2 = c.architecture == "Qwen2ForCausalLM";
   json::Value root = source_config.is_null() ? synthesised_config(c) : source_config;
   json::Value architectures = json::Value::array();
   architectures.push_back(c.architecture);
   root.set("architectures", std::move(architectures));
-  root.set("model_type", mistral ? "mistral" : "llama");
+  root.set("model_type", mistral ? "mistral" : qwen2 ? "qwen2" : "llama");
   root.set("vocab_size", c.vocab_size);
   root.set("hidden_size", c.hidden_size);
   root.set("intermediate_size", c.intermediate_size);
@@ -352,26 +410,18 @@ json::Value make_hf_config_json(const LlamaConfig& c, const json::Value& source_
   root.set("rope_theta", float_field(source_config, "rope_theta", c.rope_theta));
   root.set("tie_word_embeddings", c.tie_word_embeddings);
   root.set("bos_token_id", c.bos_token_id);
-  root.set("eos_token_id", c.eos_token_id);
+  root.set("eos_token_id", eos_field(c));
   root.set("torch_dtype", torch_dtype_name(save_dtype));
   // transformers >= 4.56 spells it "dtype"; keep both in step when the source has the new one.
   if (root.find("dtype")) root.set("dtype", torch_dtype_name(save_dtype));
   if (mistral) {
     root.set("sliding_window", c.sliding_window > 0 ? json::Value(c.sliding_window) : nullptr);
   }
-  if (c.rope_linear_factor != 1.0f) {
-    const json::Value* scaling = source_config.find("rope_scaling");
-    const json::Value* factor = scaling ? scaling->find("factor") : nullptr;
-    const bool same = factor && factor->is_number() &&
-                      static_cast<float>(factor->as_double("factor")) == c.rope_linear_factor;
-    if (!same) {
-      // Two fields exactly: transformers before 4.43 rejects any other rope_scaling shape.
-      json::Value linear = json::Value::object();
-      linear.set("factor", shortest_float(c.rope_linear_factor));
-      linear.set("type", "linear");
-      root.set("rope_scaling", std::move(linear));
-    }
+  if (qwen2) {
+    root.set("use_sliding_window", c.sliding_window > 0);
+    if (c.sliding_window > 0) root.set("sliding_window", c.sliding_window);
   }
+  set_rope_scaling(root, c, source_config);
   return root;
 }
 
@@ -434,7 +484,7 @@ void write_hf_checkpoint(const std::string& dir, const LlamaParams& params,
   json::Value generation = json::Value::object();
   generation.set("_from_model_config", true);
   generation.set("bos_token_id", c.bos_token_id);
-  generation.set("eos_token_id", c.eos_token_id);
+  generation.set("eos_token_id", eos_field(c));
   if (const int64_t pad = known_pad_id(source_config, tokenizer, pieces); pad >= 0) {
     generation.set("pad_token_id", pad);
   }

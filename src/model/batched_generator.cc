@@ -1,6 +1,7 @@
 #include "model/batched_generator.h"
 
 #include "core/device_memory.h"
+#include "kernels/bias.h"
 #include "kernels/decode_attention.h"
 #include "kernels/decode_linear.h"
 #include "kernels/embedding.h"
@@ -105,7 +106,7 @@ BatchedGenerator::State::State(const LlamaParams& p, int64_t batch, int64_t seq_
   lengths.assign(static_cast<size_t>(max_batch), kFree);
   Buffer host_cos(DType::f32, Shape{max_seq_len, c.head_dim / 2});
   Buffer host_sin(DType::f32, Shape{max_seq_len, c.head_dim / 2});
-  rope_tables(host_cos, host_sin, c.rope_theta, c.rope_linear_factor);
+  rope_tables(host_cos, host_sin, c.rope_theta, c.rope_scaling);
   rope_cos = Buffer(DType::f32, host_cos.view().shape, device);
   rope_sin = Buffer(DType::f32, host_sin.view().shape, device);
   copy(rope_cos, host_cos);
@@ -155,6 +156,7 @@ void BatchedGenerator::State::layer_forward(int64_t l, int64_t n, Pass pass) {
   const Tensor k = cache(k_cache, l), v = cache(v_cache, l);
   rmsnorm_forward(xn_n, rstd_n, x_n, w.input_norm, c.rms_norm_eps);
   linear(qkv_n, xn_n, w.wqkv, Accumulate::no);
+  if (c.qkv_bias) bias_forward(qkv_n, w.qkv_bias);
   rope_apply(qkv_n, c.num_attention_heads + c.num_key_value_heads, positions, rope_cos, rope_sin,
              RopeDirection::forward);
   decode_kv_store(k, v, qkv_n, slots, positions);

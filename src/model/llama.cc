@@ -4,6 +4,7 @@
 
 #include "core/profile.h"
 #include "kernels/attention.h"
+#include "kernels/bias.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
@@ -40,7 +41,7 @@ LlamaModel::LlamaModel(LlamaParams params, Checkpointing checkpointing, GradStor
   const int64_t half = config.head_dim / 2;
   rope_cos_ = Buffer(DType::f32, Shape{config.max_position_embeddings, half});  // [P, Dh/2]
   rope_sin_ = Buffer(DType::f32, Shape{config.max_position_embeddings, half});  // [P, Dh/2]
-  rope_tables(rope_cos_, rope_sin_, config.rope_theta, config.rope_linear_factor);
+  rope_tables(rope_cos_, rope_sin_, config.rope_theta, config.rope_scaling);
   if (!placement.device.is_cpu()) {
     for (Buffer* table : {&rope_cos_, &rope_sin_}) {
       Buffer on_device(DType::f32, table->view().shape, placement.device);  // [P, Dh/2] f32
@@ -127,6 +128,7 @@ void LlamaModel::layer_forward(int64_t l, const Tensor& x_in, const Tensor& x_ou
   ZT_PROFILED("rmsnorm_forward",
               rmsnorm_forward(a.xn1, a.rstd1, x_in, w.input_norm, c.rms_norm_eps));
   ZT_PROFILED("linear_forward", linear_forward(a.qkv, a.xn1, w.wqkv));
+  if (c.qkv_bias) ZT_PROFILED("bias_forward", bias_forward(a.qkv, w.qkv_bias));
   ZT_PROFILED("rope", rope_apply(a.qkv, c.num_attention_heads + c.num_key_value_heads,
                                  batch.positions, rope_cos_, rope_sin_, RopeDirection::forward));
   ZT_PROFILED("attention_forward",
@@ -157,6 +159,7 @@ void LlamaModel::layer_backward(int64_t l, const Tensor& x_in, const Tensor& dre
                                                        batch.segments, attention_shape(c, batch)));
   ZT_PROFILED("rope", rope_apply(d_qkv_, c.num_attention_heads + c.num_key_value_heads,
                                  batch.positions, rope_cos_, rope_sin_, RopeDirection::backward));
+  if (c.qkv_bias) ZT_PROFILED("bias_backward", bias_backward(g.qkv_bias, d_qkv_));
   ZT_PROFILED("linear_backward", linear_backward(d_x_, g.wqkv, d_qkv_, a.xn1, w.wqkv));
   ZT_PROFILED("rmsnorm_backward", rmsnorm_backward(dres, g.input_norm, d_x_, x_in, w.input_norm,
                                                    a.rstd1, Accumulate::yes));

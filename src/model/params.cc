@@ -15,6 +15,8 @@ LayerLayout::LayerLayout(const LlamaConfig& c) {
   gate_up = post_norm + d;
   down = gate_up + 2 * f * d;
   total = down + d * f;
+  qkv_bias = c.qkv_bias ? total : -1;
+  if (c.qkv_bias) total += c.qkv_dim();
 }
 
 namespace {
@@ -63,6 +65,12 @@ LlamaParams::LlamaParams(const LlamaConfig& c, Storage storage_kind, DType dtype
         {p + "mlp.up_proj.weight", lay.gate_up + f * d, Shape{f, d}},
         {p + "mlp.down_proj.weight", lay.down, Shape{d, f}},
     };
+    if (c.qkv_bias) {
+      views.push_back({p + "self_attn.q_proj.bias", lay.qkv_bias, Shape{c.q_dim()}});
+      views.push_back({p + "self_attn.k_proj.bias", lay.qkv_bias + c.q_dim(), Shape{c.kv_dim()}});
+      views.push_back(
+          {p + "self_attn.v_proj.bias", lay.qkv_bias + c.q_dim() + c.kv_dim(), Shape{c.kv_dim()}});
+    }
     groups_.push_back(make_group(str("layer.", l), std::move(views), storage));
   }
   groups_.push_back(make_group("norm", {{"model.norm.weight", 0, Shape{d}}}, storage));
@@ -105,6 +113,7 @@ LayerTensors LlamaParams::layer(int64_t l) const {
   t.post_norm = flat.flat(lay.post_norm, d);
   t.wgate_up = flat.flat(lay.gate_up, 2 * f * d).reshape(Shape{2 * f, d});
   t.wdown = flat.flat(lay.down, d * f).reshape(Shape{d, f});
+  if (lay.qkv_bias >= 0) t.qkv_bias = flat.flat(lay.qkv_bias, config_.qkv_dim());
   return t;
 }
 
@@ -149,7 +158,8 @@ void LlamaParams::init_random(uint64_t seed, float std) {
   for (ParamGroup& g : groups_) {
     for (const ParamView& v : g.views) {
       float* p = g.view(v).f32();
-      const bool is_norm = v.shape.ndim() == 1;
+      // Biases are drawn like matrices (HF starts them at zero; a test model needs them nonzero).
+      const bool is_norm = v.shape.ndim() == 1 && !v.name.ends_with(".bias");
       for (int64_t i = 0; i < v.shape.numel(); ++i) p[i] = is_norm ? 1.0f : std * rng.normal();
     }
   }

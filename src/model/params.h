@@ -28,9 +28,10 @@ struct ParamGroup {
 };
 
 // Offsets of a decoder layer's tensors in its flat buffer. q, k, v are adjacent (one [qkv, D]
-// GEMM) and so are gate and up (one [2F, D] GEMM).
+// GEMM) and so are gate and up (one [2F, D] GEMM). Qwen2's q/k/v biases are one stacked [qkv]
+// vector after the weights (qkv_bias = -1 without them).
 struct LayerLayout {
-  int64_t input_norm, qkv, o, post_norm, gate_up, down, total;
+  int64_t input_norm, qkv, o, post_norm, gate_up, down, qkv_bias, total;
   explicit LayerLayout(const LlamaConfig& c);
 };
 
@@ -42,6 +43,7 @@ struct LayerTensors {
   Tensor post_norm;   // [D]
   Tensor wgate_up;    // [2F, D] gate_proj, up_proj stacked
   Tensor wdown;       // [D, F]
+  Tensor qkv_bias;    // [(H + 2*Hkv)*Dh] q, k, v biases stacked; empty (no data) without them
 };
 
 enum class Storage : uint8_t { allocated, none };

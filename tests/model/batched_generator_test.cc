@@ -25,10 +25,16 @@ namespace {
 
 // Row widths that are not multiples of the SIMD width (D 40 and 72, Dh 8 and 20), so rows of a
 // batch sit at differently aligned addresses and dot products have tails; MQA, GQA and tied.
+// The last is Qwen2-like (q/k/v biases, tied) with llama3 rope scaling whose original context
+// (8) the sequences pass.
 std::vector<LlamaConfig> configs() {
+  LlamaConfig qwen = tiny_llama_config({101, 48, 80, 2, 4, 2, 12, 64, true});
+  qwen.architecture = "Qwen2ForCausalLM";
+  qwen.qkv_bias = true;
+  qwen.rope_scaling = {RopeScalingType::llama3, 8.0f, 1.0f, 4.0f, 8};
   return {tiny_llama_config({97, 40, 72, 2, 5, 1, 8, 64}),
           tiny_llama_config({131, 72, 200, 2, 4, 2, 20, 64, true}),
-          tiny_llama_config({89, 64, 96, 3, 4, 4, 16, 64})};
+          tiny_llama_config({89, 64, 96, 3, 4, 4, 16, 64}), qwen};
 }
 
 using Logits = std::vector<float>;

@@ -50,7 +50,42 @@ TEST(LlamaConfig, GqaHeadDimThetaAndLinearScaling) {
   EXPECT_EQ(c.head_dim, 96);
   EXPECT_FLOAT_EQ(c.rope_theta, 500000.0f);
   c = parse(with(R"("rope_scaling": {"type": "linear", "factor": 2.0})"));
-  EXPECT_FLOAT_EQ(c.rope_linear_factor, 2.0f);
+  EXPECT_EQ(c.rope_scaling.type, RopeScalingType::linear);
+  EXPECT_FLOAT_EQ(c.rope_scaling.factor, 2.0f);
+}
+
+// Llama-3.1-8B-Instruct's settings: llama3 rope scaling, three end-of-sequence ids.
+TEST(LlamaConfig, Llama31RopeScalingAndEosList) {
+  const LlamaConfig c = parse(with(
+      R"("rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+          "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+          "eos_token_id": [128001, 128008, 128009])"));
+  EXPECT_EQ(c.rope_scaling.type, RopeScalingType::llama3);
+  EXPECT_FLOAT_EQ(c.rope_scaling.factor, 8.0f);
+  EXPECT_FLOAT_EQ(c.rope_scaling.low_freq_factor, 1.0f);
+  EXPECT_FLOAT_EQ(c.rope_scaling.high_freq_factor, 4.0f);
+  EXPECT_EQ(c.rope_scaling.original_max_position_embeddings, 8192);
+  EXPECT_EQ(c.eos_token_id, 128001);
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{128001, 128008, 128009}));
+  EXPECT_NE(error_of(with(R"("rope_scaling": {"rope_type": "llama3", "factor": 8.0})"))
+                .find("needs \"low_freq_factor\""),
+            std::string::npos);
+  EXPECT_EQ(parse(with(R"("rope_scaling": {"type": "dynamic", "factor": 2.0})")).rope_scaling.type,
+            RopeScalingType::dynamic);
+}
+
+TEST(LlamaConfig, Qwen2HasQkvBiasAndOptionalSlidingWindow) {
+  std::string s = kLlama2;
+  s.replace(s.find("LlamaForCausalLM"), 16, "Qwen2ForCausalLM");
+  const std::string off = R"("sliding_window": 4096, "use_sliding_window": false, )";
+  LlamaConfig c = parse(std::string("{") + off + s.substr(1));
+  EXPECT_EQ(c.architecture, "Qwen2ForCausalLM");
+  EXPECT_TRUE(c.qkv_bias);
+  EXPECT_EQ(c.sliding_window, 0);
+  c = parse(std::string("{") + R"("sliding_window": 4096, "use_sliding_window": true, )" +
+            s.substr(1));
+  EXPECT_EQ(c.sliding_window, 4096);
+  EXPECT_FALSE(parse(kLlama2).qkv_bias);
 }
 
 TEST(LlamaConfig, MistralWithoutSlidingWindow) {
@@ -69,9 +104,10 @@ TEST(LlamaConfig, UnsupportedSettingsAreClearErrors) {
   s = kLlama2;
   s.replace(s.find("\"silu\""), 6, "\"gelu\"");
   EXPECT_NE(error_of(s).find("\"hidden_act\" is \"gelu\""), std::string::npos);
-  EXPECT_NE(error_of(with(R"("rope_scaling": {"type": "yarn", "factor": 4})"))
-                .find("\"rope_scaling\" type \"yarn\" is not supported"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(with(R"("rope_scaling": {"type": "yarn", "factor": 4})"))
+          .find("rope_scaling type 'yarn' is not supported; supported: linear, dynamic, llama3"),
+      std::string::npos);
   EXPECT_NE(error_of(with(R"("num_key_value_heads": 5)")).find("not a multiple"),
             std::string::npos);
   EXPECT_NE(error_of(with(R"("attention_bias": true)")).find("attention_bias"), std::string::npos);

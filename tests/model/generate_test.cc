@@ -56,7 +56,7 @@ std::vector<float> full_forward_last_logits(const LlamaParams& p, const std::vec
   const int64_t T = static_cast<int64_t>(ids.size()), D = c.hidden_size, F = c.intermediate_size;
   Buffer cos(DType::f32, Shape{c.max_position_embeddings, c.head_dim / 2});
   Buffer sin(DType::f32, Shape{c.max_position_embeddings, c.head_dim / 2});
-  rope_tables(cos, sin, c.rope_theta, c.rope_linear_factor);
+  rope_tables(cos, sin, c.rope_theta, c.rope_scaling);
   Buffer id_buf(DType::i32, Shape{T}), positions(DType::i32, Shape{T});
   for (int64_t t = 0; t < T; ++t) {
     id_buf.view().ptr<int32_t>()[t] = ids[size_t(t)];

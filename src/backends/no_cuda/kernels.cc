@@ -4,6 +4,7 @@
 #include "core/check.h"
 #include "kernels/adamw.h"
 #include "kernels/attention.h"
+#include "kernels/bias.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/decode_attention.h"
 #include "kernels/embedding.h"
@@ -26,6 +27,12 @@ void rmsnorm_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
 void rmsnorm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                       const Tensor&, Accumulate) {
   no_cuda("rmsnorm_backward");
+}
+void bias_forward(const Tensor&, const Tensor&) {
+  no_cuda("bias_forward");
+}
+void bias_backward(const Tensor&, const Tensor&) {
+  no_cuda("bias_backward");
 }
 void swiglu_forward(const Tensor&, const Tensor&) {
   no_cuda("swiglu_forward");
