@@ -2,6 +2,7 @@
 // (train.jsonl, test.jsonl, tokens.json) from GSM8K or from the built-in word-problem generator.
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,18 @@
 
 namespace zerotune {
 
+constexpr opt::EnumName<QaFormat> kQaFormatNames[] = {{"markers", QaFormat::markers},
+                                                      {"chat", QaFormat::chat}};
+std::span<const opt::EnumName<QaFormat>> enum_names(QaFormat) {
+  return kQaFormatNames;
+}
+
 namespace {
+
+constexpr const char* kFormatHelp =
+    "markers: {\"input\": \"<START_Q>q<END_Q><START_A>a<END_A>\"} rows and tokens.json; chat: "
+    "{\"messages\": [user, assistant]} rows for instruct models (train renders them with the "
+    "model's chat template)";
 
 void print_summary(int64_t train, int64_t test, const std::string& out_dir) {
   std::printf("{\"train\": %lld, \"test\": %lld, \"out\": %s}\n", static_cast<long long>(train),
@@ -24,12 +36,14 @@ void print_summary(int64_t train, int64_t test, const std::string& out_dir) {
 
 struct Gsm8kFlags {
   std::string input, out;
+  QaFormat format = QaFormat::markers;
 
   template <class Visitor>
   void visit(Visitor& v) {
     using namespace opt;
     v(input, "--input", "DIR", "folder holding GSM8K's train.jsonl and test.jsonl", Required{});
     v(out, "--out", "DIR", "output folder (created when missing)", Required{});
+    v(format, "--format", "", kFormatHelp);
   }
 };
 
@@ -39,12 +53,13 @@ int data_gsm8k(int argc, char** argv, int first) {
       "Converts GSM8K as published (train.jsonl and test.jsonl, one {\"question\", \"answer\"}\n"
       "per line) into the fine-tuning format: train.jsonl and test.jsonl with one\n"
       "{\"input\": \"<START_Q>question<END_Q><START_A>answer<END_A>\"} per line, and\n"
-      "tokens.json listing the four markers. Both splits are checked before anything is\n"
-      "written. Parquet is not read: convert it to JSON Lines first (pandas or datasets).");
+      "tokens.json listing the four markers (or, with --format chat, {\"messages\": [...]}\n"
+      "rows for instruct models). Both splits are checked before anything is written.\n"
+      "Parquet is not read: convert it to JSON Lines first (pandas or datasets).");
   Gsm8kFlags flags;
   if (!opt::parse_options(args, flags, argc, argv, first)) return 0;
   opt::validate_options(flags, args.command() + ": ");
-  const Gsm8kCounts counts = convert_gsm8k(flags.input, flags.out);
+  const Gsm8kCounts counts = convert_gsm8k(flags.input, flags.out, flags.format);
   print_summary(counts.train, counts.test, flags.out);
   return 0;
 }
@@ -54,11 +69,13 @@ struct SynthFlags {
   int64_t train = 7473;  // GSM8K's split sizes
   int64_t test = 1319;
   int64_t seed = 0;
+  QaFormat format = QaFormat::markers;
 
   template <class Visitor>
   void visit(Visitor& v) {
     using namespace opt;
     v(out, "--out", "DIR", "output folder (created when missing)", Required{});
+    v(format, "--format", "", kFormatHelp);
     v(train, "--train", "N", "train problems (GSM8K's train size)", AtLeast{1});
     v(test, "--test", "M", "test problems (GSM8K's test size)", AtLeast{1});
     v(seed, "--seed", "S", "random seed", NonNegative{});
@@ -76,10 +93,10 @@ int data_synth(int argc, char** argv, int first) {
   opt::validate_options(flags, args.command() + ": ");
   const SynthDataset dataset =
       synth_dataset(flags.train, flags.test, static_cast<uint64_t>(flags.seed));
-  std::vector<std::string> inputs[2];
-  for (const SynthProblem& p : dataset.train) inputs[0].push_back(format_qa(p.question, p.answer));
-  for (const SynthProblem& p : dataset.test) inputs[1].push_back(format_qa(p.question, p.answer));
-  write_qa_dataset(flags.out, inputs[0], inputs[1]);
+  std::vector<QaPair> pairs[2];
+  for (const SynthProblem& p : dataset.train) pairs[0].push_back({p.question, p.answer});
+  for (const SynthProblem& p : dataset.test) pairs[1].push_back({p.question, p.answer});
+  write_qa_pairs(flags.out, pairs[0], pairs[1], flags.format);
   print_summary(flags.train, flags.test, flags.out);
   return 0;
 }

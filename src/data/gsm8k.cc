@@ -6,8 +6,8 @@
 #include <system_error>
 
 #include "core/check.h"
-#include "data/text_jsonl.h"
 #include "core/json.h"
+#include "data/text_jsonl.h"
 
 namespace zerotune {
 
@@ -60,6 +60,36 @@ void write_qa_dataset(const std::string& out_dir, const std::vector<std::string>
   train.commit();
   test.commit();
   tokens.commit();
+}
+
+std::string chat_qa_line(std::string_view question, std::string_view answer) {
+  return str("{\"messages\": [{\"role\": \"user\", \"content\": ", json::quote(question),
+             "}, {\"role\": \"assistant\", \"content\": ", json::quote(answer), "}]}\n");
+}
+
+void write_qa_pairs(const std::string& out_dir, const std::vector<QaPair>& train,
+                    const std::vector<QaPair>& test, QaFormat format) {
+  if (format == QaFormat::markers) {
+    std::vector<std::string> inputs[2];
+    for (const QaPair& p : train) inputs[0].push_back(format_qa(p.question, p.answer));
+    for (const QaPair& p : test) inputs[1].push_back(format_qa(p.question, p.answer));
+    write_qa_dataset(out_dir, inputs[0], inputs[1]);
+    return;
+  }
+  ZT_CHECK(!train.empty() && !test.empty(), out_dir, ": refusing to write ", train.size(),
+           " train and ", test.size(), " test rows; both splits need at least one row");
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  ZT_CHECK(!ec && fs::is_directory(out_dir), out_dir, ": cannot create the output folder",
+           ec ? ": " + ec.message() : std::string());
+  AtomicFile train_file((fs::path(out_dir) / "train.jsonl").string());
+  AtomicFile test_file((fs::path(out_dir) / "test.jsonl").string());
+  for (const QaPair& p : train) train_file.write(chat_qa_line(p.question, p.answer));
+  for (const QaPair& p : test) test_file.write(chat_qa_line(p.question, p.answer));
+  train_file.finish();
+  test_file.finish();
+  train_file.commit();
+  test_file.commit();
 }
 
 namespace {
@@ -152,7 +182,8 @@ std::vector<QaPair> read_gsm8k_jsonl(const std::string& path) {
   return pairs;
 }
 
-Gsm8kCounts convert_gsm8k(const std::string& input_dir, const std::string& out_dir) {
+Gsm8kCounts convert_gsm8k(const std::string& input_dir, const std::string& out_dir,
+                          QaFormat format) {
   const fs::path input(input_dir);
   std::error_code ec_in, ec_out;
   const fs::path input_abs = fs::weakly_canonical(input, ec_in);
@@ -160,15 +191,10 @@ Gsm8kCounts convert_gsm8k(const std::string& input_dir, const std::string& out_d
   // Converting in place would replace the published files with converted ones.
   ZT_CHECK(ec_in || ec_out || input_abs != out_abs, out_dir,
            ": --out must be a different folder from --input");
-  std::vector<std::string> inputs[2];
-  const std::string splits[2] = {"train", "test"};
-  for (int s = 0; s < 2; ++s) {
-    for (const QaPair& pair : read_gsm8k_jsonl(find_split(input, splits[s]))) {
-      inputs[s].push_back(format_qa(pair.question, pair.answer));
-    }
-  }
-  write_qa_dataset(out_dir, inputs[0], inputs[1]);
-  return {static_cast<int64_t>(inputs[0].size()), static_cast<int64_t>(inputs[1].size())};
+  const std::vector<QaPair> train = read_gsm8k_jsonl(find_split(input, "train"));
+  const std::vector<QaPair> test = read_gsm8k_jsonl(find_split(input, "test"));
+  write_qa_pairs(out_dir, train, test, format);
+  return {static_cast<int64_t>(train.size()), static_cast<int64_t>(test.size())};
 }
 
 }  // namespace zerotune

@@ -39,8 +39,23 @@ struct Gsm8kCounts {
   int64_t train = 0, test = 0;
 };
 
+// markers: the job's {"input": "<START_Q>...<END_A>"} rows and tokens.json. chat: one
+// conversation per row for instruct models, {"messages": [{"role": "user", "content": question},
+// {"role": "assistant", "content": answer}]}, rendered at training time with the model's chat
+// template; no tokens.json (the template's own special tokens mark the turns).
+enum class QaFormat : uint8_t { markers, chat };
+
+// The JSONL line (newline included) of one pair in the chat format.
+std::string chat_qa_line(std::string_view question, std::string_view answer);
+
+// Writes both splits in `format` into `out_dir` as write_qa_dataset does (all files complete
+// before any is renamed into place).
+void write_qa_pairs(const std::string& out_dir, const std::vector<QaPair>& train,
+                    const std::vector<QaPair>& test, QaFormat format);
+
 // Converts `input_dir`/{train,test}.jsonl into the fine-tuning format in `out_dir`. Both splits
 // are read and checked before anything is written.
-Gsm8kCounts convert_gsm8k(const std::string& input_dir, const std::string& out_dir);
+Gsm8kCounts convert_gsm8k(const std::string& input_dir, const std::string& out_dir,
+                          QaFormat format = QaFormat::markers);
 
 }  // namespace zerotune

@@ -20,7 +20,7 @@ std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t
 }
 
 TokenBatch pack_examples(const std::vector<std::vector<int32_t>>& examples, int32_t pad_id,
-                         int64_t ctx_len) {
+                         int64_t ctx_len, const std::vector<std::vector<int32_t>>* labels) {
   ZT_CHECK(!examples.empty(), "pack_examples: empty micro-batch");
   // Next-fit: a new row starts when the next example does not fit in the current one.
   std::vector<std::vector<size_t>> rows(1);
@@ -53,10 +53,11 @@ TokenBatch pack_examples(const std::vector<std::vector<int32_t>>& examples, int3
     int32_t segment = 0;
     for (size_t e : rows[r]) {
       const std::vector<int32_t>& ex = examples[e];
+      const std::vector<int32_t>& lab = labels && !(*labels)[e].empty() ? (*labels)[e] : ex;
       for (size_t i = 0; i < ex.size(); ++i, ++t) {
         const int64_t k = static_cast<int64_t>(r) * ctx_len + t;
         ids[k] = ex[i];
-        targets[k] = i + 1 < ex.size() ? ex[i + 1] : kIgnoreIndex;
+        targets[k] = i + 1 < ex.size() ? lab[i + 1] : kIgnoreIndex;
         positions[k] = static_cast<int32_t>(i);
         segments[k] = segment;
       }
@@ -74,9 +75,18 @@ TokenBatch pack_examples(const std::vector<std::vector<int32_t>>& examples, int3
 }
 
 TokenBatch make_micro_batch(const std::vector<std::vector<int32_t>>& examples, int32_t pad_id,
-                            int64_t ctx_len, Layout layout, PadMode pad_mode) {
-  if (layout == Layout::packed) return pack_examples(examples, pad_id, ctx_len);
-  return collate(examples, pad_id, ctx_len, pad_mode);
+                            int64_t ctx_len, Layout layout, PadMode pad_mode,
+                            const std::vector<std::vector<int32_t>>* labels) {
+  if (layout == Layout::packed) return pack_examples(examples, pad_id, ctx_len, labels);
+  if (!labels) return collate(examples, pad_id, ctx_len, pad_mode);
+  PaddedRows rows = pad_examples(examples, pad_id, ctx_len, pad_mode);
+  for (size_t e = 0; e < examples.size(); ++e) {
+    const std::vector<int32_t>& lab = (*labels)[e];
+    ZT_CHECK(lab.empty() || lab.size() == examples[e].size(), "make_micro_batch: example ", e,
+             " has ", examples[e].size(), " ids but ", lab.size(), " labels");
+    std::copy(lab.begin(), lab.end(), rows.labels[e].begin());  // the padding keeps its ignore
+  }
+  return TokenBatch::from_rows(rows.input_ids, rows.labels);
 }
 
 std::vector<TokenBatch> RankBatching::micro_batches(const Examples& data,
@@ -95,11 +105,14 @@ std::vector<TokenBatch> RankBatching::micro_batches(const Examples& data,
       out.push_back(TokenBatch::from_rows({{pad_id, pad_id}}, {{kIgnoreIndex, kIgnoreIndex}}));
       continue;
     }
-    std::vector<std::vector<int32_t>> examples;
+    std::vector<std::vector<int32_t>> examples, labels;
     for (int64_t i = lo; i < hi; ++i) {
-      examples.push_back(data.rows[static_cast<size_t>(order[static_cast<size_t>(i)])]);
+      const size_t row = static_cast<size_t>(order[static_cast<size_t>(i)]);
+      examples.push_back(data.rows[row]);
+      if (!data.labels.empty()) labels.push_back(data.labels[row]);
     }
-    out.push_back(make_micro_batch(examples, pad_id, ctx_len, layout, pad_mode));
+    out.push_back(make_micro_batch(examples, pad_id, ctx_len, layout, pad_mode,
+                                   data.labels.empty() ? nullptr : &labels));
   }
   return out;
 }

@@ -19,16 +19,22 @@ std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t
 // Examples concatenated into rows of ctx_len (next-fit, in order, no example split): positions
 // restart at 0 per example, segment ids keep attention inside each example, the last token of
 // each example predicts nothing, and row tails are padding (their own segment, no targets).
+// `labels`, when given, holds each example's unshifted labels (empty: its ids).
 TokenBatch pack_examples(const std::vector<std::vector<int32_t>>& examples, int32_t pad_id,
-                         int64_t ctx_len);
+                         int64_t ctx_len,
+                         const std::vector<std::vector<int32_t>>* labels = nullptr);
 
-// One micro-batch in the requested layout.
+// One micro-batch in the requested layout (labels as for pack_examples).
 TokenBatch make_micro_batch(const std::vector<std::vector<int32_t>>& examples, int32_t pad_id,
-                            int64_t ctx_len, Layout layout, PadMode pad_mode);
+                            int64_t ctx_len, Layout layout, PadMode pad_mode,
+                            const std::vector<std::vector<int32_t>>* labels = nullptr);
 
 // The tokenised examples of one file: each "<s> ... </s>", truncated to ctx-len.
 struct Examples {
   std::vector<std::vector<int32_t>> rows;
+  // Chat rows' unshifted labels (kIgnoreIndex off the assistant turns), one per row once a file
+  // has any; an empty entry, and no entries at all, mean "the row's ids" (loss on every token).
+  std::vector<std::vector<int32_t>> labels;
   int64_t truncated = 0;  // how many were longer than ctx-len
 };
 

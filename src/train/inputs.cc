@@ -2,19 +2,44 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
+#include "data/chat_example.h"
 #include "data/text_jsonl.h"
 
 namespace zerotune {
 namespace {
 
-Examples tokenize_file(const Tokenizer& tokenizer, const std::string& path, int64_t ctx_len) {
+// Rows are {"input": text} (loss on every token, as the job this replaces) or {"messages": [...]}
+// rendered with the folder's chat template (loss on assistant turns only; data/chat_example.h).
+Examples tokenize_file(const Tokenizer& tokenizer, const ChatTemplate* chat,
+                       const std::string& model_dir, const std::string& path, int64_t ctx_len) {
   Examples examples;
-  for (const std::string& text : read_text_jsonl(path)) {
+  JsonlReader reader(path);
+  json::Value row;
+  while (reader.next(row)) {
     bool truncated = false;
-    examples.rows.push_back(tokenizer.encode_example(text, ctx_len, &truncated));
+    if (const json::Value* messages = row.find("messages")) {
+      ZT_CHECK(chat, reader.where(), ": a {\"messages\": [...]} row needs a chat template, but ",
+               model_dir, " has none (tokenizer_config.json \"chat_template\" or ",
+               "chat_template.jinja)");
+      ChatExample ex = encode_chat_example(*chat, tokenizer, *messages, ctx_len, reader.where());
+      examples.labels.resize(examples.rows.size());
+      examples.rows.push_back(std::move(ex.ids));
+      examples.labels.push_back(std::move(ex.labels));
+      truncated = ex.truncated;
+    } else {
+      const json::Value* input = row.find("input");
+      ZT_CHECK(input, reader.where(),
+               ": expected {\"input\": \"...\"} or {\"messages\": [...]} per line");
+      examples.rows.push_back(tokenizer.encode_example(
+          input->as_string(reader.where() + ": \"input\""), ctx_len, &truncated));
+      if (!examples.labels.empty()) examples.labels.emplace_back();
+    }
     examples.truncated += truncated;
   }
+  ZT_CHECK(!examples.rows.empty(), path,
+           ": no rows; expected one {\"input\": ...} or {\"messages\": [...]} object per line");
   return examples;
 }
 
@@ -56,8 +81,10 @@ TrainInputs load_inputs(const TrainOptions& o, int world, bool lead) {
   }
   ZT_CHECK(o.ctx_len <= in.config.max_position_embeddings, "zerotune train: --ctx-len ", o.ctx_len,
            " exceeds the model's max_position_embeddings ", in.config.max_position_embeddings);
-  in.train = tokenize_file(in.tokenizer, o.train_path, o.ctx_len);
-  in.test = tokenize_file(in.tokenizer, o.test_path, o.ctx_len);
+  const std::optional<ChatTemplate> chat = ChatTemplate::from_folder(o.model_dir);
+  const ChatTemplate* chat_ptr = chat ? &*chat : nullptr;
+  in.train = tokenize_file(in.tokenizer, chat_ptr, o.model_dir, o.train_path, o.ctx_len);
+  in.test = tokenize_file(in.tokenizer, chat_ptr, o.model_dir, o.test_path, o.ctx_len);
   in.plan = plan_steps(o, static_cast<int64_t>(in.train.rows.size()), world);
   if (lead) {
     std::fprintf(stderr,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/json.h"
 #include "data/text_jsonl.h"
 
 namespace zerotune {
@@ -88,6 +89,31 @@ TEST(Gsm8kFormat, FormatAndTokens) {
   EXPECT_EQ(qa_tokens_json(),
             "{\"tokens\": [\"<START_Q>\", \"<END_Q>\", \"<START_A>\", \"<END_A>\"]}\n");
   EXPECT_EQ(qa_special_tokens().size(), 4u);
+}
+
+// --format chat: one user/assistant conversation per row, holding the published texts as they are.
+TEST_F(Gsm8kTest, ChatFormatWritesOneConversationPerRow) {
+  const fs::path out = tmp_ / "chat";
+  const Gsm8kCounts counts = convert_gsm8k(fixtures_.string(), out.string(), QaFormat::chat);
+  EXPECT_EQ(counts.train, 4);
+  EXPECT_EQ(counts.test, 3);
+  EXPECT_FALSE(fs::exists(out / "tokens.json"));
+  for (const std::string split : {"train", "test"}) {
+    const std::vector<QaPair> pairs = read_gsm8k_jsonl((fixtures_ / (split + ".jsonl")).string());
+    JsonlReader reader((out / (split + ".jsonl")).string());
+    json::Value row;
+    for (const QaPair& pair : pairs) {
+      ASSERT_TRUE(reader.next(row)) << split;
+      ASSERT_EQ(row.size(), 1u);
+      const std::vector<json::Value>& messages = row.find("messages")->items();
+      ASSERT_EQ(messages.size(), 2u);
+      EXPECT_EQ(messages[0].find("role")->as_string("r"), "user");
+      EXPECT_EQ(messages[0].find("content")->as_string("c"), pair.question);
+      EXPECT_EQ(messages[1].find("role")->as_string("r"), "assistant");
+      EXPECT_EQ(messages[1].find("content")->as_string("c"), pair.answer);
+    }
+    EXPECT_FALSE(reader.next(row)) << split;
+  }
 }
 
 TEST_F(Gsm8kTest, ConvertsFixture) {
