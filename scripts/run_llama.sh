@@ -49,25 +49,8 @@ output_dir="${OUTPUT_DIR:-runs/llama-2-${size}}"
 [[ -x "$zerotune" ]] || { echo "run_llama.sh: $zerotune not built (scripts/build.sh)" >&2; exit 1; }
 
 # GSM8K in the fine-tuning format, made once.
-if [[ ! -f "$data_dir/train.jsonl" || ! -f "$data_dir/test.jsonl" || ! -f "$data_dir/tokens.json" ]]; then
-  raw="${GSM8K_DIR:-data/gsm8k-raw}"
-  if [[ ! -f "$raw/train.jsonl" || ! -f "$raw/test.jsonl" ]]; then
-    base="https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data"
-    echo "run_llama.sh: downloading GSM8K into $raw" >&2
-    mkdir -p "$raw"
-    for split in train test; do
-      if ! curl -fsSL --retry 3 -o "$raw/$split.jsonl.part" "$base/$split.jsonl"; then
-        rm -f "$raw/$split.jsonl.part"
-        echo "run_llama.sh: cannot download GSM8K ($base/$split.jsonl): no network here?" >&2
-        echo "  copy GSM8K's train.jsonl and test.jsonl into $raw (or set GSM8K_DIR), or use" >&2
-        echo "  '$zerotune data synth --out $data_dir' for the built-in offline problems" >&2
-        exit 1
-      fi
-      mv "$raw/$split.jsonl.part" "$raw/$split.jsonl"
-    done
-  fi
-  "$zerotune" data gsm8k --input "$raw" --out "$data_dir"
-fi
+source scripts/gsm8k_data.sh
+prepare_gsm8k "$data_dir" markers "$zerotune" run_llama.sh
 
 launcher=(${MPIRUN:-mpirun})
 if [[ "${launcher[0]}" == "mpirun" ]]; then
