@@ -11,7 +11,9 @@ formulas (no transformers here: Debian has none):
   gradients   every tensor, biases included: ||a - b|| / ||b|| <= 1e-4
 Rope scaling cases run sequences past original_max_position_embeddings, and check that the
 scaling matters: the reference without it must miss zerotune's loss by more than the tolerance.
-A round trip through `zerotune export`-style writing is checked elsewhere (hf_checkpoint tests).
+Case `zero`: a Qwen2 folder (tied, q/k/v biases, llama3 rope) trained by `zerotune train` on chat
+rows under mpirun: 2 ranks x 2 rows at ZeRO stages 0-3 give the losses, gradient norms and eval
+losses of 1 rank x 4 rows within 1e-5 relative.
 Prints one line per check, ends with `N passed, M failed`, exits 1 when anything failed.
 """
 
@@ -19,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -242,6 +245,112 @@ def run_case(report, zt, workdir, name):
                      f"loss without rope scaling differs by {gap:.2e} (T={T} > original context)")
 
 
+# ---------------------------------------------------------------------------
+# ZeRO: a Qwen2 model (tied, q/k/v biases, llama3 rope) trained on chat rows through `zerotune
+# train`: N ranks x b per rank must give the losses, gradient norms and weights of 1 rank x N*b.
+# ---------------------------------------------------------------------------
+
+CHAT_TEMPLATE = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + "
+                 "message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}"
+                 "{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+
+def make_qwen_folder(zt, work, env):
+    """A tiny folder from `zerotune init` (its SentencePiece tokenizer) turned into a Qwen2 one."""
+    data, tok, model = f"{work}/data", f"{work}/tok", f"{work}/qwen"
+    for cmd in ([zt, "data", "synth", "--out", data, "--train", "24", "--test", "6", "--seed", "4",
+                 "--format", "chat"],
+                [zt, "data", "synth", "--out", f"{work}/qa", "--train", "60", "--test", "2"],
+                [zt, "tokenizer", "train", "--input", f"{work}/qa/train.jsonl", "--vocab-size", "400",
+                 "--out", tok, "--special_token_path", f"{work}/qa/tokens.json"],
+                [zt, "init", "--out", model, "--dim", "48", "--n-layers", "2", "--n-heads", "4",
+                 "--n-kv-heads", "2", "--hidden", "96", "--tokenizer", tok, "--max-positions", "512",
+                 "--save-dtype", "f32", "--tie"]):
+        r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(map(str, cmd))}: {r.stderr.strip()[-300:]}")
+    with open(f"{model}/config.json") as f:
+        cfg = json.load(f)
+    for key in ("attention_bias", "mlp_bias", "pretraining_tp", "head_dim"):
+        cfg.pop(key, None)
+    cfg.update({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "use_sliding_window": False,
+                "sliding_window": 32, "rope_scaling": dict(LLAMA3_SCALING, original_max_position_embeddings=64)})
+    with open(f"{model}/config.json", "w") as f:
+        json.dump(cfg, f, indent=2)
+    weights, _ = llama_ref.read_safetensors(f"{model}/model.safetensors")
+    gen = torch.Generator().manual_seed(9)
+    q, kv = cfg["hidden_size"], cfg["hidden_size"] // cfg["num_attention_heads"] * cfg["num_key_value_heads"]
+    for i in range(cfg["num_hidden_layers"]):
+        for proj, n in (("q", q), ("k", kv), ("v", kv)):
+            weights[f"model.layers.{i}.self_attn.{proj}_proj.bias"] = 0.5 * torch.randn(n, generator=gen)
+    llama_ref.write_safetensors(f"{model}/model.safetensors", weights, {"format": "pt"})
+    with open(f"{model}/tokenizer_config.json") as f:
+        tc = json.load(f)
+    tc["chat_template"] = CHAT_TEMPLATE
+    with open(f"{model}/tokenizer_config.json", "w") as f:
+        json.dump(tc, f, indent=2)
+    return data, model
+
+
+def train_curve(out):
+    rows = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
+    train = [r for r in rows if r.get("type") == "train"]
+    return [r["loss"] for r in train] + [r["grad_norm"] for r in train] + \
+        [r["eval_loss"] for r in rows if r.get("type") == "eval"]
+
+
+def check_zero_stages(report, zt, workdir):
+    work = os.path.join(workdir, "zero")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1",
+               OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
+    if shutil.which("mpirun") is None:
+        report.check(False, "zero: mpirun available", "install openmpi-bin (scripts/setup.sh)")
+        return
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    try:
+        data, model = make_qwen_folder(zt, work, env)
+    except RuntimeError as e:
+        report.check(False, "zero: setup", str(e))
+        return
+    base = [zt, "train", "--model_name", model, "--train_path", f"{data}/train.jsonl",
+            "--test_path", f"{data}/test.jsonl", "--lr", "3e-3", "--ctx-len", "200", "--warmup-steps", "1",
+            "--pad-to-longest", "--save-dtype", "f32", "--param-persistence-threshold", "0",
+            "--num-epochs", "1", "--mx", "no", "--seed", "3"]
+
+    def train(out, ranks, extra):
+        cmd = base + ["--output_dir", out] + extra
+        if ranks > 1:
+            cmd = ["mpirun", "-np", str(ranks), "--oversubscribe", "--bind-to", "none"] + cmd
+        return subprocess.run(cmd, capture_output=True, text=True, env=env)
+
+    ref = os.path.join(work, "ref")
+    r = train(ref, 1, ["-bs", "4"])
+    summary = [ln for ln in r.stderr.splitlines() if "qkv-bias" in ln]
+    if not report.check(r.returncode == 0 and summary, "zero: 1 rank x 4 (qwen2, chat rows)",
+                        summary[0][:110] if summary else r.stderr.strip()[-300:]):
+        return
+    with open(os.path.join(ref, "epoch-0", "config.json")) as f:
+        saved = json.load(f)
+    tensors, _ = llama_ref.read_safetensors(os.path.join(ref, "epoch-0", "model.safetensors"))
+    biases = sorted(n for n in tensors if n.endswith(".bias"))
+    report.check(saved.get("model_type") == "qwen2" and len(biases) == 6 and "lm_head.weight" not in tensors
+                 and (saved.get("rope_scaling") or {}).get("rope_type") == "llama3",
+                 "zero: checkpoint is a Qwen2 folder",
+                 f"model_type {saved.get('model_type')}, {len(biases)} biases, rope {saved.get('rope_scaling')}")
+    want = train_curve(ref)
+    for stage in (0, 1, 2, 3):
+        out = os.path.join(work, f"s{stage}")
+        r = train(out, 2, ["-bs", "2", "--zero-stage", str(stage)])
+        if r.returncode != 0:
+            report.check(False, f"zero: 2 ranks x 2, stage {stage}", r.stderr.strip()[-300:])
+            continue
+        got = train_curve(out)
+        d = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(got, want)) if len(got) == len(want) else 1.0
+        report.check(d <= 1e-5, f"zero: 2 ranks x 2, stage {stage}",
+                     f"{len(want)} losses/grad norms/eval losses, max rel diff {d:.2e} vs 1 rank x 4")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--zerotune", required=True)
@@ -251,9 +360,12 @@ def main(argv=None):
     zt = os.path.abspath(args.zerotune)
     os.makedirs(args.workdir, exist_ok=True)
     names = args.only.split(",") if args.only else list(CASES)
+    names_cases = [n for n in names if n in CASES]
     report = Report(34)
-    for name in names:
+    for name in names_cases:
         run_case(report, zt, args.workdir, name)
+    if not args.only or "zero" in names:
+        check_zero_stages(report, zt, args.workdir)
     return report.finish()
 
 
