@@ -13,7 +13,8 @@ render call render(messages=..., tools=None, documents=None, add_generation_prom
 Templates: the published chat templates of Llama-2-chat, Llama-3-8B-Instruct, Mistral-7B-Instruct
 (v0.1 as first published, v0.1's 2024 revision with system messages, v0.2 and v0.3 with tools),
 Zephyr-7b-beta, Qwen2.5-Instruct and ChatML (test data written here from each model's
-tokenizer_config.json, kept in its JSON spelling), the Llama-3.1-8B-Instruct template read from
+tokenizer_config.json, kept in its JSON spelling), a Qwen2.5-style template of our own with tools
+and tool results (qwen-style-tools), the Llama-3.1-8B-Instruct template read from
 ../shared/data/llama3.1-tokenizer (skipped with a SKIP line when ../shared is absent), and a
 table of small templates for the interpreter's pieces (whitespace control, loops, filters,
 tests, macros, Python semantics of str/list/dict). Each is rendered over many message lists:
@@ -59,6 +60,46 @@ QWEN25_INSTRUCT = r'''"{%- if tools %}\n    {{- '<|im_start|>system\\n' }}\n    
 
 CHATML = r'''"{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"'''
 
+# A Qwen2.5-style template written for this test (not a model's): the same constructs as
+# Qwen2.5-Instruct's (tools rendered with tojson, a default system message, im_start/im_end turns,
+# tool calls whose entries may wrap a `function`, runs of tool results grouped into one turn by
+# looking at the neighbouring messages), arranged differently.
+QWEN_STYLE_TOOLS = json.dumps("""\
+{%- set default_system = 'You are a careful assistant who shows its working.' %}
+{%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {{- messages[0]['content'] if messages[0]['role'] == 'system' else default_system }}
+    {{- '\n\n# Functions\n<functions>' }}
+    {%- for tool in tools %}
+        {{- '\n' + (tool | tojson) }}
+    {%- endfor %}
+    {{- '\n</functions>\nTo use one, reply <call>{"name": ..., "arguments": ...}</call>.<|im_end|>\n' }}
+{%- elif messages[0]['role'] == 'system' %}
+    {{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}
+{%- else %}
+    {{- '<|im_start|>system\n' + default_system + '<|im_end|>\n' }}
+{%- endif %}
+{%- for message in messages %}
+    {%- if message.role == 'system' and loop.first %}
+    {%- elif message.role == 'assistant' and message.tool_calls %}
+        {{- '<|im_start|>assistant' }}
+        {%- if message.content %}{{- '\n' + message.content }}{%- endif %}
+        {%- for call in message.tool_calls %}
+            {%- if call.function is defined %}{%- set call = call.function %}{%- endif %}
+            {{- '\n<call>{"name": "' + call.name + '", "arguments": ' + (call.arguments | tojson) + '}</call>' }}
+        {%- endfor %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == 'tool' %}
+        {%- if loop.first or messages[loop.index0 - 1].role != 'tool' %}{{- '<|im_start|>user' }}{%- endif %}
+        {{- '\n<result>\n' + message.content + '\n</result>' }}
+        {%- if loop.last or messages[loop.index0 + 1].role != 'tool' %}{{- '<|im_end|>\n' }}{%- endif %}
+    {%- else %}
+        {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}
+""")
+
 # name -> (template as JSON, bos, eos, whether it takes tools and tool calls)
 MODEL_TEMPLATES = {
     "llama2-chat": (LLAMA2_CHAT, "<s>", "</s>", False),
@@ -69,6 +110,7 @@ MODEL_TEMPLATES = {
     "mistral-v0.3": (MISTRAL_V03, "<s>", "</s>", True),
     "zephyr-7b-beta": (ZEPHYR_BETA, "<s>", "</s>", False),
     "qwen2.5-instruct": (QWEN25_INSTRUCT, None, "<|im_end|>", True),
+    "qwen-style-tools": (QWEN_STYLE_TOOLS, None, "<|im_end|>", True),
     "chatml": (CHATML, "<s>", "<|im_end|>", False),
 }
 
