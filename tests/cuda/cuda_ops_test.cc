@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "kernels/adamw.h"
 #include "kernels/attention.h"
+#include "kernels/bias.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
@@ -108,6 +109,22 @@ TEST_P(CudaOps, SwigluForwardBackward) {
   swiglu_backward(gdgu, gdh, ggu);
   EXPECT_LE(rel_error(to_host(gh), h), tolerance(t));
   EXPECT_LE(rel_error(to_host(gdgu), dgu), tolerance(t));
+}
+
+TEST_P(CudaOps, BiasForwardAndColumnSums) {
+  REQUIRE_GPU();
+  const DType t = GetParam();
+  const int64_t n = 67, out = 300;  // columns over more than one block of threads
+  Buffer y = random_host({n, out}, 21, t), bias = random_host({out}, 22, t);
+  Buffer dy = random_host({n, out}, 23, t), dbias = random_host({out}, 24, DType::f32);
+  Buffer gy = to_gpu(y, t), gbias = to_gpu(bias, t), gdy = to_gpu(dy, t);
+  Buffer gdbias = to_gpu(dbias, DType::f32);
+  bias_forward(y, bias);
+  bias_backward(dbias, dy);  // accumulates into the random start, as a parameter gradient
+  bias_forward(gy, gbias);
+  bias_backward(gdbias, gdy);
+  EXPECT_LE(rel_error(to_host(gy), y), tolerance(t));
+  EXPECT_LE(rel_error(to_host(gdbias), dbias), 1e-5);  // f32 sums of the same inputs
 }
 
 TEST_P(CudaOps, RopeBothDirections) {

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -122,6 +125,62 @@ TEST_F(ChatExampleTest, BadRowsNameTheirLine) {
     EXPECT_NE(std::string(e.what()).find("f:3: chat template"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("roles must alternate"), std::string::npos) << e.what();
   }
+}
+
+// ../shared/data/<relative> (ZEROTUNE_SHARED_DATA, else beside a folder above the working
+// directory or this file); empty when absent.
+std::string shared_data(const std::string& relative) {
+  namespace fs = std::filesystem;
+  if (const char* env = std::getenv("ZEROTUNE_SHARED_DATA"); env && *env) {
+    return fs::exists(fs::path(env) / relative) ? (fs::path(env) / relative).string() : "";
+  }
+  for (fs::path start : {fs::current_path(), fs::path(__FILE__).parent_path()}) {
+    for (fs::path dir = fs::absolute(start); !dir.empty(); dir = dir.parent_path()) {
+      if (fs::exists(dir / "shared" / "data" / relative)) {
+        return (dir / "shared" / "data" / relative).string();
+      }
+      if (dir == dir.parent_path()) break;
+    }
+  }
+  return "";
+}
+
+// The real Llama-3.1-Instruct template (its system header with the knowledge-cutoff date, role
+// headers, <|eot_id|>), tokenised with the real Llama-2 vocabulary plus Llama-3's header tokens
+// (the masking does not depend on which vocabulary): each reply and its <|eot_id|> are labelled,
+// the headers and the date line are not.
+TEST(ChatExampleShared, Llama31TemplateLabelsRepliesOnly) {
+  const std::string folder = shared_data("llama3.1-tokenizer");
+  const std::string vocabulary = shared_data("llama2-tokenizer/tokenizer.model");
+  if (folder.empty() || vocabulary.empty()) {
+    GTEST_SKIP() << "../shared/data/llama3.1-tokenizer or llama2-tokenizer not found (set "
+                    "ZEROTUNE_SHARED_DATA to the shared data folder to run this test)";
+  }
+  const std::optional<ChatTemplate> chat = ChatTemplate::from_folder(folder);
+  ASSERT_TRUE(chat.has_value());
+  Tokenizer tokenizer = Tokenizer::load(vocabulary);
+  tokenizer.add_special_tokens(
+      {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"});
+  json::Value messages = json::parse(
+      R"([{"role": "user", "content": "Natalia sold 48 clips in April. How many in May?"},
+          {"role": "assistant", "content": "She sold 48/2 = 24.\n#### 24"},
+          {"role": "user", "content": "And altogether?"},
+          {"role": "assistant", "content": "48+24 = 72\n#### 72"}])",
+      "messages");
+  const ChatExample ex = encode_chat_example(*chat, tokenizer, messages, 0, "chat.jsonl:1");
+  std::vector<std::string> runs;
+  std::vector<int32_t> run;
+  for (size_t t = 0; t <= ex.ids.size(); ++t) {
+    if (t < ex.ids.size() && ex.labels[t] != kIgnoreIndex) {
+      run.push_back(ex.ids[t]);
+    } else if (!run.empty()) {
+      runs.push_back(tokenizer.decode(run));
+      run.clear();
+    }
+  }
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0], "She sold 48/2 = 24.\n#### 24<|eot_id|>");
+  EXPECT_EQ(runs[1], "48+24 = 72\n#### 72<|eot_id|>");
 }
 
 // The labels reach the targets (shifted by one) in both layouts; rows without labels keep theirs.
