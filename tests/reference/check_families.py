@@ -11,8 +11,8 @@ formulas (no transformers here: Debian has none):
   gradients   every tensor, biases included: ||a - b|| / ||b|| <= 1e-4
 Rope scaling cases run sequences past original_max_position_embeddings, and check that the
 scaling matters: the reference without it must miss zerotune's loss by more than the tolerance.
-Case `zero`: a Qwen2 folder (tied, q/k/v biases, llama3 rope) trained by `zerotune train` on chat
-rows under mpirun: 2 ranks x 2 rows at ZeRO stages 0-3 give the losses, gradient norms and eval
+Case `zero`: a Qwen2 folder (tied, q/k/v biases, llama3 rope; the tied vocabulary grown for two
+added tokens on load) trained by `zerotune train` on chat rows under mpirun: 2 ranks x 2 rows at ZeRO stages 0-3 give the losses, gradient norms and eval
 losses of 1 rank x 4 rows within 1e-5 relative.
 Prints one line per check, ends with `N passed, M failed`, exits 1 when anything failed.
 """
@@ -313,8 +313,12 @@ def check_zero_stages(report, zt, workdir):
     except RuntimeError as e:
         report.check(False, "zero: setup", str(e))
         return
+    # The turn markers as added special tokens: the tied vocabulary grows on load (404 -> 406).
+    with open(f"{work}/chat_tokens.json", "w") as f:
+        json.dump({"tokens": ["<|im_start|>", "<|im_end|>"]}, f)
     base = [zt, "train", "--model_name", model, "--train_path", f"{data}/train.jsonl",
-            "--test_path", f"{data}/test.jsonl", "--lr", "3e-3", "--ctx-len", "200", "--warmup-steps", "1",
+            "--test_path", f"{data}/test.jsonl", "--special_token_path", f"{work}/chat_tokens.json",
+            "--lr", "3e-3", "--ctx-len", "200", "--warmup-steps", "1",
             "--pad-to-longest", "--save-dtype", "f32", "--param-persistence-threshold", "0",
             "--num-epochs", "1", "--mx", "no", "--seed", "3"]
 
@@ -334,10 +338,13 @@ def check_zero_stages(report, zt, workdir):
         saved = json.load(f)
     tensors, _ = llama_ref.read_safetensors(os.path.join(ref, "epoch-0", "model.safetensors"))
     biases = sorted(n for n in tensors if n.endswith(".bias"))
+    vocab = tuple(tensors["model.embed_tokens.weight"].shape)
     report.check(saved.get("model_type") == "qwen2" and len(biases) == 6 and "lm_head.weight" not in tensors
-                 and (saved.get("rope_scaling") or {}).get("rope_type") == "llama3",
+                 and (saved.get("rope_scaling") or {}).get("rope_type") == "llama3"
+                 and saved.get("vocab_size") == 406 and vocab[0] == 406,
                  "zero: checkpoint is a Qwen2 folder",
-                 f"model_type {saved.get('model_type')}, {len(biases)} biases, rope {saved.get('rope_scaling')}")
+                 f"model_type {saved.get('model_type')}, {len(biases)} biases, tied [V, D] {list(vocab)}, "
+                 f"rope {(saved.get('rope_scaling') or {}).get('rope_type')}")
     want = train_curve(ref)
     for stage in (0, 1, 2, 3):
         out = os.path.join(work, f"s{stage}")
