@@ -25,6 +25,11 @@ LlamaConfig config(bool tied) {
   c.head_dim = 16;
   c.max_position_embeddings = 128;
   c.tie_word_embeddings = tied;
+  if (tied) {  // Qwen2-like as well: q/k/v biases, and llama3 rope scaling past its 32 positions
+    c.architecture = "Qwen2ForCausalLM";
+    c.qkv_bias = true;
+    c.rope_scaling = {RopeScalingType::llama3, 8.0f, 1.0f, 4.0f, 32};
+  }
   c.validate("test");
   return c;
 }

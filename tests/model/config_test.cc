@@ -119,3 +119,48 @@ TEST(LlamaConfig, UnsupportedSettingsAreClearErrors) {
 
 }  // namespace
 }  // namespace zerotune
+
+namespace zerotune {
+namespace {
+
+// The config.json files of the families as their Hub repositories publish them (fields abridged
+// to what transformers reads; values as published).
+TEST(LlamaConfig, PublishedFamilyConfigsParse) {
+  const LlamaConfig qwen = parse(R"({"architectures": ["Qwen2ForCausalLM"],
+    "attention_dropout": 0.0, "bos_token_id": 151643, "eos_token_id": 151645, "hidden_act": "silu",
+    "hidden_size": 3584, "initializer_range": 0.02, "intermediate_size": 18944,
+    "max_position_embeddings": 32768, "max_window_layers": 28, "model_type": "qwen2",
+    "num_attention_heads": 28, "num_hidden_layers": 28, "num_key_value_heads": 4,
+    "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "sliding_window": 131072,
+    "tie_word_embeddings": false, "torch_dtype": "bfloat16", "use_cache": true,
+    "use_sliding_window": false, "vocab_size": 152064})");
+  EXPECT_TRUE(qwen.qkv_bias);
+  EXPECT_EQ(qwen.sliding_window, 0);
+  EXPECT_EQ(qwen.head_dim, 128);
+  const LlamaConfig llama32 = parse(R"({"architectures": ["LlamaForCausalLM"],
+    "attention_bias": false, "attention_dropout": 0.0, "bos_token_id": 128000,
+    "eos_token_id": [128001, 128008, 128009], "head_dim": 64, "hidden_act": "silu",
+    "hidden_size": 2048, "initializer_range": 0.02, "intermediate_size": 8192,
+    "max_position_embeddings": 131072, "mlp_bias": false, "model_type": "llama",
+    "num_attention_heads": 32, "num_hidden_layers": 16, "num_key_value_heads": 8,
+    "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_scaling": {"factor": 32.0,
+    "high_freq_factor": 4.0, "low_freq_factor": 1.0, "original_max_position_embeddings": 8192,
+    "rope_type": "llama3"}, "rope_theta": 500000.0, "tie_word_embeddings": true,
+    "torch_dtype": "bfloat16", "use_cache": true, "vocab_size": 128256})");
+  EXPECT_TRUE(llama32.tie_word_embeddings);
+  EXPECT_EQ(llama32.rope_scaling.type, RopeScalingType::llama3);
+  EXPECT_FLOAT_EQ(llama32.rope_scaling.factor, 32.0f);
+  EXPECT_EQ(llama32.eos_token_ids.size(), 3u);
+  const LlamaConfig mistral = parse(R"({"architectures": ["MistralForCausalLM"],
+    "attention_dropout": 0.0, "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu",
+    "hidden_size": 4096, "initializer_range": 0.02, "intermediate_size": 14336,
+    "max_position_embeddings": 32768, "model_type": "mistral", "num_attention_heads": 32,
+    "num_hidden_layers": 32, "num_key_value_heads": 8, "rms_norm_eps": 1e-05,
+    "rope_theta": 1000000.0, "sliding_window": null, "tie_word_embeddings": false,
+    "torch_dtype": "bfloat16", "use_cache": true, "vocab_size": 32000})");
+  EXPECT_EQ(mistral.sliding_window, 0);
+  EXPECT_FALSE(mistral.qkv_bias);
+}
+
+}  // namespace
+}  // namespace zerotune
