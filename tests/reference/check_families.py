@@ -14,6 +14,9 @@ scaling matters: the reference without it must miss zerotune's loss by more than
 Case `zero`: a Qwen2 folder (tied, q/k/v biases, llama3 rope; the tied vocabulary grown for two
 added tokens on load) trained by `zerotune train` on chat rows under mpirun: 2 ranks x 2 rows at ZeRO stages 0-3 give the losses, gradient norms and eval
 losses of 1 rank x 4 rows within 1e-5 relative.
+Case `chat`: the first step's loss and counted tokens of `zerotune train` on chat rows against the
+reference model on labels found independently (jinja2 rendering, python3-sentencepiece tokens,
+a token labelled when its bytes lie inside an assistant reply's span of the text).
 Prints one line per check, ends with `N passed, M failed`, exits 1 when anything failed.
 """
 
@@ -21,6 +24,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -255,14 +259,19 @@ CHAT_TEMPLATE = ("{% for message in messages %}{{ '<|im_start|>' + message['role
                  "{{ '<|im_start|>assistant\\n' }}{% endif %}")
 
 
-def make_qwen_folder(zt, work, env):
-    """A tiny folder from `zerotune init` (its SentencePiece tokenizer) turned into a Qwen2 one."""
+def make_qwen_folder(zt, work, env, chat_tokens_in_vocab=False):
+    """A tiny folder from `zerotune init` (its SentencePiece tokenizer) turned into a Qwen2 one.
+    With chat_tokens_in_vocab the ChatML markers are in its vocabulary from the start."""
     data, tok, model = f"{work}/data", f"{work}/tok", f"{work}/qwen"
+    os.makedirs(work, exist_ok=True)
+    with open(f"{work}/vocab_tokens.json", "w") as f:
+        json.dump({"tokens": ["<START_Q>", "<END_Q>", "<START_A>", "<END_A>"]
+                   + (["<|im_start|>", "<|im_end|>"] if chat_tokens_in_vocab else [])}, f)
     for cmd in ([zt, "data", "synth", "--out", data, "--train", "24", "--test", "6", "--seed", "4",
                  "--format", "chat"],
                 [zt, "data", "synth", "--out", f"{work}/qa", "--train", "60", "--test", "2"],
                 [zt, "tokenizer", "train", "--input", f"{work}/qa/train.jsonl", "--vocab-size", "400",
-                 "--out", tok, "--special_token_path", f"{work}/qa/tokens.json"],
+                 "--out", tok, "--special_token_path", f"{work}/vocab_tokens.json"],
                 [zt, "init", "--out", model, "--dim", "48", "--n-layers", "2", "--n-heads", "4",
                  "--n-kv-heads", "2", "--hidden", "96", "--tokenizer", tok, "--max-positions", "512",
                  "--save-dtype", "f32", "--tie"]):
@@ -358,6 +367,111 @@ def check_zero_stages(report, zt, workdir):
                      f"{len(want)} losses/grad norms/eval losses, max rel diff {d:.2e} vs 1 rank x 4")
 
 
+# ---------------------------------------------------------------------------
+# Chat rows end to end: the first step's loss of `zerotune train` on {"messages": [...]} rows
+# against the reference model on labels found independently: the conversation rendered by Python's
+# jinja2, tokenised by python3-sentencepiece with the special tokens split out, and a token labelled
+# when its bytes lie inside an assistant reply's span of the text, [len(render(messages[:i],
+# add_generation_prompt=True)), len(render(messages[:i+1]))).
+# ---------------------------------------------------------------------------
+
+
+def piece_bytes(piece, first):
+    if re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", piece):
+        return 1
+    n = len(piece.replace("\u2581", " ").encode("utf-8"))
+    return n - 1 if first and piece.startswith("\u2581") else n  # the dummy prefix is not text
+
+
+def reference_tokens(sp, specials, text):
+    """(ids, [start, end) byte span of each token) as zerotune's tokenizer splits the text: special
+    tokens first (leftmost, longest), each other segment encoded on its own."""
+    pattern = "(" + "|".join(re.escape(t) for t in sorted(specials, key=len, reverse=True)) + ")"
+    ids, spans, pos = [], [], 0
+    for seg in re.split(pattern, text):
+        if not seg:
+            continue
+        if seg in specials:
+            ids.append(specials[seg])
+            spans.append((pos, pos + len(seg.encode("utf-8"))))
+        else:
+            for k, (tid, piece) in enumerate(zip(sp.encode(seg), sp.encode(seg, out_type=str))):
+                n = piece_bytes(piece, k == 0)
+                ids.append(tid)
+                spans.append((pos, pos + n))
+                pos += n
+            continue
+        pos += len(seg.encode("utf-8"))
+    if pos != len(text.encode("utf-8")):
+        raise ValueError(f"token spans cover {pos} of {len(text.encode('utf-8'))} bytes")
+    return ids, spans
+
+
+def reference_chat_labels(template, sp, specials, messages):
+    render = lambda msgs, agp: template.render(messages=msgs, tools=None, documents=None,  # noqa: E731
+                                               add_generation_prompt=agp)
+    full = render(messages, False)
+    ids, spans = reference_tokens(sp, specials, full)
+    labels = [-100] * len(ids)
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        before, after = render(messages[:i], True), render(messages[: i + 1], False)
+        assert full.startswith(after) and after.startswith(before), "template is not prefix-stable"
+        lo, hi = len(before.encode("utf-8")), len(after.encode("utf-8"))
+        for t, (a, b) in enumerate(spans):
+            if lo <= a and b <= hi:
+                labels[t] = ids[t]
+    return ids, labels
+
+
+def check_chat_loss(report, zt, workdir):
+    import sentencepiece as spm
+    from check_chat_template import transformers_environment
+    work = os.path.join(workdir, "chat_loss")
+    shutil.rmtree(work, ignore_errors=True)
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    try:
+        data, model = make_qwen_folder(zt, work, env, chat_tokens_in_vocab=True)
+    except RuntimeError as e:
+        report.check(False, "chat rows: setup", str(e))
+        return
+    sp = spm.SentencePieceProcessor(model_file=f"{model}/tokenizer.model")
+    with open(f"{model}/added_tokens.json") as f:
+        specials = json.load(f)
+    specials.update({sp.id_to_piece(i): i for i in (sp.unk_id(), sp.bos_id(), sp.eos_id())})
+    template = transformers_environment().from_string(CHAT_TEMPLATE)
+    rows = [json.loads(line)["messages"] for line in open(f"{data}/train.jsonl")]
+    encoded = [reference_chat_labels(template, sp, specials, m) for m in rows]
+    T = max(len(ids) for ids, _ in encoded)
+    ids = torch.tensor([x + [sp.eos_id()] * (T - len(x)) for x, _ in encoded])
+    labels = torch.tensor([y + [-100] * (T - len(y)) for _, y in encoded])
+    loss, tokens, _ = reference_from(model, ids, labels)
+    out = os.path.join(work, "run")
+    r = subprocess.run([zt, "train", "--model_name", model, "--train_path", f"{data}/train.jsonl",
+                        "--test_path", f"{data}/test.jsonl", "--output_dir", out, "-bs", str(len(rows)),
+                        "--max-steps", "1", "--no-shuffle", "--mx", "no", "--ctx-len", "512",
+                        "--pad-to-longest", "--save-dtype", "f32"],
+                       capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        report.check(False, "chat rows: zerotune train", r.stderr.strip()[-300:])
+        return
+    first = [json.loads(ln) for ln in open(os.path.join(out, "metrics.jsonl"))][0]
+    e = abs(first["loss"] - loss) / abs(loss)
+    report.check(e <= LOSS_TOL and first["tokens"] == tokens, "chat rows: first step's loss",
+                 f"{len(rows)} conversations of {ids.numel()} padded tokens, {tokens} labelled "
+                 f"(zerotune {first['tokens']}); loss {first['loss']:.8f} vs ref {loss:.8f}, rel err {e:.1e}")
+
+
+def reference_from(model_dir, ids, labels):
+    cfg = load_config(model_dir)
+    stored, _ = llama_ref.read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    params = {n: t.float().clone() for n, t in stored.items()}
+    with torch.no_grad():
+        loss, tokens = llama_ref.causal_lm_loss(forward_logits(cfg, params, ids), labels)
+    return float(loss), tokens, None
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--zerotune", required=True)
@@ -373,6 +487,8 @@ def main(argv=None):
         run_case(report, zt, args.workdir, name)
     if not args.only or "zero" in names:
         check_zero_stages(report, zt, args.workdir)
+    if not args.only or "chat" in names:
+        check_chat_loss(report, zt, args.workdir)
     return report.finish()
 
 
