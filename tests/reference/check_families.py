@@ -363,8 +363,12 @@ def check_zero_stages(report, zt, workdir):
             continue
         got = train_curve(out)
         d = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(got, want)) if len(got) == len(want) else 1.0
-        report.check(d <= 1e-5, f"zero: 2 ranks x 2, stage {stage}",
-                     f"{len(want)} losses/grad norms/eval losses, max rel diff {d:.2e} vs 1 rank x 4")
+        saved, _ = llama_ref.read_safetensors(os.path.join(out, "epoch-0", "model.safetensors"))
+        wd = max((rel_err(saved[n], tensors[n]) for n in tensors), default=1.0) \
+            if set(saved) == set(tensors) else float("inf")
+        report.check(d <= 1e-5 and wd <= 1e-4, f"zero: 2 ranks x 2, stage {stage}",
+                     f"{len(want)} losses/grad norms/eval losses, max rel diff {d:.2e}; saved weights "
+                     f"(biases included) {wd:.1e} vs 1 rank x 4")
 
 
 # ---------------------------------------------------------------------------
