@@ -63,11 +63,21 @@ def case_rmsnorm(g, n, d, eps):
     return inputs, {"out": out, "dx": dx, "dweight": dw}
 
 
-def case_rope(g, n, heads, extra_heads, head_dim, theta):
+def case_rope(g, n, heads, extra_heads, head_dim, theta, llama3=None):
+    """llama3: (factor, low_freq_factor, high_freq_factor, original_max_position_embeddings),
+    the inverse frequencies then as transformers' _compute_llama3_parameters computes them."""
     width = (heads + extra_heads) * head_dim
     x, dout = randn(g, n, width), randn(g, n, width)
     positions = torch.randint(0, 300, (n,), generator=g)
-    cos, sin = llama_ref.rope_cos_sin(300, head_dim, theta, torch.float32)
+    if llama3 is None:
+        cos, sin = llama_ref.rope_cos_sin(300, head_dim, theta, torch.float32)
+    else:
+        from check_families import rope_cos_sin as scaled_cos_sin
+        factor, low, high, original = llama3
+        cfg = {"head_dim": head_dim, "rope_theta": theta, "max_pos": 300, "rope_scaling": {
+            "rope_type": "llama3", "factor": factor, "low_freq_factor": low, "high_freq_factor": high,
+            "original_max_position_embeddings": original}}
+        cos, sin = scaled_cos_sin(cfg, 300)
     cos, sin = cos[positions].to(F64), sin[positions].to(F64)
 
     def ref(x):
@@ -79,7 +89,15 @@ def case_rope(g, n, heads, extra_heads, head_dim, theta):
     inputs = {"x": x, "dout": dout, "positions": i32(positions), "n_heads": i32([heads]),
               "head_dim": i32([head_dim]), "max_positions": i32([300]),
               "theta": torch.tensor([theta], dtype=torch.float32)}
+    if llama3 is not None:
+        inputs["llama3"] = torch.tensor(llama3, dtype=torch.float32)
     return inputs, {"out": out, "dx": dx}
+
+
+def case_bias(g, n, width):
+    y, bias, dout = randn(g, n, width), randn(g, width), randn(g, n, width)
+    out, (dy, dbias) = grads_of(lambda y, b: y + b, [y, bias], dout)
+    return {"y": y, "bias": bias, "dout": dout}, {"out": out, "dbias": dbias}
 
 
 def case_attention(g, b, t, h, hkv, dh, packed=False):
@@ -164,6 +182,10 @@ CASES = [
     ("attention", "attention B=1 T=150 MQA 8:1 Dh=12", lambda g: case_attention(g, 1, 150, 8, 1, 12)),
     ("attention", "attention B=3 T=130 MHA 4:4 Dh=32", lambda g: case_attention(g, 3, 130, 4, 4, 32)),
     ("attention", "attention packed B=2 T=141 GQA 4:2", lambda g: case_attention(g, 2, 141, 4, 2, 8, True)),
+    # Llama-3.1's scaling with a 64-position original context: positions up to 300 pass it.
+    ("rope", "rope Dh=64 theta 5e5 llama3 x8 past 64", lambda g: case_rope(g, 41, 4, 1, 64, 500000.0,
+                                                                            (8.0, 1.0, 4.0, 64))),
+    ("bias", "bias N=37 width 300", lambda g: case_bias(g, 37, 300)),
     ("swiglu", "swiglu N=37 F=200", lambda g: case_swiglu(g, 37, 200)),
     ("linear", "linear N=37 96->200", lambda g: case_linear(g, 37, 96, 200)),
     ("cross_entropy", "cross_entropy N=74 D=96 V=301 chunks of 16", lambda g: case_cross_entropy(g, 74, 96, 301, 16, 0.5)),

@@ -10,6 +10,7 @@
 #include "io/safetensors.h"
 #include "kernels/adamw.h"
 #include "kernels/attention.h"
+#include "kernels/bias.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
@@ -77,7 +78,12 @@ void run(const std::string& op, Io& io) {
     const int64_t max_pos = io.integer("max_positions");
     Buffer cos(DType::f32, Shape{max_pos, head_dim / 2}),
         sin(DType::f32, Shape{max_pos, head_dim / 2});
-    rope_tables(cos, sin, io.scalar("theta"));
+    RopeScaling scaling;  // llama3: f32 [factor, low_freq_factor, high_freq_factor, original]
+    if (io.has("llama3")) {
+      const float* l3 = io.in("llama3").f32();
+      scaling = {RopeScalingType::llama3, l3[0], l3[1], l3[2], static_cast<int64_t>(l3[3])};
+    }
+    rope_tables(cos, sin, io.scalar("theta"), scaling);
     const Tensor out = io.out("out", x.shape), dx = io.out("dx", x.shape);
     std::memcpy(out.data, x.data, static_cast<size_t>(x.nbytes()));
     std::memcpy(dx.data, dout.data, static_cast<size_t>(x.nbytes()));
@@ -92,6 +98,13 @@ void run(const std::string& op, Io& io) {
     const Tensor lse = io.out("lse", Shape{s.batch, s.n_heads, s.seq_len});
     attention_forward(out, lse, qkv, segments, s);
     attention_backward(io.out("dqkv", qkv.shape), dout, qkv, out, lse, segments, s);
+  } else if (op == "bias") {
+    const Tensor y = io.in("y"), bias = io.in("bias"), dout = io.in("dout");
+    const Tensor out = io.out("out", y.shape), dbias = io.out("dbias", bias.shape);
+    std::memcpy(out.data, y.data, static_cast<size_t>(y.nbytes()));
+    bias_forward(out, bias);
+    std::memset(dbias.data, 0, static_cast<size_t>(dbias.nbytes()));
+    bias_backward(dbias, dout);
   } else if (op == "swiglu") {
     const Tensor gate_up = io.in("gate_up"), dout = io.in("dout");
     swiglu_forward(io.out("out", dout.shape), gate_up);
