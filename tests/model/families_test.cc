@@ -50,7 +50,7 @@ TEST(Bias, ForwardAddsTheVectorToEveryRow) {
 
 TEST(Bias, BackwardAccumulatesColumnSums) {
   Rng rng(2);
-  const int64_t n = 33, out = 517;  // columns over two tasks of 256 and a tail
+  const int64_t n = 33, out = 517;  // columns over two blocks of 256 and a tail
   std::vector<float> dy = normals(rng, n * out), dbias = normals(rng, out);
   const std::vector<float> before = dbias;
   bias_backward(Tensor(dbias.data(), DType::f32, Shape{out}),

@@ -17,7 +17,7 @@ void bias_forward(float* y, const float* bias, int64_t n, int64_t out) {
 // Threads split the columns; each column's sum runs over the rows in order, so the result does
 // not depend on the thread count.
 void bias_backward(float* dbias, const float* dy, int64_t n, int64_t out) {
-  constexpr int64_t kColumns = 256;  // columns per task: a row strip stays in L1
+  constexpr int64_t kColumns = 256;  // columns per parallel block: a row strip stays in L1
 #pragma omp parallel for schedule(static)
   for (int64_t first = 0; first < out; first += kColumns) {
     const int64_t count = std::min(kColumns, out - first);
