@@ -24,12 +24,13 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const
   const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
   check_shape("linear_backward", "w", w, Shape{out, in});
   check_shape("linear_backward", "dy", dy, Shape{n, out});
-  check_shape("linear_backward", "dw", dw, Shape{out, in});
+  if (present(dw)) check_shape("linear_backward", "dw", dw, Shape{out, in});
   if (present(dx)) check_shape("linear_backward", "dx", dx, Shape{n, in});
   if (on_cuda(x)) {
-    for (const Tensor* t : {&w, &dy, &dw}) check_same_device("linear_backward", x, *t);
+    for (const Tensor* t : {&w, &dy}) check_same_device("linear_backward", x, *t);
     if (present(dx)) check_same_device("linear_backward", x, dx);
-    check_dtype("linear_backward", "dw", dw, DType::f32);
+    if (present(dw)) check_same_device("linear_backward", x, dw);
+    if (present(dw)) check_dtype("linear_backward", "dw", dw, DType::f32);
     cuda::linear_backward(dx, dw, dy, x, w, dx_acc);
     return;
   }
@@ -38,7 +39,9 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const
     cpu::gemm(false, false, n, in, out, 1.0f, dy.f32(), out, w.f32(), in,
               dx_acc == Accumulate::yes ? 1.0f : 0.0f, dx.f32(), in);
   }
-  cpu::gemm(true, false, out, in, n, 1.0f, dy.f32(), out, x.f32(), in, 1.0f, dw.f32(), in);
+  if (present(dw)) {
+    cpu::gemm(true, false, out, in, n, 1.0f, dy.f32(), out, x.f32(), in, 1.0f, dw.f32(), in);
+  }
 }
 
 }  // namespace zerotune

@@ -8,7 +8,8 @@ namespace zerotune {
 // y: [N, out], x: [N, in], w: [out, in].
 void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w,
                     Accumulate acc = Accumulate::no);
-// dx: [N, in] (= or += dy w), dw: [out, in] (+= dy^T x). dx may be empty (no data) to skip it.
+// dx: [N, in] (= or += dy w), dw: [out, in] (+= dy^T x). Either may be empty (no data) to skip
+// it: a frozen weight (LoRA's base) needs only dx.
 void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const Tensor& x,
                      const Tensor& w, Accumulate dx_acc = Accumulate::no);
 

@@ -115,6 +115,7 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const
     gemm("linear_backward", false, false, in, n, out, 1.0f, w.data, w.dtype, in, dy.data, dy.dtype,
          out, dx_acc == Accumulate::yes ? 1.0f : 0.0f, dx.data, dx.dtype, in);
   }
+  if (!dw.data) return;  // a frozen weight
   // dw[out, in] += dy^T x: column-major dw^T [in x out] = X^T' [in x N] (dy^T' [out x N])^T
   gemm("linear_backward", false, true, in, out, n, 1.0f, x.data, x.dtype, in, dy.data, dy.dtype,
        out, 1.0f, dw.data, dw.dtype, in);
