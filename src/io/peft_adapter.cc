@@ -1,5 +1,7 @@
 #include "io/peft_adapter.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "core/files.h"
@@ -115,10 +117,27 @@ void apply_adapter(LlamaParams& params, const std::string& dir) {
 }
 
 void write_peft_adapter(const std::string& dir, const LoraConfig& config,
-                        const std::vector<NamedTensor>& tensors) {
-  write_file_atomically((fs::path(dir) / kAdapterConfigFile).string(),
-                        lora_config_json(config).dump(2) + "\n");
-  write_safetensors((fs::path(dir) / kAdapterWeightsFile).string(), tensors, {{"format", "pt"}});
+                        const std::vector<NamedTensor>& tensors, const TokenizerFiles* tokenizer) {
+  fs::path target = fs::path(dir).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();  // "a/b/"
+  ZT_CHECK(!fs::exists(target) || fs::is_empty(target) || fs::exists(target / kAdapterConfigFile),
+           dir, ": exists and is not an adapter folder; refusing to replace it");
+  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  const std::string pid = std::to_string(::getpid());
+  const fs::path tmp = target.string() + ".tmp-" + pid;
+  remove_tree_quietly(tmp.string());
+  fs::create_directory(tmp);
+  try {
+    if (tokenizer) write_tokenizer_files(tmp.string(), *tokenizer);
+    write_file_atomically((tmp / kAdapterConfigFile).string(),
+                          lora_config_json(config).dump(2) + "\n");
+    write_safetensors((tmp / kAdapterWeightsFile).string(), tensors, {{"format", "pt"}});
+    fsync_directory(tmp.string(), true);
+    publish_folder(tmp.string(), target.string(), target.string() + ".old-" + pid);
+  } catch (...) {
+    remove_tree_quietly(tmp.string());
+    throw;
+  }
 }
 
 }  // namespace zerotune

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "io/safetensors.h"
+#include "io/tokenizer_files.h"
 #include "model/lora.h"
 
 namespace zerotune {
@@ -43,9 +44,11 @@ void copy_saved_modules(LlamaParams& params, const PeftAdapter& adapter);
 // `--adapter DIR` makes after loading the base model (DIR already resolved to a local folder).
 void apply_adapter(LlamaParams& params, const std::string& dir);
 
-// Writes adapter_config.json and adapter_model.safetensors into the existing folder `dir`
-// (each file atomically). `tensors` carry PEFT names.
+// Writes the folder `dir` (through a temporary sibling, published whole as write_hf_checkpoint
+// does): adapter_config.json, adapter_model.safetensors (`tensors` with PEFT names, in their
+// dtypes) and, when given, the tokenizer files.
 void write_peft_adapter(const std::string& dir, const LoraConfig& config,
-                        const std::vector<NamedTensor>& tensors);
+                        const std::vector<NamedTensor>& tensors,
+                        const TokenizerFiles* tokenizer = nullptr);
 
 }  // namespace zerotune
