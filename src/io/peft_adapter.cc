@@ -6,6 +6,7 @@
 
 #include "core/files.h"
 #include "kernels/matmul.h"
+#include "model/resize.h"
 
 namespace zerotune {
 
@@ -110,8 +111,23 @@ void copy_saved_modules(LlamaParams& params, const PeftAdapter& adapter) {
   }
 }
 
+int64_t adapter_vocab(const PeftAdapter& adapter, int64_t base_vocab) {
+  int64_t vocab = base_vocab;
+  for (const std::string& m : adapter.config.modules_to_save) {
+    const auto it = adapter.tensors.find(peft_saved_module_name(m));
+    if (it != adapter.tensors.end() && it->second.view().ndim() == 2) {
+      vocab = std::max(vocab, it->second.view().shape[0]);
+    }
+  }
+  return vocab;
+}
+
 void apply_adapter(LlamaParams& params, const std::string& dir) {
   const PeftAdapter adapter = read_peft_adapter(dir);
+  // Tokens added in training: the adapter's saved embedding / head have their rows, so the base
+  // grows first (as transformers' resize_token_embeddings before PeftModel.from_pretrained).
+  const int64_t vocab = adapter_vocab(adapter, params.config().vocab_size);
+  if (vocab > params.config().vocab_size) params = resize_vocab(params, vocab, 0);
   check_adapter_fits(adapter, params.config());
   merge_adapter(params, adapter);
 }

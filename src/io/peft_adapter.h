@@ -40,7 +40,10 @@ void adapter_group_values(const PeftAdapter& adapter, const ParamGroup& layout, 
 void merge_adapter(LlamaParams& params, const PeftAdapter& adapter);
 // The modules_to_save alone: the embedding / head of f32 `params` replaced by the adapter's.
 void copy_saved_modules(LlamaParams& params, const PeftAdapter& adapter);
-// read_peft_adapter + check_adapter_fits + merge_adapter: the one call a command with
+// The vocabulary an adapter's modules_to_save carry (added tokens), at least `base_vocab`.
+int64_t adapter_vocab(const PeftAdapter& adapter, int64_t base_vocab);
+// read_peft_adapter, the base grown to adapter_vocab, check_adapter_fits, merge_adapter: the call a
+// command with
 // `--adapter DIR` makes after loading the base model (DIR already resolved to a local folder).
 void apply_adapter(LlamaParams& params, const std::string& dir);
 

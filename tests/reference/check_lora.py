@@ -9,6 +9,8 @@ Each case writes a random model, a batch and a PEFT adapter folder with nonzero 
   eval loss   the forward without dropout (evaluation disables it)
   gradients   every lora_A / lora_B (and modules_to_save) tensor, ||a - b|| / ||b|| <= 1e-4,
               and nothing else has a gradient
+`zerotune merge` of each adapter gives a folder whose logits equal the adapter model's (1e-5), and
+refuses an adapter of another base (naming the tensor) or of another peft_type, writing nothing.
 Plus --grad-ckpt gives the same gradient bytes (dropout on), and 10 AdamW steps of the trainer's
 engine over the adapters (`lora_runner steps`) give the losses of torch.optim.AdamW over A and B
 within 1e-5 relative, dropout off and on. Ends with `N passed, M failed`; exit 1 on a failure.
@@ -17,6 +19,7 @@ within 1e-5 relative, dropout off and on. Ends with `N passed, M failed`; exit 1
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -150,6 +153,54 @@ def check_steps(report, args, workdir, name, steps=10):
                  f"max rel err {max(errs):.3e} ({want[0]:.5f} -> {want[-1]:.5f})")
 
 
+def check_merge(report, args, workdir, name):
+    """`zerotune merge` of the case's adapter: the merged folder's logits are the adapter model's."""
+    lcfg, _ = CASES[name]
+    model_dir = os.path.join(workdir, name + "_model")
+    adapter_dir = os.path.join(workdir, name + "_adapter")
+    out = os.path.join(workdir, name + "_merged")
+    shutil.rmtree(out, ignore_errors=True)
+    proc = subprocess.run([args.zerotune, "merge", "--base", model_dir, "--adapter", adapter_dir,
+                           "--out", out, "--save-dtype", "f32"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        report.check(False, f"{name} merge", proc.stderr.strip()[-300:])
+        return
+    cfg, base = llama_ref.load_model(model_dir)
+    base = {k: v.detach() for k, v in base.items()}
+    adapter, _ = llama_ref.read_safetensors(os.path.join(adapter_dir, "adapter_model.safetensors"))
+    lp = lora_ref.lora_params(lcfg, cfg, adapter)
+    ids, _ = llama_ref.read_batch(os.path.join(workdir, name + ".jsonl"))
+    _, merged = llama_ref.load_model(out)
+    with torch.no_grad():
+        want = llama_ref.forward_logits(cfg, lora_ref.effective_params(cfg, base, lcfg, lp, 0.0), ids)
+        got = llama_ref.forward_logits(cfg, merged, ids)
+    e = rel_err(got, want)
+    report.check(e <= 1e-5, f"{name} merged logits", f"rel err {e:.2e} vs the adapter model")
+
+
+def check_merge_refusals(report, args, workdir):
+    """An adapter for another base, and a config of another peft_type: exit 1, nothing written."""
+    model_dir = os.path.join(workdir, "other_base")
+    make_model.main("--dim 48 --layers 2 --heads 4 --kv-heads 2 --hidden 160 --vocab 96".split()
+                    + ["--out", model_dir, "--seed", "9"])
+    bad_type = os.path.join(workdir, "bad_type_adapter")
+    shutil.copytree(os.path.join(workdir, "all_linear_nodrop_adapter"), bad_type, dirs_exist_ok=True)
+    with open(os.path.join(bad_type, "adapter_config.json"), "w") as f:
+        json.dump({"peft_type": "PREFIX_TUNING", "task_type": "CAUSAL_LM"}, f)
+    cases = [("other base", model_dir, os.path.join(workdir, "all_linear_nodrop_adapter"),
+              "lora_B.weight is [64, 4], expected [48, 4] for this base model"),
+             ("peft_type", os.path.join(workdir, "all_linear_nodrop_model"), bad_type,
+              "expected \"LORA\"")]
+    for label, base, adapter, needle in cases:
+        out = os.path.join(workdir, "refused_merge")
+        shutil.rmtree(out, ignore_errors=True)
+        proc = subprocess.run([args.zerotune, "merge", "--base", base, "--adapter", adapter, "--out", out],
+                              capture_output=True, text=True)
+        lines = proc.stderr.strip().splitlines()
+        report.check(proc.returncode == 1 and len(lines) == 1 and needle in lines[0]
+                     and not os.path.exists(out), f"merge refuses: {label}", lines[-1] if lines else "")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runner", required=True)
@@ -163,6 +214,9 @@ def main(argv=None):
         check_grads(report, args, args.workdir, name)
     for name in CASES:
         check_steps(report, args, args.workdir, name)
+    for name in CASES:
+        check_merge(report, args, args.workdir, name)
+    check_merge_refusals(report, args, args.workdir)
     return report.finish()
 
 

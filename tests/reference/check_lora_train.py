@@ -14,6 +14,7 @@ On check_train.py's tiny setup (synthetic data, its tokenizer with added tokens,
               grad_accum 1: the same global batches) against the reference
   resume      --lora from the seed over 2 epochs, stopped after one and resumed: the same
               metrics and the same adapter bytes as the uninterrupted run
+  generate    --adapter epoch-0 decodes the ids that `zerotune merge`'s folder decodes
   errors      r 0, an unknown target module, another peft_type, --lora-config without --lora:
               exit 1, one line naming the key, no output folder
 Ends with `N passed, M failed`; exit 1 on a failure.
@@ -150,6 +151,24 @@ def check_output(rep, env, out, lcfg):
     rep.check(moved, "adapter tensors trained", "every tensor differs from its start")
 
 
+def check_generate(rep, zt, env, work, adapter_dir):
+    """generate --adapter decodes as the merged folder does, and not as the base does."""
+    merged = os.path.join(work, "merged")
+    shutil.rmtree(merged, ignore_errors=True)
+    check_train.run([zt, "merge", "--base", env["M"], "--adapter", adapter_dir, "--out", merged,
+                     "--save-dtype", "f32"])
+    common = ["--prompt", "Tom has 3 apples", "--max-new-tokens", "12", "--print-ids",
+              "--special_token_path", env["tokens"]]
+    outs = {}
+    for label, flags in (("adapter", ["--model", env["M"], "--adapter", adapter_dir]),
+                         ("merged", ["--model", merged]), ("base", ["--model", env["M"]])):
+        proc = check_train.run([zt, "generate", *flags, *common])
+        lines = (proc.stdout + "\n" + proc.stderr).splitlines()
+        outs[label] = json.loads([x for x in lines if x.startswith('{"prompt_tokens"')][-1])["ids"]
+    rep.check(outs["adapter"] == outs["merged"], "generate --adapter = merged folder",
+              f"{len(outs['adapter'])} tokens; base differs: {outs['base'] != outs['adapter']}")
+
+
 def check_errors(rep, zt, env, work):
     cases = {
         "r 0": ({"r": 0}, "\"r\""),
@@ -208,6 +227,7 @@ def main(argv=None):
     compare(rep, "adapter", zerotune(zt, env, out, FLAGS + ["--adapter", adapter]),
             reference(env, adapter, LCFG))
     check_output(rep, env, out, LCFG)
+    check_generate(rep, zt, env, work, os.path.join(out, "epoch-0"))
     nodrop = dict(LCFG, lora_dropout=0.0)
     adapter0 = write_adapter(env, work, "adapter_nodrop", nodrop)
     want = reference(env, adapter0, nodrop)
