@@ -8,14 +8,18 @@
 
 namespace zerotune {
 
-// Whether element i survives dropout with probability p under `seed`: SplitMix64's finaliser of
-// (seed, i), its top 24 bits as a uniform in [0, 1), kept when >= p.
+// Whether element i survives dropout with probability p under `seed`: MurmurHash3's 32-bit
+// finaliser over a Weyl sequence keyed by the seed (32-bit multiplies, so that the CPU loop
+// vectorises), its top 24 bits as a uniform in [0, 1), kept when >= p.
 ZT_HD bool dropout_keeps(uint64_t seed, int64_t i, float p) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (static_cast<uint64_t>(i) + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return static_cast<float>(z >> 40) * (1.0f / 16777216.0f) >= p;
+  const uint64_t index = static_cast<uint64_t>(i);
+  uint32_t z = static_cast<uint32_t>(index) * 0x9E3779B9u + static_cast<uint32_t>(seed) +
+               static_cast<uint32_t>(index >> 32) * 0x85EBCA6Bu;
+  z ^= static_cast<uint32_t>(seed >> 32);
+  z = (z ^ (z >> 16)) * 0x85EBCA6Bu;
+  z = (z ^ (z >> 13)) * 0xC2B2AE35u;
+  z ^= z >> 16;
+  return static_cast<float>(z >> 8) * (1.0f / 16777216.0f) >= p;
 }
 
 // y, x: same shape and dtype (f32, or bf16 on CUDA); 0 <= p < 1.

@@ -194,6 +194,7 @@ LayerTensors LlamaModel::layer_grads(int64_t l) {
 
 void LlamaModel::lora_forward(int stack, int64_t l, const Tensor& x, const Tensor& y) {
   if (!lora_) return;
+  ProfileScope scope("lora_forward");
   const ParamGroup& adapters = params_.groups()[static_cast<size_t>(lora_->group(l))];
   lora_->forward(static_cast<LoraStack>(stack), l, adapters, x, y, training_);
 }
@@ -201,6 +202,7 @@ void LlamaModel::lora_forward(int stack, int64_t l, const Tensor& x, const Tenso
 void LlamaModel::lora_backward(int stack, int64_t l, const Tensor& x, const Tensor& dy,
                                const Tensor& dx) {
   if (!lora_) return;
+  ProfileScope scope("lora_backward");
   const size_t g = static_cast<size_t>(lora_->group(l));
   lora_->backward(static_cast<LoraStack>(stack), l, params_.groups()[g], grads_.groups()[g], x, dy,
                   dx);

@@ -32,14 +32,17 @@ def dropout_seed(seed, key, layer, module_index):
 
 
 def keep_mask(seed, n, p):
-    """Element i of n survives dropout p under `seed` (SplitMix64's finaliser of (seed, i))."""
+    """Element i of n survives dropout p under `seed` (kernels/scaled_dropout.h's hash)."""
     with np.errstate(over="ignore"):
-        i = np.arange(1, n + 1, dtype=np.uint64)
-        z = np.uint64(seed) + np.uint64(0x9E3779B97F4A7C15) * i
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z ^= z >> np.uint64(31)
-    u = (z >> np.uint64(40)).astype(np.float32) * np.float32(1.0 / 16777216.0)
+        i = np.arange(n, dtype=np.uint64)
+        z = ((i & np.uint64(0xFFFFFFFF)).astype(np.uint32) * np.uint32(0x9E3779B9)
+             + np.uint32(seed & 0xFFFFFFFF)
+             + (i >> np.uint64(32)).astype(np.uint32) * np.uint32(0x85EBCA6B))
+        z ^= np.uint32(seed >> 32)
+        z = (z ^ (z >> np.uint32(16))) * np.uint32(0x85EBCA6B)
+        z = (z ^ (z >> np.uint32(13))) * np.uint32(0xC2B2AE35)
+        z ^= z >> np.uint32(16)
+    u = (z >> np.uint32(8)).astype(np.float32) * np.float32(1.0 / 16777216.0)
     return torch.from_numpy(u >= np.float32(p))
 
 
