@@ -325,16 +325,12 @@ Tensor LoraLayers::scratch(Buffer& slot, DType dtype, Shape shape, Device device
   return slot.view().flat(0, n).reshape(shape);
 }
 
-Tensor LoraLayers::padded_b(const LoraSite& s, const ParamGroup& adapters) {
+Tensor LoraLayers::scaled_b(const LoraSite& s, const ParamGroup& adapters) {
   const Tensor& flat = adapters.data.view();
-  const Tensor b_full = scratch(b_full_, flat.dtype, Shape{s.stack_rows, lora_.r}, flat.device);
-  if (s.out != s.stack_rows) {
-    Buffer whole = Buffer::borrow(b_full);
-    whole.zero();
-  }
   const Tensor b = flat.flat(s.b_offset, s.out * lora_.r).reshape(Shape{s.out, lora_.r});
-  scaled_dropout(b_full.rows(s.row_begin, s.out), b, static_cast<float>(lora_.scale()), 0.0f, 0);
-  return b_full;
+  const Tensor scaled = scratch(b_scaled_, flat.dtype, b.shape, flat.device);  // [out, r]
+  scaled_dropout(scaled, b, static_cast<float>(lora_.scale()), 0.0f, 0);
+  return scaled;
 }
 
 Tensor LoraLayers::dropped_input(const LoraSite& s, int64_t l, const Tensor& x, bool training) {
@@ -353,7 +349,8 @@ void LoraLayers::forward(LoraStack stack, int64_t l, const ParamGroup& adapters,
     const Tensor xd = dropped_input(s, l, x, training);                      // [N, in]
     const Tensor u = scratch(u_, x.dtype, Shape{n, lora_.r}, x.device);      // [N, r]
     linear_forward(u, xd, a);
-    linear_forward(y, u, padded_b(s, adapters), Accumulate::yes);  // y [N, stack_rows]
+    // y[:, row_begin, row_begin + out) += u (scale B)^T
+    linear_forward_block(y, s.row_begin, u, scaled_b(s, adapters), Accumulate::yes);
   }
 }
 
@@ -370,14 +367,13 @@ void LoraLayers::backward(LoraStack stack, int64_t l, const ParamGroup& adapters
     const Tensor xd = dropped_input(s, l, x, true);                    // [N, in]
     const Tensor u = scratch(u_, x.dtype, Shape{n, r}, x.device);      // [N, r]
     linear_forward(u, xd, a);
-    // du = dy (scale B_padded) [N, r]; db_full = dy^T u [stack_rows, r] before the scale.
-    const Tensor db_full = scratch(db_full_, DType::f32, Shape{s.stack_rows, r}, x.device);
-    Buffer::borrow(db_full).zero();
+    // du = dy_block (scale B) [N, r]; db_part = dy_block^T u [out, r], then scaled into dB.
+    const Tensor db_part = scratch(db_part_, DType::f32, Shape{s.out, r}, x.device);
+    Buffer::borrow(db_part).zero();
     const Tensor du = scratch(du_, x.dtype, Shape{n, r}, x.device);
-    linear_backward(du, db_full, dy, u, padded_b(s, adapters));
-    const Tensor db_rows = db_full.rows(s.row_begin, s.out);
-    scale_in_place(db_rows, static_cast<float>(lora_.scale()));
-    add_in_place(db, db_rows);
+    linear_backward_block(du, db_part, dy, s.row_begin, u, scaled_b(s, adapters));
+    scale_in_place(db_part, static_cast<float>(lora_.scale()));
+    add_in_place(db, db_part);
     // dA += du^T xd; dx += mask * (du A) / (1 - p).
     if (!dropout) {
       linear_backward(dx, da, du, xd, a, Accumulate::yes);

@@ -102,8 +102,8 @@ class LoraLayers {
                 const Tensor& x, const Tensor& dy, const Tensor& dx);
 
  private:
-  // The site's B scaled and padded to its stack's rows ([stack_rows, r], compute dtype).
-  Tensor padded_b(const LoraSite& s, const ParamGroup& adapters);
+  // The site's scale * B ([out, r], compute dtype, in scratch).
+  Tensor scaled_b(const LoraSite& s, const ParamGroup& adapters);
   // x or dropout(x) ([N, in] in scratch).
   Tensor dropped_input(const LoraSite& s, int64_t l, const Tensor& x, bool training);
   Tensor scratch(Buffer& slot, DType dtype, Shape shape, Device device);
@@ -114,7 +114,7 @@ class LoraLayers {
   int64_t first_group_;
   uint64_t seed_;
   uint64_t dropout_key_ = 0;
-  Buffer x_drop_, u_, du_, dx_part_, b_full_, db_full_;
+  Buffer x_drop_, u_, du_, dx_part_, b_scaled_, db_part_;
 };
 
 }  // namespace zerotune
