@@ -315,6 +315,14 @@ uint64_t LoraLayers::dropout_seed(int64_t l, LoraModule m) const {
   return z * 0x94D049BB133111EBull;
 }
 
+Buffer& LoraLayers::saved_u(int64_t l, size_t site) {
+  const size_t k = static_cast<size_t>(l) * sites_.size() + site;
+  if (u_saved_.size() <= k) {
+    u_saved_.resize(sites_.size() * static_cast<size_t>(model_.num_hidden_layers));
+  }
+  return u_saved_[k];
+}
+
 Tensor LoraLayers::scratch(Buffer& slot, DType dtype, Shape shape, Device device) {
   const int64_t n = shape.numel();
   if (!slot.view().data || slot.numel() < n || slot.view().dtype != dtype ||
@@ -343,11 +351,13 @@ Tensor LoraLayers::dropped_input(const LoraSite& s, int64_t l, const Tensor& x, 
 void LoraLayers::forward(LoraStack stack, int64_t l, const ParamGroup& adapters, const Tensor& x,
                          const Tensor& y, bool training) {
   const int64_t n = x.dim(0);
-  for (const LoraSite& s : sites_) {
+  for (size_t i = 0; i < sites_.size(); ++i) {
+    const LoraSite& s = sites_[i];
     if (s.stack != stack) continue;
     const Tensor a = adapters.view({"", s.a_offset, Shape{lora_.r, s.in}});  // [r, in]
     const Tensor xd = dropped_input(s, l, x, training);                      // [N, in]
-    const Tensor u = scratch(u_, x.dtype, Shape{n, lora_.r}, x.device);      // [N, r]
+    // [N, r]; in training kept per layer and site for the backward
+    const Tensor u = scratch(training ? saved_u(l, i) : u_, x.dtype, Shape{n, lora_.r}, x.device);
     linear_forward(u, xd, a);
     // y[:, row_begin, row_begin + out) += u (scale B)^T
     linear_forward_block(y, s.row_begin, u, scaled_b(s, adapters), Accumulate::yes);
@@ -359,14 +369,15 @@ void LoraLayers::backward(LoraStack stack, int64_t l, const ParamGroup& adapters
                           const Tensor& dx) {
   const int64_t n = x.dim(0), r = lora_.r;
   const bool dropout = lora_.dropout > 0.0;
-  for (const LoraSite& s : sites_) {
+  for (size_t i = 0; i < sites_.size(); ++i) {
+    const LoraSite& s = sites_[i];
     if (s.stack != stack) continue;
     const Tensor a = adapters.view({"", s.a_offset, Shape{r, s.in}});  // [r, in]
     const Tensor da = grads.view({"", s.a_offset, Shape{r, s.in}});    // [r, in] f32
     const Tensor db = grads.view({"", s.b_offset, Shape{s.out, r}});   // [out, r] f32
     const Tensor xd = dropped_input(s, l, x, true);                    // [N, in]
-    const Tensor u = scratch(u_, x.dtype, Shape{n, r}, x.device);      // [N, r]
-    linear_forward(u, xd, a);
+    // [N, r] as the forward (or its checkpointed recomputation) left it
+    const Tensor u = saved_u(l, i).view().flat(0, n * r).reshape(Shape{n, r});
     // du = dy_block (scale B) [N, r]; db_part = dy_block^T u [out, r], then scaled into dB.
     const Tensor db_part = scratch(db_part_, DType::f32, Shape{s.out, r}, x.device);
     Buffer::borrow(db_part).zero();

@@ -107,6 +107,8 @@ class LoraLayers {
   // x or dropout(x) ([N, in] in scratch).
   Tensor dropped_input(const LoraSite& s, int64_t l, const Tensor& x, bool training);
   Tensor scratch(Buffer& slot, DType dtype, Shape shape, Device device);
+  // dropout(x) A^T [N, r] of layer l's site, kept from the forward (grow-only).
+  Buffer& saved_u(int64_t l, size_t site);
 
   LlamaConfig model_;
   LoraConfig lora_;
@@ -115,6 +117,7 @@ class LoraLayers {
   uint64_t seed_;
   uint64_t dropout_key_ = 0;
   Buffer x_drop_, u_, du_, dx_part_, b_scaled_, db_part_;
+  std::vector<Buffer> u_saved_;  // [L * sites] of [N, r]
 };
 
 }  // namespace zerotune
