@@ -10,6 +10,8 @@ On check_train.py's tiny setup (synthetic data, its tokenizer with added tokens,
               dropout masks are zerotune's (train_step's key per step and micro-batch)
   output      epoch-0 is a PEFT adapter folder: adapter_config.json's keys, the tensors' PEFT
               names and shapes, the tokenizer files, and no model weights
+  gpu paths   the run again through the GPU's engine paths on the CPU (separate master, host
+              optimizer thread, offloaded): the same metrics and adapter bytes
   zero        the same adapter with dropout 0 on 2 ranks at ZeRO stages 2 and 3 (-bs 2,
               grad_accum 1: the same global batches) against the reference
   resume      --lora from the seed over 2 epochs, stopped after one and resumed: the same
@@ -227,6 +229,19 @@ def main(argv=None):
     compare(rep, "adapter", zerotune(zt, env, out, FLAGS + ["--adapter", adapter]),
             reference(env, adapter, LCFG))
     check_output(rep, env, out, LCFG)
+    # The GPU's engine paths on the CPU (separate f32 master, optimizer on a host thread,
+    # offloaded): frozen groups must not change a bit.
+    os.environ["ZEROTUNE_ZERO_PATHS"] = "separate-master,host-thread"
+    paths = os.path.join(work, "zt_paths")
+    got = zerotune(zt, env, paths, FLAGS + ["--adapter", adapter, "--offload-optimizer", "cpu"])
+    del os.environ["ZEROTUNE_ZERO_PATHS"]
+    same = open(os.path.join(paths, "epoch-0", "adapter_model.safetensors"), "rb").read() == \
+        open(os.path.join(out, "epoch-0", "adapter_model.safetensors"), "rb").read()
+    strip = [{k: v for k, v in r.items() if "time" not in k and "per_s" not in k} for r in got]
+    base = [{k: v for k, v in r.items() if "time" not in k and "per_s" not in k}
+            for r in check_train.read_metrics(os.path.join(out, "metrics.jsonl"))]
+    rep.check(same and strip == base, "GPU engine paths on CPU: same bits",
+              "separate master, host optimizer thread, --offload-optimizer cpu")
     check_generate(rep, zt, env, work, os.path.join(out, "epoch-0"))
     nodrop = dict(LCFG, lora_dropout=0.0)
     adapter0 = write_adapter(env, work, "adapter_nodrop", nodrop)
