@@ -10,7 +10,7 @@
 //
 //   gpu_fit [--offload none|cpu] [--dim 4096] [--hidden 11008] [--layers 32] [--heads 32]
 //           [--kv-heads 32] [--vocab 32000] [--seq 512] [--batch 16] [--accum 3] [--steps 1]
-//           [--warmup 1] [--device cuda|cpu] [--plan]
+//           [--warmup 1] [--device cuda|cpu] [--plan] [--lora]
 //
 // Each optimizer step runs --accum micro-batches of --batch x --seq tokens; the first --warmup
 // micro-batches of the run are not timed. --plan prints the expected state bytes and exits (no
@@ -56,6 +56,7 @@
 #include "distributed/communicator.h"
 #include "distributed/zero/zero_engine.h"
 #include "model/llama.h"
+#include "model/lora.h"
 #include "train/train_step.h"
 
 namespace zerotune {
@@ -172,12 +173,16 @@ struct StatePlan {
   int64_t params = 0, gpu_bytes = 0, host_bytes = 0;
 };
 
+// With LoRA (--lora) the frozen base holds its compute copy alone; the adapters are trainable.
 StatePlan plan_state(const LlamaParams& layout, DType compute, bool offload) {
   StatePlan p;
-  for (size_t g = 0; g < layout.groups().size(); ++g) p.params += layout.group_numel(g);
-  const int64_t n = p.params;
+  int64_t n = 0, frozen = 0;  // trainable and frozen elements
+  for (size_t g = 0; g < layout.groups().size(); ++g) {
+    (layout.groups()[g].trainable ? n : frozen) += layout.group_numel(g);
+  }
+  p.params = n + frozen;
   const int64_t master = compute != DType::f32 || offload ? 4 * n : 0;
-  p.gpu_bytes = dtype_size(compute) * n + 4 * n + (offload ? 0 : master + 8 * n);
+  p.gpu_bytes = dtype_size(compute) * (n + frozen) + 4 * n + (offload ? 0 : master + 8 * n);
   p.host_bytes = offload ? master + 4 * n + 8 * n : 0;
   return p;
 }
@@ -253,7 +258,7 @@ int run(int argc, char** argv) {
                   {"--vocab", "32000"},  {"--seq", "512"},  {"--batch", "16"},
                   {"--accum", "3"},      {"--steps", "1"},  {"--warmup", "1"},
                   {"--device", "cuda"}};
-  if (!flags.parse("gpu_fit", argc, argv, {"--plan"})) return 2;
+  if (!flags.parse("gpu_fit", argc, argv, {"--plan", "--lora"})) return 2;
   const bool plan_only = flags.has("--plan");
   auto num = [&](const char* key) { return flags.integer(key); };
   const std::string offload_flag = flags["--offload"], device_flag = flags["--device"];
@@ -273,7 +278,9 @@ int run(int argc, char** argv) {
   const LlamaConfig c = flags.model_config(std::max<int64_t>(seq, 4096));
 
   const Placement compute = on_gpu ? Placement{Device::cuda(0), DType::bf16} : Placement{};
-  const LlamaParams layout(c, Storage::none);
+  LlamaParams layout(c, Storage::none);
+  // --lora: the job's default adapters (r 8 on gate/up/down_proj) over the frozen model.
+  const int64_t first_adapter = flags.has("--lora") ? add_lora_groups(layout, LoraConfig{}) : -1;
   const StatePlan plan = plan_state(layout, compute.dtype, offload && on_gpu);
   std::fprintf(stderr,
                "gpu_fit: %s, %.3f B parameters, %s compute on %s, optimizer %s: expected state "
@@ -286,6 +293,7 @@ int run(int argc, char** argv) {
     json::Value row = json::Value::object();
     row.set("params", plan.params);
     row.set("offload", offload_flag);
+    row.set("lora", flags.has("--lora"));
     row.set("gpu_state_bytes", plan.gpu_bytes);
     row.set("host_state_bytes", plan.host_bytes);
     std::printf("%s\n", row.dump().c_str());
@@ -324,8 +332,10 @@ int run(int argc, char** argv) {
       engine.set_group_params(g, group_values);
     }
   }
-  LlamaModel model(LlamaParams(c, Storage::none), Checkpointing::per_layer, GradStorage::external,
+  LlamaModel model(layout.like(Storage::none), Checkpointing::per_layer, GradStorage::external,
                    compute);
+  LoraLayers lora(c, LoraConfig{}, first_adapter, 1);
+  if (first_adapter >= 0) model.set_lora(&lora);
   engine.attach(model);
   device_synchronize(compute.device);
   const double init_s = init_timer.seconds();

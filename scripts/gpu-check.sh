@@ -369,6 +369,26 @@ PY
   fi
 fi
 
+# LoRA on the GPU (the whole tool's build): `train --lora` on CUDA (f32, bf16) against the CPU, and
+# with peft and transformers installed, the adapter folder loaded by PeftModel.from_pretrained.
+lora_row="zerotune train --lora --device cuda"
+if [[ $gpu == none ]]; then
+  row "$lora_row" "SKIP" "no GPU"
+elif [[ ! -x build-gpu-full/zerotune ]]; then
+  row "$lora_row" "SKIP" "zerotune was not built (no full vendor set, or its build failed)"
+else
+  timeout 900 python3 bench/lora_gpu_check.py --zerotune build-gpu-full/zerotune \
+    --workdir build-gpu-full/lora-check >"$log_dir/lora.log" 2>&1
+  lora_status=$?
+  lora_summary=$(tail -1 "$log_dir/lora.log" | python3 -c \
+    "import json,sys; print(json.loads(sys.stdin.read())['summary'])" 2>/dev/null || echo "see lora.log")
+  case $lora_status in
+    0) row "$lora_row" "ok" "$lora_summary" ;;
+    2) row "$lora_row" "SKIP" "$lora_summary" ;;
+    *) row "$lora_row" "FAIL" "$lora_summary (lora.log)"; tail -20 "$log_dir/lora.log" ;;
+  esac
+fi
+
 # Built but not checkable on one GPU (NCCL refuses two ranks on one device): listed so that the
 # table says what this run did not check.
 row "NCCL over 2+ GPUs (ZeRO stages 1-3)" "N/A" "needs 2+ GPUs; the engine's paths ran on CPU ranks (distributed.zero)"

@@ -163,6 +163,7 @@ int cmd_bench(int argc, char** argv, int first) {
       .option("--dtype", "fp32", "compute dtype (the CPU backend computes in fp32)", "fp32")
       .option("--peak-gflops", "X", "peak FLOP/s for MFU in GFLOP/s (0 = measure sgemm)", "0")
       .flag("--grad-ckpt", "activation checkpointing per layer")
+      .flag("--lora", "train LoRA adapters (r 8 on gate/up/down_proj) over the frozen model")
       .flag("--decode", "time decode steps (batched against one at a time) instead of training")
       .option("--prompt-len", "P", "prompt tokens per sequence before decoding (--decode)", "32");
   if (!args.parse(argc, argv, first)) return 0;
@@ -184,9 +185,17 @@ int cmd_bench(int argc, char** argv, int first) {
   LlamaParams params(c);
   params.init_random(1234);
   const int64_t param_count = params.numel();
-  SingleRankTraining training = single_rank_training(
-      params, args.has("--grad-ckpt") ? Checkpointing::per_layer : Checkpointing::off,
-      ZeroOptions{});
+  const Checkpointing ckpt =
+      args.has("--grad-ckpt") ? Checkpointing::per_layer : Checkpointing::off;
+  // --lora: the job's default adapters (r 8 on gate/up/down_proj) over the frozen model.
+  SingleRankTraining training = args.has("--lora")
+                                    ? single_rank_lora_training(
+                                          params, LoraConfig{},
+                                          [&](int64_t l, const ParamGroup&, const Tensor& out) {
+                                            init_lora_group(out, c, LoraConfig{}, l, 1234);
+                                          },
+                                          1234, ckpt, ZeroOptions{})
+                                    : single_rank_training(params, ckpt, ZeroOptions{});
   params = LlamaParams();
   Rng rng(42);
   std::vector<std::vector<int32_t>> rows(static_cast<size_t>(batch_size));
@@ -235,10 +244,11 @@ int cmd_bench(int argc, char** argv, int first) {
   std::printf(
       "{\"tokens_per_s\": %.2f, \"step_s_median\": %.4f, \"params\": %lld, \"peak_rss_mb\": %.1f, "
       "\"mfu\": %.4f, \"achieved_gflops\": %.2f, \"peak_gflops\": %.2f, \"flops_per_token\": %.4g, "
-      "\"threads\": %d, \"batch\": %lld, \"seq_len\": %lld, \"loss\": %.4f}\n",
+      "\"threads\": %d, \"batch\": %lld, \"seq_len\": %lld, \"loss\": %.4f, \"lora\": %s}\n",
       tokens_per_step / median, median, static_cast<long long>(param_count), peak_rss_mb(),
       achieved / peak, achieved, peak, flops_per_token, omp_get_max_threads(),
-      static_cast<long long>(batch_size), static_cast<long long>(seq_len), loss);
+      static_cast<long long>(batch_size), static_cast<long long>(seq_len), loss,
+      args.has("--lora") ? "true" : "false");
   return 0;
 }
 

@@ -13,6 +13,8 @@
 #include "core/json.h"
 #include "data/tokenizer.h"
 #include "io/hf_checkpoint.h"
+#include "io/peft_adapter.h"
+#include "io/storage/model_source.h"
 #include "model/generate.h"
 
 namespace zerotune {
@@ -119,6 +121,8 @@ int cmd_generate(int argc, char** argv, int first) {
               "then among the fewest most likely tokens whose probability reaches P", "1")
       .option("--seed", "S", "seed of the sampling draws", "0")
       .option("--threads", "N", "OpenMP/BLAS threads (0 = OpenMP's default)", "0")
+      .option("--adapter", "DIR|s3://B/P|OWNER/NAME",
+              "a PEFT LoRA adapter of --model, merged in before decoding")
       .flag("--print-ids", "add prompt_ids and ids (the new tokens) to the JSON line");
   if (!args.parse(argc, argv, first)) return 0;
   const std::string dir = args.require("--model");
@@ -132,7 +136,11 @@ int cmd_generate(int argc, char** argv, int first) {
     omp_set_num_threads(static_cast<int>(threads));
   }
 
-  const LoadedHfFolder model = read_hf_folder(dir);
+  LoadedHfFolder model = read_hf_folder(dir);
+  if (args.has("--adapter")) {
+    apply_adapter(model.params, storage::resolve_adapter_source(args.get("--adapter")));
+    model.config = model.params.config();  // the vocabulary grows for an adapter's added tokens
+  }
   ZT_CHECK(model.tokenizer.has_value(), "zerotune generate: ", dir,
            " has no tokenizer.model; generate needs the folder's tokenizer");
   Tokenizer tokenizer = Tokenizer::from_files(*model.tokenizer);

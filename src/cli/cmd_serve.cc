@@ -64,7 +64,9 @@ void declare_flags(Args& args) {
       .option("--host", "ADDR", "address to listen on", "127.0.0.1")
       .option("--port", "N", "TCP port (0: any free port, printed at start)", "8000")
       .option("--served-model-name", "NAME",
-              "the model's name in the API (default: --model as given)")
+              "the model's name in the API (default: --adapter, else --model, as given)")
+      .option("--adapter", "DIR|s3://...|owner/name",
+              "a PEFT LoRA adapter of --model, merged in once at start (served under its name)")
       .option("--special_token_path|--special-token-path", "tokens.json",
               "special tokens added to the tokenizer, as training added them")
       .option("--device", "cpu|cuda", "where the model decodes", "cpu")
@@ -83,6 +85,7 @@ serve::ModelBackendOptions backend_options(const Args& args) {
   o.model = args.require("--model");
   o.special_token_path = args.get("--special_token_path");
   o.served_model_name = args.get("--served-model-name");
+  o.adapter = args.get("--adapter");
   const std::string device = args.get("--device");
   ZT_CHECK(device == "cpu" || device == "cuda",
            "zerotune serve: --device must be cpu or cuda, got '", device, "'");

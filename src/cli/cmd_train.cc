@@ -151,7 +151,9 @@ int cmd_train(int argc, char** argv, int first) {
   }
   // Object storage: the model is fetched into the cache, and an s3:// output is written to a
   // local folder first and uploaded from there.
+  o.base_model_name = o.model_dir;
   if (!o.model_dir.empty()) o.model_dir = storage::resolve_model_source(o.model_dir);
+  if (!o.adapter_dir.empty()) o.adapter_dir = storage::resolve_adapter_source(o.adapter_dir);
   std::unique_ptr<storage::CheckpointPublisher> publisher;
   if (storage::is_s3_url(o.output_dir)) {
     publisher = std::make_unique<storage::CheckpointPublisher>(o.output_dir, flags.local_dir);

@@ -18,22 +18,22 @@ CrossEntropyResult lm_head_cross_entropy(const Tensor& x, const Tensor& w, const
   }
   if (present(dx)) {
     check_shape(op, "dx", dx, x.shape);
-    check_shape(op, "dw", dw, w.shape);
+    if (present(dw)) check_shape(op, "dw", dw, w.shape);
   }
   if (on_cuda(x)) {
     check_same_device(op, x, w);
     check_same_device(op, x, targets);
     if (present(dx)) {
       check_same_device(op, x, dx);
-      check_same_device(op, x, dw);
-      check_dtype(op, "dw", dw, DType::f32);
+      if (present(dw)) check_same_device(op, x, dw);
+      if (present(dw)) check_dtype(op, "dw", dw, DType::f32);
     }
     return cuda::lm_head_cross_entropy(x, w, targets, scale, dx, dw, chunk_rows);
   }
   require_backend(op, x);
   return cpu::lm_head_cross_entropy(x.f32(), w.f32(), t, n, d, v, scale,
                                     present(dx) ? dx.f32() : nullptr,
-                                    present(dx) ? dw.f32() : nullptr, chunk_rows);
+                                    present(dx) && present(dw) ? dw.f32() : nullptr, chunk_rows);
 }
 
 }  // namespace zerotune

@@ -15,7 +15,8 @@ struct CrossEntropyResult {
 
 // x: [N, D] final hidden states, w: [V, D] head weight, targets: [N] i32 (kIgnoreIndex to skip).
 // When dx has data, dx: [N, D] = d(scale * loss_sum)/dx (overwritten; zero on ignored rows) and
-// dw: [V, D] += d(scale * loss_sum)/dw. With dx empty only the loss is computed.
+// dw: [V, D] += d(scale * loss_sum)/dw (dw may be empty: a frozen head). With dx empty only the
+// loss is computed.
 CrossEntropyResult lm_head_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targets,
                                          float scale, const Tensor& dx, const Tensor& dw,
                                          int64_t chunk_rows = 0);

@@ -10,6 +10,7 @@
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
 #include "kernels/swiglu.h"
+#include "model/lora.h"
 
 namespace zerotune {
 
@@ -28,8 +29,8 @@ LlamaModel::LlamaModel(LlamaParams params, Checkpointing checkpointing, GradStor
       checkpointing_(checkpointing),
       placement_(placement),
       params_(std::move(params)),
-      grads_(config_, grads == GradStorage::owned ? Storage::allocated : Storage::none, DType::f32,
-             placement.device) {
+      grads_(params_.like(grads == GradStorage::owned ? Storage::allocated : Storage::none,
+                          DType::f32, placement.device)) {
   for (const ParamGroup& g : params_.groups()) {
     ZT_CHECK(!g.data.view().data || (g.data.view().device == placement.device &&
                                      g.data.view().dtype == placement.dtype),
@@ -129,40 +130,87 @@ void LlamaModel::layer_forward(int64_t l, const Tensor& x_in, const Tensor& x_ou
               rmsnorm_forward(a.xn1, a.rstd1, x_in, w.input_norm, c.rms_norm_eps));
   ZT_PROFILED("linear_forward", linear_forward(a.qkv, a.xn1, w.wqkv));
   if (c.qkv_bias) ZT_PROFILED("bias_forward", bias_forward(a.qkv, w.qkv_bias));
+  lora_forward(static_cast<int>(LoraStack::qkv), l, a.xn1, a.qkv);
   ZT_PROFILED("rope", rope_apply(a.qkv, c.num_attention_heads + c.num_key_value_heads,
                                  batch.positions, rope_cos_, rope_sin_, RopeDirection::forward));
   ZT_PROFILED("attention_forward",
               attention_forward(a.attn, a.lse, a.qkv, batch.segments, attention_shape(c, batch)));
   copy(a.x_mid, x_in);
   ZT_PROFILED("linear_forward", linear_forward(a.x_mid, a.attn, w.wo, Accumulate::yes));
+  lora_forward(static_cast<int>(LoraStack::o), l, a.attn, a.x_mid);
   ZT_PROFILED("rmsnorm_forward",
               rmsnorm_forward(a.xn2, a.rstd2, a.x_mid, w.post_norm, c.rms_norm_eps));
   ZT_PROFILED("linear_forward", linear_forward(a.gate_up, a.xn2, w.wgate_up));
+  lora_forward(static_cast<int>(LoraStack::gate_up), l, a.xn2, a.gate_up);
   ZT_PROFILED("swiglu_forward", swiglu_forward(a.h, a.gate_up));
   copy(x_out, a.x_mid);
   ZT_PROFILED("linear_forward", linear_forward(x_out, a.h, w.wdown, Accumulate::yes));
+  lora_forward(static_cast<int>(LoraStack::down), l, a.h, x_out);
 }
 
 // dres enters as dL/dx_out and leaves as dL/dx_in; both residual branches add into it.
 void LlamaModel::layer_backward(int64_t l, const Tensor& x_in, const Tensor& dres,
                                 LayerActivations& a, const TokenBatch& batch) {
   const LayerTensors w = params_.layer(l);  // weights in the compute dtype
-  const LayerTensors g = grads_.layer(l);   // their gradients, f32
+  const LayerTensors g = layer_grads(l);    // their gradients, f32
   const LlamaConfig& c = config_;
   ZT_PROFILED("linear_backward", linear_backward(d_h_, g.wdown, dres, a.h, w.wdown));
+  lora_backward(static_cast<int>(LoraStack::down), l, a.h, dres, d_h_);
   ZT_PROFILED("swiglu_backward", swiglu_backward(d_gate_up_, d_h_, a.gate_up));
   ZT_PROFILED("linear_backward", linear_backward(d_x_, g.wgate_up, d_gate_up_, a.xn2, w.wgate_up));
+  lora_backward(static_cast<int>(LoraStack::gate_up), l, a.xn2, d_gate_up_, d_x_);
   ZT_PROFILED("rmsnorm_backward", rmsnorm_backward(dres, g.post_norm, d_x_, a.x_mid, w.post_norm,
                                                    a.rstd2, Accumulate::yes));
   ZT_PROFILED("linear_backward", linear_backward(d_attn_, g.wo, dres, a.attn, w.wo));
+  lora_backward(static_cast<int>(LoraStack::o), l, a.attn, dres, d_attn_);
   ZT_PROFILED("attention_backward", attention_backward(d_qkv_, d_attn_, a.qkv, a.attn, a.lse,
                                                        batch.segments, attention_shape(c, batch)));
   ZT_PROFILED("rope", rope_apply(d_qkv_, c.num_attention_heads + c.num_key_value_heads,
                                  batch.positions, rope_cos_, rope_sin_, RopeDirection::backward));
-  if (c.qkv_bias) ZT_PROFILED("bias_backward", bias_backward(g.qkv_bias, d_qkv_));
+  if (c.qkv_bias && g.qkv_bias.data) {  // a frozen base (LoRA) has no bias gradient
+    ZT_PROFILED("bias_backward", bias_backward(g.qkv_bias, d_qkv_));
+  }
   ZT_PROFILED("linear_backward", linear_backward(d_x_, g.wqkv, d_qkv_, a.xn1, w.wqkv));
+  lora_backward(static_cast<int>(LoraStack::qkv), l, a.xn1, d_qkv_, d_x_);
   ZT_PROFILED("rmsnorm_backward", rmsnorm_backward(dres, g.input_norm, d_x_, x_in, w.input_norm,
                                                    a.rstd1, Accumulate::yes));
+}
+
+bool LlamaModel::trainable(int64_t group) const {
+  return params_.groups()[static_cast<size_t>(group)].trainable;
+}
+
+Tensor LlamaModel::norm_grad(int64_t group, const Tensor& grad) {
+  if (trainable(group)) return grad;
+  if (!frozen_norm_grad_.view().data) {
+    frozen_norm_grad_ = Buffer(DType::f32, Shape{config_.hidden_size}, placement_.device);
+  }
+  return frozen_norm_grad_;
+}
+
+LayerTensors LlamaModel::layer_grads(int64_t l) {
+  const int64_t group = params_.layer_group(l);
+  if (trainable(group)) return grads_.layer(l);
+  LayerTensors frozen;  // matrices empty: linear_backward computes the input gradient only
+  frozen.input_norm = norm_grad(group, Tensor());
+  frozen.post_norm = frozen.input_norm;
+  return frozen;
+}
+
+void LlamaModel::lora_forward(int stack, int64_t l, const Tensor& x, const Tensor& y) {
+  if (!lora_) return;
+  ProfileScope scope("lora_forward");
+  const ParamGroup& adapters = params_.groups()[static_cast<size_t>(lora_->group(l))];
+  lora_->forward(static_cast<LoraStack>(stack), l, adapters, x, y, training_);
+}
+
+void LlamaModel::lora_backward(int stack, int64_t l, const Tensor& x, const Tensor& dy,
+                               const Tensor& dx) {
+  if (!lora_) return;
+  ProfileScope scope("lora_backward");
+  const size_t g = static_cast<size_t>(lora_->group(l));
+  lora_->backward(static_cast<LoraStack>(stack), l, params_.groups()[g], grads_.groups()[g], x, dy,
+                  dx);
 }
 
 namespace {
@@ -223,13 +271,20 @@ CrossEntropyResult LlamaModel::run(const TokenBatch& host_batch, float loss_scal
     return acts_[acts_.size() == 1 ? 0 : static_cast<size_t>(l)];
   };
   auto layer_group = [&](int64_t l) { return params_.layer_group(l); };
+  training_ = backward;
+  // LoRA: layer l's adapter group is fetched (and its gradient bracketed) with the layer's.
+  auto adapters = [&](int64_t l, void (GroupHooks::*call)(int64_t)) {
+    if (lora_) (hooks.*call)(lora_->group(l));
+  };
 
   hooks.fetch_params(embed, L > 0 ? layer_group(0) : norm);
   embedding_forward(layer_input(0), batch.ids, params_.embedding());
   hooks.release_params(embed);
   for (int64_t l = 0; l < L; ++l) {
     hooks.fetch_params(layer_group(l), l + 1 < L ? layer_group(l + 1) : norm);
+    if (lora_) hooks.fetch_params(lora_->group(l), -1);
     layer_forward(l, layer_input(l), layer_input(l + 1), acts_for(l), batch);
+    adapters(l, &GroupHooks::release_params);
     hooks.release_params(layer_group(l));
   }
   hooks.fetch_params(norm, head);
@@ -246,27 +301,33 @@ CrossEntropyResult LlamaModel::run(const TokenBatch& host_batch, float loss_scal
   hooks.begin_grads(head);
   ZT_PROFILED("lm_head_cross_entropy",
               result = lm_head_cross_entropy(final_xn_, params_.head(), batch.targets, loss_scale,
-                                             d_x_, grads_.head()));
+                                             d_x_, trainable(head) ? grads_.head() : Tensor()));
   if (!tied) hooks.end_grads(head);  // a tied head's gradient is complete after the embedding's
   hooks.release_params(head);
   hooks.begin_grads(norm);
-  rmsnorm_backward(d_res_, grads_.final_norm(), d_x_, layer_input(L), params_.final_norm(),
-                   final_rstd_, Accumulate::no);
+  rmsnorm_backward(d_res_, norm_grad(norm, trainable(norm) ? grads_.final_norm() : Tensor()), d_x_,
+                   layer_input(L), params_.final_norm(), final_rstd_, Accumulate::no);
   hooks.end_grads(norm);
   hooks.release_params(norm);
   for (int64_t l = L - 1; l >= 0; --l) {
     hooks.fetch_params(layer_group(l), l > 0 ? layer_group(l - 1) : -1);
+    if (lora_) hooks.fetch_params(lora_->group(l), -1);
     hooks.begin_grads(layer_group(l));
+    adapters(l, &GroupHooks::begin_grads);
     if (checkpointing_ == Checkpointing::per_layer) {
       // Recompute the layer from its saved input with the same kernels: bit-identical.
       layer_forward(l, layer_input(l), scratch_x_, acts_for(l), batch);
     }
     layer_backward(l, layer_input(l), d_res_, acts_for(l), batch);
+    adapters(l, &GroupHooks::end_grads);
     hooks.end_grads(layer_group(l));
+    adapters(l, &GroupHooks::release_params);
     hooks.release_params(layer_group(l));
   }
   if (!tied) hooks.begin_grads(embed);
-  ZT_PROFILED("embedding_backward", embedding_backward(grads_.embedding(), batch.ids, d_res_));
+  if (trainable(embed)) {
+    ZT_PROFILED("embedding_backward", embedding_backward(grads_.embedding(), batch.ids, d_res_));
+  }
   hooks.end_grads(embed);
   return result;
 }

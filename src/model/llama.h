@@ -11,6 +11,8 @@ namespace zerotune {
 
 enum class Checkpointing : uint8_t { off, per_layer };
 
+class LoraLayers;  // model/lora.h
+
 // Called around every use of a parameter group (indices into LlamaParams::groups()), so that a
 // sharding engine can gather a group's weights just before they are used and reduce its gradient
 // as soon as it is complete. Between fetch_params and release_params the model reads
@@ -44,6 +46,10 @@ class LlamaModel {
   LlamaModel(LlamaParams params, Checkpointing checkpointing,
              GradStorage grads = GradStorage::owned, Placement placement = {});
   void set_hooks(GroupHooks* hooks) { hooks_ = hooks; }
+  // LoRA adapters over the frozen groups (model/lora.h); their groups are among params(). Not
+  // owned; null: full fine-tuning.
+  void set_lora(LoraLayers* lora) { lora_ = lora; }
+  LoraLayers* lora() const { return lora_; }
 
   const LlamaConfig& config() const { return config_; }
   LlamaParams& params() { return params_; }
@@ -80,11 +86,23 @@ class LlamaModel {
   void layer_backward(int64_t l, const Tensor& x_in, const Tensor& dres, LayerActivations& a,
                       const TokenBatch& batch);
   CrossEntropyResult run(const TokenBatch& batch, float loss_scale, bool backward);
+  // LoRA hooks: the adapters of stack `stack` of layer l after its base GEMM, and their backward.
+  void lora_forward(int stack, int64_t l, const Tensor& x, const Tensor& y);
+  void lora_backward(int stack, int64_t l, const Tensor& x, const Tensor& dy, const Tensor& dx);
+  // Whether group g computes a gradient (LoRA freezes the base model's groups).
+  bool trainable(int64_t group) const;
+  // A layer's gradient views; for a frozen layer its matrices are empty (only input gradients are
+  // computed) and its norms write into frozen_norm_grad_.
+  LayerTensors layer_grads(int64_t l);
+  Tensor norm_grad(int64_t group, const Tensor& grad);
 
   LlamaConfig config_;
   Checkpointing checkpointing_;
   Placement placement_;
   GroupHooks* hooks_ = nullptr;
+  LoraLayers* lora_ = nullptr;
+  bool training_ = false;    // in forward_backward: LoRA's dropout applies
+  Buffer frozen_norm_grad_;  // [D] f32: where a frozen norm's unused weight gradient goes
   TokenBatch device_batch_;  // ids, targets, positions, segments: each [B*T] i32 on the device
   LlamaParams params_;       // every group in the compute dtype on the device
   LlamaParams grads_;        // the same groups, always f32

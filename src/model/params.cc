@@ -38,7 +38,7 @@ ParamGroup make_group(std::string name, std::vector<ParamView> views, const Plac
   ParamGroup g{
       std::move(name),
       at.storage == Storage::allocated ? Buffer(at.dtype, Shape{total}, at.device) : Buffer(),
-      std::move(views)};
+      std::move(views), true};
   return g;
 }
 
@@ -95,7 +95,7 @@ Tensor LlamaParams::final_norm() const {
 
 Tensor LlamaParams::head() const {
   if (config_.tie_word_embeddings) return embedding();
-  const ParamGroup& g = groups_.back();
+  const ParamGroup& g = groups_[static_cast<size_t>(head_group())];
   return g.view(g.views[0]);
 }
 
@@ -143,8 +143,25 @@ int64_t LlamaParams::numel() const {
   return n;
 }
 
+int64_t LlamaParams::add_group(ParamGroup group) {
+  groups_.push_back(std::move(group));
+  return static_cast<int64_t>(groups_.size()) - 1;
+}
+
+LlamaParams LlamaParams::like(Storage storage, DType dtype, Device device) const {
+  LlamaParams out;
+  out.config_ = config_;
+  out.first_layer_group_ = first_layer_group_;
+  for (const ParamGroup& g : groups_) {
+    ParamGroup copy = make_group(g.name, g.views, {storage, dtype, device});
+    copy.trainable = g.trainable;
+    out.groups_.push_back(std::move(copy));
+  }
+  return out;
+}
+
 LlamaParams LlamaParams::placed(DType dtype, Device device) const {
-  LlamaParams out(config_, Storage::allocated, dtype, device);
+  LlamaParams out = like(Storage::allocated, dtype, device);
   for (size_t g = 0; g < groups_.size(); ++g) convert_copy(out.groups_[g].data, groups_[g].data);
   return out;
 }

@@ -23,6 +23,8 @@ struct ParamGroup {
   std::string name;  // "embed", "layer.3", "norm", "head"
   Buffer data;       // [numel] flat, in LlamaParams' dtype (f32, or bf16 for a compute copy)
   std::vector<ParamView> views;
+  // False for a frozen group (LoRA's base): no gradient, no master copy, no AdamW state.
+  bool trainable = true;
 
   Tensor view(const ParamView& v) const;
 };
@@ -55,6 +57,11 @@ class LlamaParams {
   // binds each group's buffer while it is in use).
   explicit LlamaParams(const LlamaConfig& config, Storage storage = Storage::allocated,
                        DType dtype = DType::f32, Device device = Device::cpu());
+
+  // Appends a group after the model's own (LoRA adapters, model/lora.h); returns its index.
+  int64_t add_group(ParamGroup group);
+  // The same groups (names, views, trainable), with memory of `dtype` on `device` or none.
+  LlamaParams like(Storage storage, DType dtype = DType::f32, Device device = Device::cpu()) const;
 
   // Group indices, for GroupHooks.
   int64_t embed_group() const { return 0; }

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/check.h"
+#include "io/peft_adapter.h"
 #include "io/storage/model_source.h"
 #include "model/sampling.h"
 
@@ -43,6 +44,10 @@ ModelBackend::ModelBackend(const ModelBackendOptions& options) : options_(option
       ": the CPU decodes in f32, a GPU in f32 or bf16");
   folder_ = storage::resolve_model_source(options.model);
   loaded_ = read_hf_folder(folder_);
+  if (!options.adapter.empty()) {  // merged once: decoding then costs what the base does
+    apply_adapter(loaded_.params, storage::resolve_adapter_source(options.adapter));
+    loaded_.config = loaded_.params.config();
+  }
   const LlamaConfig& c = loaded_.config;
   ZT_CHECK(loaded_.tokenizer.has_value(), folder_,
            " has no tokenizer.model; serving needs the model's tokenizer");
@@ -82,7 +87,9 @@ DecodeTokens ModelBackend::decoder() const {
 
 ServedModel ModelBackend::served_model() {
   ServedModel served;
-  served.name = options_.served_model_name.empty() ? options_.model : options_.served_model_name;
+  served.name = !options_.served_model_name.empty() ? options_.served_model_name
+                : !options_.adapter.empty()         ? options_.adapter
+                                                    : options_.model;
   served.context = max_seq_len_;
   served.vocab_size = loaded_.config.vocab_size;
   served.eos_id = tokenizer_->eos_id();

@@ -51,7 +51,8 @@ ChooseToken make_sampler(const SamplingParams& params);
 struct ModelBackendOptions {
   std::string model;               // DIR, s3://bucket/prefix or owner/name[@revision]
   std::string special_token_path;  // tokens.json of the fine-tuning run; empty: none
-  std::string served_model_name;   // empty: `model` as given
+  std::string served_model_name;   // empty: `adapter`, else `model`, as given
+  std::string adapter;  // a PEFT LoRA adapter of `model` merged in (DIR, s3:// or a Hub id)
   Device device = Device::cpu();
   DType dtype = DType::f32;  // of the weights and cache: f32 on the CPU; f32 or bf16 on a GPU
   int64_t max_batch = 16;

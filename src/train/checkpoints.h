@@ -11,6 +11,7 @@
 #include "data/tokenizer.h"
 #include "distributed/zero/zero_engine.h"
 #include "io/hf_checkpoint.h"
+#include "model/lora.h"
 #include "train/keep_best.h"
 
 namespace zerotune {
@@ -43,6 +44,27 @@ class HfModelWriter final : public CheckpointWriter {
   ZeroEngine& engine_;
   const LlamaParams& layout_;
   const json::Value& source_config_;
+  TokenizerFiles tokenizer_;
+  DType save_dtype_;
+};
+
+// A LoRA run's checkpoint: the adapters (and modules_to_save) as a PEFT adapter folder plus the
+// tokenizer files, gathered one tensor at a time like HfModelWriter.
+class LoraAdapterWriter final : public CheckpointWriter {
+ public:
+  LoraAdapterWriter(ZeroEngine& engine, const LlamaParams& layout, LoraConfig config,
+                    TokenizerFiles tokenizer, DType save_dtype)
+      : engine_(engine),
+        layout_(layout),
+        config_(std::move(config)),
+        tokenizer_(std::move(tokenizer)),
+        save_dtype_(save_dtype) {}
+  void write(const std::string& dir) override;
+
+ private:
+  ZeroEngine& engine_;
+  const LlamaParams& layout_;
+  LoraConfig config_;
   TokenizerFiles tokenizer_;
   DType save_dtype_;
 };

@@ -32,6 +32,9 @@ void check_across_options(const TrainOptions& o) {
            ": --packing and --pad-to-longest exclude each other");
   ZT_CHECK(o.offload_optimizer != OptimizerOffload::nvme || !o.nvme_path.empty(), cmd,
            ": --offload-optimizer nvme needs --nvme-path DIR");
+  ZT_CHECK(o.lora || o.lora_config_path.empty(), cmd, ": --lora-config needs --lora");
+  ZT_CHECK(o.adapter_dir.empty() || o.lora_config_path.empty(), cmd,
+           ": --adapter brings its own adapter_config.json; drop --lora-config");
   ZT_CHECK(o.device != ComputeDevice::cuda || cuda_backend_built(), cmd,
            ": --device cuda needs the CUDA build (scripts/build.sh --cuda: build-cuda/zerotune)");
 }
@@ -59,6 +62,8 @@ const char* name_of(OptimizerOffload offload) {
 }
 
 void fill_dependent_defaults(TrainOptions& o) {
+  if (!o.adapter_dir.empty()) o.lora = true;
+  if (o.lora && !o.lr_given) o.lr = 1e-4;
   // The Python job warmed up for 10 steps per device. A world size that is not positive is left
   // for its own rule to report.
   if (o.warmup_steps_given || o.world_size <= 0) return;

@@ -7,8 +7,8 @@
 #include <span>
 #include <string>
 
-#include "core/option_rules.h"
 #include "core/dtype.h"
+#include "core/option_rules.h"
 #include "data/collate.h"
 #include "train/batching.h"
 
@@ -43,7 +43,7 @@ struct TrainOptions {
   int64_t grad_accum = 1;
   int64_t warmup_steps = 10;  // 10 x world_size unless given (fill_dependent_defaults)
   int64_t max_steps = 0;      // 0: no limit
-  double lr = 5e-6;
+  double lr = 5e-6;           // 1e-4 with --lora unless given (fill_dependent_defaults)
   double weight_decay = 0.0;
   double grad_clip = 1.0;         // 0: off
   double stop_perplexity = 0.0;   // 0: off
@@ -56,6 +56,13 @@ struct TrainOptions {
   bool resume = false;
   bool save_dtype_given = false;
   bool warmup_steps_given = false;
+  bool lr_given = false;
+  // LoRA (model/lora.h): adapters over a frozen base, from a PEFT LoraConfig file (the defaults
+  // without one) or continuing an existing adapter folder (s3:// and Hub ids resolved by the cli).
+  bool lora = false;
+  std::string lora_config_path;
+  std::string adapter_dir;
+  std::string base_model_name;  // --model_name as given (adapter_config.json names it)
   DType save_dtype = DType::f32;
   Layout layout = Layout::padded;
   PadMode pad_mode = PadMode::to_ctx_len;
@@ -82,6 +89,7 @@ struct TrainOptions {
     visit_step_options(v);
     visit_distributed_options(v);
     visit_flags(v);
+    visit_lora_options(v);
   }
 
  private:
@@ -93,9 +101,12 @@ struct TrainOptions {
   void visit_distributed_options(Visitor& v);
   template <class Visitor>
   void visit_flags(Visitor& v);
+  template <class Visitor>
+  void visit_lora_options(Visitor& v);
 };
 
-// Defaults that depend on other options: --warmup-steps is 10 x -nd unless given.
+// Defaults that depend on other options: --warmup-steps is 10 x -nd unless given; --lr is 1e-4
+// with --lora (or --adapter) unless given, as the Python job's LoRA runs.
 void fill_dependent_defaults(TrainOptions& options);
 // Checks every option before any work starts: each option's own rules (from visit), then the
 // rules across options. Errors name the flag and the value.
@@ -130,7 +141,8 @@ void TrainOptions::visit_data_options(Visitor& v) {
 template <class Visitor>
 void TrainOptions::visit_step_options(Visitor& v) {
   using namespace opt;
-  v(lr, "--lr", "LR", "peak learning rate", Finite{}, NonNegative{}, PythonJob{});
+  v(lr, "--lr", "LR", "peak learning rate", Finite{}, NonNegative{}, PythonJob{},
+    DefaultText{"5e-06; 1e-04 with --lora"}, Given{lr_given});
   v(warmup_steps, "--warmup-steps", "W", "linear warm-up steps", NonNegative{},
     DefaultText{"10 x -nd"}, Given{warmup_steps_given});
   v(max_steps, "--max-steps", "M", "stop after M optimizer steps (0 = no limit)", NonNegative{});
@@ -183,6 +195,18 @@ void TrainOptions::visit_flags(Visitor& v) {
     SetsTo{Layout::packed});
   v(pad_mode, "--pad-to-longest", "", "pad each micro-batch to its longest example, not ctx-len",
     SetsTo{PadMode::to_longest});
+}
+
+template <class Visitor>
+void TrainOptions::visit_lora_options(Visitor& v) {
+  using namespace opt;
+  v(lora, "--lora", "",
+    "train LoRA adapters over the frozen model (r 8, alpha 16, dropout 0.05, gate/up/down_proj "
+    "unless --lora-config); checkpoints are PEFT adapter folders",
+    PythonJob{});
+  v(lora_config_path, "--lora-config", "FILE", "PEFT LoraConfig JSON (r, lora_alpha, ...)");
+  v(adapter_dir, "--adapter", "DIR|s3://B/P|OWNER/NAME",
+    "continue training this PEFT adapter (implies --lora; its config replaces --lora-config)");
 }
 
 }  // namespace zerotune

@@ -27,7 +27,10 @@ StepResult train_step(LlamaModel& model, ZeroEngine& engine,
   const float loss_scale = result.tokens ? 1.0f / static_cast<float>(result.tokens) : 0.0f;
   engine.zero_grads();
   double loss_sum = 0.0;
-  for (const TokenBatch& micro : micro_batches) {
+  for (size_t i = 0; i < micro_batches.size(); ++i) {
+    const TokenBatch& micro = micro_batches[i];
+    if (model.lora())
+      model.lora()->set_dropout_key(lora_dropout_key(settings.step, comm.rank(), i));
     if (settings.observer) settings.observer->micro_batch_begin();
     loss_sum += model.forward_backward(micro, loss_scale).loss_sum;
     if (settings.observer) settings.observer->micro_batch_end();
@@ -58,6 +61,40 @@ SingleRankTraining single_rank_training(const LlamaParams& params, Checkpointing
   }
   t.model = std::make_unique<LlamaModel>(LlamaParams(params.config(), Storage::none), checkpointing,
                                          GradStorage::external, options.compute);
+  t.engine->attach(*t.model);
+  return t;
+}
+
+}  // namespace zerotune
+
+namespace zerotune {
+
+uint64_t lora_dropout_key(int64_t step, int rank, size_t micro) {
+  return (static_cast<uint64_t>(step) << 32) ^ (static_cast<uint64_t>(rank) << 16) ^ micro;
+}
+
+SingleRankTraining single_rank_lora_training(const LlamaParams& params, const LoraConfig& lora,
+                                             const AdapterValues& adapter_values, uint64_t seed,
+                                             Checkpointing checkpointing,
+                                             const ZeroOptions& options) {
+  SingleRankTraining t;
+  t.comm = make_single_communicator();
+  LlamaParams layout(params.config(), Storage::none);
+  const int64_t first = add_lora_groups(layout, lora);
+  t.engine = std::make_unique<ZeroEngine>(layout, *t.comm, options);
+  for (size_t g = 0; g < params.groups().size(); ++g) {
+    t.engine->set_group_params(g, params.groups()[g].data);
+  }
+  for (int64_t l = 0; l < params.config().num_hidden_layers; ++l) {
+    const size_t g = static_cast<size_t>(first + l);
+    Buffer values(DType::f32, Shape{layout.group_numel(g)});  // [numel] f32
+    adapter_values(l, layout.groups()[g], values);
+    t.engine->set_group_params(g, values);
+  }
+  t.lora = std::make_unique<LoraLayers>(params.config(), lora, first, seed);
+  t.model = std::make_unique<LlamaModel>(layout.like(Storage::none), checkpointing,
+                                         GradStorage::external, options.compute);
+  t.model->set_lora(t.lora.get());
   t.engine->attach(*t.model);
   return t;
 }

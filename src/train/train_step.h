@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "core/token_batch.h"
 #include "distributed/zero/zero_engine.h"
 #include "model/llama.h"
+#include "model/lora.h"
 
 namespace zerotune {
 
@@ -48,9 +50,20 @@ StepResult train_step(LlamaModel& model, ZeroEngine& engine,
 struct SingleRankTraining {
   std::unique_ptr<Communicator> comm;
   std::unique_ptr<ZeroEngine> engine;
+  std::unique_ptr<LoraLayers> lora;  // with LoRA only
   std::unique_ptr<LlamaModel> model;
 };
 SingleRankTraining single_rank_training(const LlamaParams& params, Checkpointing checkpointing,
                                         const ZeroOptions& options);
+// The same with LoRA adapters over the frozen `params`: each adapter group starts from
+// `adapter_values(layer, group layout, out [numel] f32)`.
+using AdapterValues = std::function<void(int64_t, const ParamGroup&, const Tensor&)>;
+SingleRankTraining single_rank_lora_training(const LlamaParams& params, const LoraConfig& lora,
+                                             const AdapterValues& adapter_values, uint64_t seed,
+                                             Checkpointing checkpointing,
+                                             const ZeroOptions& options);
+// The dropout key of micro-batch `micro` of step `step` on `rank`: distinct per micro-batch,
+// the same on a resumed run.
+uint64_t lora_dropout_key(int64_t step, int rank, size_t micro);
 
 }  // namespace zerotune

@@ -19,6 +19,7 @@
 #include "train/checkpoints.h"
 #include "train/evaluation.h"
 #include "train/inputs.h"
+#include "train/lora_training.h"
 #include "train/lr_schedule.h"
 #include "train/run_folder.h"
 #include "train/train_step.h"
@@ -30,6 +31,8 @@ namespace {
 // computing with them.
 struct Engine {
   std::unique_ptr<ZeroEngine> zero;
+  LoraSetup lora_setup;              // with --lora
+  std::unique_ptr<LoraLayers> lora;  // with --lora
   std::unique_ptr<LlamaModel> model;
 };
 
@@ -123,13 +126,25 @@ Engine build_engine(const TrainOptions& o, TrainInputs& in, const Placement& pla
                     Communicator& comm) {
   const ZeroOptions zero = zero_options(o, placement);
   Engine e;
-  e.zero = std::make_unique<ZeroEngine>(LlamaParams(in.config, Storage::none), comm, zero);
+  LlamaParams layout(in.config, Storage::none);
+  if (o.lora) {  // adapter groups after the base's, which freeze (model/lora.h)
+    e.lora_setup = read_lora_setup(o, in.config, o.base_model_name);
+    e.lora_setup.first_group = add_lora_groups(layout, e.lora_setup.config);
+  }
+  e.zero = std::make_unique<ZeroEngine>(layout, comm, zero);
   load_weights_sharded(o.model_dir, in.folder.params, in.config, *e.zero, o.seed);
+  const int64_t source_vocab = in.folder.params.config().vocab_size;
   in.folder.params = LlamaParams();
-  e.model =
-      std::make_unique<LlamaModel>(LlamaParams(in.config, Storage::none),
-                                   o.grad_ckpt ? Checkpointing::per_layer : Checkpointing::off,
-                                   GradStorage::external, zero.compute);
+  if (o.lora) load_lora_values(*e.zero, layout, e.lora_setup, o.seed);
+  e.model = std::make_unique<LlamaModel>(
+      layout.like(Storage::none), o.grad_ckpt ? Checkpointing::per_layer : Checkpointing::off,
+      GradStorage::external, zero.compute);
+  if (o.lora) {
+    e.lora = std::make_unique<LoraLayers>(in.config, e.lora_setup.config, e.lora_setup.first_group,
+                                          o.seed);
+    e.model->set_lora(e.lora.get());
+    if (comm.rank() == 0) report_lora(e.lora_setup, layout, source_vocab);
+  }
   e.zero->attach(*e.model);
   if (comm.rank() == 0) {
     std::fprintf(stderr, "zerotune train: computing on %s in %s\n", placement.device.name().c_str(),
@@ -157,7 +172,8 @@ LoopState expected_loop(const TrainOptions& o, const StepPlan& plan) {
           " lr=", o.lr, " warmup=", o.warmup_steps, " max_steps=", o.max_steps,
           " wd=", o.weight_decay, " clip=", o.grad_clip, " shuffle=", o.shuffle,
           " layout=", static_cast<int>(o.layout), " pad=", static_cast<int>(o.pad_mode),
-          " eval_bs=", o.eval_batch_size, " threads=", omp_get_max_threads());
+          " eval_bs=", o.eval_batch_size, " threads=", omp_get_max_threads(),
+          o.lora ? str(" lora=", o.lora_config_path, " adapter=", o.adapter_dir) : "");
   return loop;
 }
 
@@ -360,8 +376,16 @@ int run_training(const TrainOptions& o) {
   LossEvaluation evaluation(in.test, batching, o.eval_batch_size, comm);
   CheckpointPolicy checkpoints(o.output_dir, o.keep_checkpoints, evaluation.order(), o.publisher,
                                lead);
-  HfModelWriter writer(*engine.zero, engine.model->params(), in.folder.raw_config,
-                       in.tokenizer.files(), checkpoint_dtype(o, in.config));
+  std::unique_ptr<CheckpointWriter> writer;
+  if (o.lora) {  // a PEFT adapter folder per epoch instead of the whole model
+    writer = std::make_unique<LoraAdapterWriter>(*engine.zero, engine.model->params(),
+                                                 engine.lora_setup.config, in.tokenizer.files(),
+                                                 checkpoint_dtype(o, in.config));
+  } else {
+    writer =
+        std::make_unique<HfModelWriter>(*engine.zero, engine.model->params(), in.folder.raw_config,
+                                        in.tokenizer.files(), checkpoint_dtype(o, in.config));
+  }
   LoopState loop = open_run(o, in.plan, run, *engine.zero, checkpoints);
   std::string reason = "all epochs done";
   for (int64_t epoch = loop.epochs_done; epoch < o.num_epochs; ++epoch) {
@@ -372,7 +396,7 @@ int run_training(const TrainOptions& o) {
     const EvalReport report =
         o.as_test ? EvalReport{} : evaluation.run(*engine.model, loop.global_step);
     if (!o.as_test && lead) write_eval_row(run, epoch, report, train_time, eval_timer.seconds());
-    checkpoints.save(epoch, report.rank_metric, writer);
+    checkpoints.save(epoch, report.rank_metric, *writer);
     loop.epochs_done = epoch + 1;
     loop.checkpoints = checkpoints.kept().kept();
     if (!o.as_test) run.save_state(*engine.zero, loop);

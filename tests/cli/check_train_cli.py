@@ -90,7 +90,7 @@ def check_flag_declarations(base, w):
     python = ["--model_name", "--train_path", "--test_path", "--special_token_path", "--output_dir",
               "--grad_accum", "--batch-size-per-device", "-nd", "--ctx-len", "--num-epochs", "--lr",
               "--eval-batch-size-per-device", "--as-test", "--ds-config", "--mx",
-              "--num-checkpoints-to-keep", "--stop-perplexity", "--no-grad-ckpt"]
+              "--num-checkpoints-to-keep", "--stop-perplexity", "--no-grad-ckpt", "--lora"]
     unmarked = [f for f in python if "as the Python job" not in entries.get(f, "")]
     marked_too = [f for f, e in entries.items() if f not in python and "as the Python job" in e]
     check(r.returncode == 0 and not unmarked and not marked_too,
@@ -101,7 +101,7 @@ def check_flag_declarations(base, w):
                "--grad_accum": "--grad-accum", "--special_token_path": "--special-token-path"}
     check(all(f"alias {a}" in entries.get(f, "") for f, a in aliases.items()),
           "--help names the dashed aliases")
-    check(entries.get("--lr", "").count("(default: 5e-06)") == 1 and
+    check(entries.get("--lr", "").count("(default: 5e-06; 1e-04 with --lora)") == 1 and
           "(default: 10 x -nd)" in entries.get("--warmup-steps", ""), "--help shows defaults")
 
     req = [base[0], "train", "--model-name", "m", "--train-path", "a", "--test-path", "b",

@@ -324,7 +324,10 @@ const std::vector<std::string> kEveryFlag = {"--model_name",
                                              "--as-test",
                                              "--resume",
                                              "--packing",
-                                             "--pad-to-longest"};
+                                             "--pad-to-longest",
+                                             "--lora",
+                                             "--lora-config",
+                                             "--adapter"};
 
 TEST(TrainOptions, HelpListsEveryOptionExactlyOnce) {
   const std::string help = train_help();
@@ -360,7 +363,8 @@ TEST(TrainOptions, HelpShowsDefaultsAndMarksThePythonSpellings) {
                                         "--mx",
                                         "--num-checkpoints-to-keep",
                                         "--stop-perplexity",
-                                        "--no-grad-ckpt"};
+                                        "--no-grad-ckpt",
+                                        "--lora"};
   for (const std::string& flag : kEveryFlag) {
     const bool marked = help_entry(help, flag).find("as the Python job") != std::string::npos;
     EXPECT_EQ(marked, python.count(flag) > 0) << flag;
@@ -374,7 +378,8 @@ TEST(TrainOptions, HelpShowsDefaultsAndMarksThePythonSpellings) {
     EXPECT_EQ(help.find(alias), help.rfind(alias)) << alias;  // named once
   }
   EXPECT_NE(help_entry(help, "--batch-size-per-device").find("(default: 16)"), std::string::npos);
-  EXPECT_NE(help_entry(help, "--lr").find("(default: 5e-06)"), std::string::npos);
+  EXPECT_NE(help_entry(help, "--lr").find("(default: 5e-06; 1e-04 with --lora)"),
+            std::string::npos);
   EXPECT_NE(help_entry(help, "--mx").find("--mx no|bf16|fp16"), std::string::npos);
   EXPECT_NE(help_entry(help, "--mx").find("(default: bf16)"), std::string::npos);
   EXPECT_NE(help_entry(help, "--offload-optimizer").find("none|cpu|nvme"), std::string::npos);
@@ -382,6 +387,20 @@ TEST(TrainOptions, HelpShowsDefaultsAndMarksThePythonSpellings) {
   EXPECT_NE(help_entry(help, "--save-dtype").find("--save-dtype f32|bf16|f16"), std::string::npos);
   EXPECT_NE(help_entry(help, "--warmup-steps").find("(default: 10 x -nd)"), std::string::npos);
   EXPECT_NE(help_entry(help, "--model_name").find("required"), std::string::npos);
+}
+
+// The Python job's LoRA runs use 1e-4; full fine-tuning keeps 5e-6. --adapter implies --lora.
+TEST(TrainOptions, LoraDefaultsTheLearningRate) {
+  EXPECT_EQ(parse_train({}).lr, 5e-6);
+  EXPECT_EQ(parse_train({"--lora"}).lr, 1e-4);
+  EXPECT_EQ(parse_train({"--lora", "--lr", "3e-4"}).lr, 3e-4);
+  const TrainOptions adapter = parse_train({"--adapter", "dir"});
+  EXPECT_TRUE(adapter.lora);
+  EXPECT_EQ(adapter.lr, 1e-4);
+  EXPECT_NE(refusal({"--lora-config", "c.json"}).find("--lora-config needs --lora"),
+            std::string::npos);
+  EXPECT_NE(refusal({"--adapter", "a", "--lora-config", "c.json"}).find("drop --lora-config"),
+            std::string::npos);
 }
 
 }  // namespace

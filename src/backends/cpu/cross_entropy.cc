@@ -82,7 +82,7 @@ CrossEntropyResult lm_head_cross_entropy(const float* x, const float* w, const i
     for (int64_t r = 0; r < rows; ++r) result.loss_sum += row_loss[r];
     if (!want_grad) continue;
     gemm(false, false, rows, d, v, 1.0f, logits, v, w, d, 0.0f, dxc, d);
-    gemm(true, false, v, d, rows, 1.0f, logits, v, xc, d, 1.0f, dw, d);
+    if (dw) gemm(true, false, v, d, rows, 1.0f, logits, v, xc, d, 1.0f, dw, d);
     for (int64_t r = 0; r < rows; ++r) {
       std::memcpy(dx + counted[static_cast<size_t>(c0 + r)] * d, dxc + r * d,
                   static_cast<size_t>(d) * sizeof(float));

@@ -116,6 +116,7 @@ CrossEntropyResult lm_head_cross_entropy(const Tensor& x, const Tensor& w, const
     // dx_chunk[rows, D] = dlogits W: column-major dx^T [D x rows] = W^T' [D x V] dlogits^T'
     gemm("lm_head_cross_entropy", false, false, d, rows, v, 1.0f, w.data, w.dtype, d, dl, x.dtype,
          v, 0.0f, static_cast<char*>(dx.data) + r0 * d * dtype_size(dx.dtype), dx.dtype, d);
+    if (!dw.data) continue;  // a frozen head
     // dw[V, D] += dlogits^T x_chunk: column-major dw^T [D x V] = x_chunk^T' [D x rows] dlogits
     gemm("lm_head_cross_entropy", false, true, d, v, rows, 1.0f, x_chunk, x.dtype, d, dl, x.dtype,
          v, 1.0f, dw.data, dw.dtype, d);

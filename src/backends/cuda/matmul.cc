@@ -115,9 +115,31 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const
     gemm("linear_backward", false, false, in, n, out, 1.0f, w.data, w.dtype, in, dy.data, dy.dtype,
          out, dx_acc == Accumulate::yes ? 1.0f : 0.0f, dx.data, dx.dtype, in);
   }
+  if (!dw.data) return;  // a frozen weight
   // dw[out, in] += dy^T x: column-major dw^T [in x out] = X^T' [in x N] (dy^T' [out x N])^T
   gemm("linear_backward", false, true, in, out, n, 1.0f, x.data, x.dtype, in, dy.data, dy.dtype,
        out, 1.0f, dw.data, dw.dtype, in);
+}
+
+void linear_forward_block(const Tensor& y, int64_t col, const Tensor& x, const Tensor& w,
+                          Accumulate acc) {
+  const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0), cols = y.dim(1);
+  char* block = static_cast<char*>(y.data) + col * dtype_size(y.dtype);
+  gemm("linear_forward_block", true, false, out, n, in, 1.0f, w.data, w.dtype, in, x.data, x.dtype,
+       in, acc == Accumulate::yes ? 1.0f : 0.0f, block, y.dtype, cols);
+}
+
+void linear_backward_block(const Tensor& dx, const Tensor& dw, const Tensor& dy, int64_t col,
+                           const Tensor& x, const Tensor& w, Accumulate dx_acc) {
+  const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0), cols = dy.dim(1);
+  const char* block = static_cast<const char*>(dy.data) + col * dtype_size(dy.dtype);
+  if (dx.data) {  // dx[N, in] = dy_block[N, out] W[out, in], dy_block's leading dimension cols
+    gemm("linear_backward_block", false, false, in, n, out, 1.0f, w.data, w.dtype, in, block,
+         dy.dtype, cols, dx_acc == Accumulate::yes ? 1.0f : 0.0f, dx.data, dx.dtype, in);
+  }
+  if (!dw.data) return;
+  gemm("linear_backward_block", false, true, in, out, n, 1.0f, x.data, x.dtype, in, block, dy.dtype,
+       cols, 1.0f, dw.data, dw.dtype, in);
 }
 
 }  // namespace zerotune::cuda

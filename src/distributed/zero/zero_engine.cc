@@ -17,7 +17,8 @@ namespace fs = std::filesystem;
 
 // Page-locked host memory for the transfers between the GPU and the host optimizer.
 struct ZeroEngine::Pinned {
-  Pinned(DType dtype, int64_t n) : data(pinned_alloc(n * dtype_size(dtype))), bytes(n * dtype_size(dtype)) {}
+  Pinned(DType dtype, int64_t n)
+      : data(pinned_alloc(n * dtype_size(dtype))), bytes(n * dtype_size(dtype)) {}
   ~Pinned() { pinned_free(data); }
   Pinned(const Pinned&) = delete;
   Pinned& operator=(const Pinned&) = delete;
@@ -34,6 +35,8 @@ struct ZeroEngine::Group {
   int64_t begin = 0;  // this rank's first element
   int64_t count = 0;  // this rank's real elements (the last ranks' shards may be short or empty)
   bool replicated = true;
+  // False for a frozen group (LoRA's base): only the compute copy, no gradient, master or moments.
+  bool trainable = true;
   // The compute copy (compute dtype, compute device).
   Buffer full;         // [shard * world] replicated parameters
   Buffer param_shard;  // [shard] stage 3: this rank's parameters
@@ -50,7 +53,7 @@ struct ZeroEngine::Group {
   // The host optimizer with a GPU: the gradient's host copy and the transfers' completion.
   std::unique_ptr<Pinned> host_grads;  // [optimizer elements] f32
   DeviceEvent grads_copied, uploaded;
-  bool stale = false;  // updated by the optimizer, not yet current in the compute copy
+  bool stale = false;         // updated by the optimizer, not yet current in the compute copy
   bool zero_pending = false;  // the gradients are still being copied out: zeroed at first use
 };
 
@@ -97,6 +100,7 @@ ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const Zero
     g->begin = g->shard * rank_;
     g->count = std::clamp<int64_t>(g->numel - g->begin, 0, g->shard);
     g->replicated = stage_ < 3 || g->numel < options.param_persistence_threshold;
+    g->trainable = layout.groups()[i].trainable;
     const int64_t padded = g->shard * world_;
     const int64_t opt = optimizer_count(*g);
     if (g->replicated) {
@@ -104,24 +108,13 @@ ZeroEngine::ZeroEngine(const LlamaParams& layout, Communicator& comm, const Zero
     } else {
       g->param_shard = Buffer(dtype, Shape{g->shard}, device_);
     }
-    if (separate_master_) g->master = Buffer(DType::f32, Shape{opt}, optimizer_device);
-    if (stage_ <= 1) g->grad_full = Buffer(DType::f32, Shape{padded}, device_);
-    if (stage_ >= 1) g->grad_shard = Buffer(DType::f32, Shape{g->shard}, device_);
-    if (copy_grads_) {
-      g->host_grads = std::make_unique<Pinned>(DType::f32, std::max<int64_t>(opt, 1));
-      g->grads_copied = DeviceEvent(device_);
-      g->uploaded = DeviceEvent(device_);
-    }
-    if (options.optimizer_placement == OptimizerPlacement::nvme) {
-      g->nvme_offset = optimizer_floats;
-      optimizer_floats += 2 * opt;
-    } else {
-      g->exp_avg = Buffer(DType::f32, Shape{opt}, optimizer_device);
-      g->exp_avg_sq = Buffer(DType::f32, Shape{opt}, optimizer_device);
-    }
-    max_optimizer = std::max(max_optimizer, opt);
     groups_.push_back(std::move(g));
+    Group& group = *groups_.back();
+    if (!group.trainable) continue;  // the compute copy is all a frozen group holds
+    allocate_training_state(group, optimizer_floats);
+    max_optimizer = std::max(max_optimizer, opt);
   }
+
   if (copy_grads_) backward_done_ = DeviceEvent(device_);
   if (copy_grads_ && separate_master_) {  // uploads to the GPU go through pinned staging
     for (int s = 0; s < 2; ++s) {
@@ -152,7 +145,29 @@ ZeroEngine::~ZeroEngine() {
   if (copy_grads_) device_synchronize(device_);
 }
 
+void ZeroEngine::allocate_training_state(Group& g, int64_t& optimizer_floats) {
+  const bool host_optimizer = options_.optimizer_placement != OptimizerPlacement::device;
+  const Device optimizer_device = host_optimizer ? Device::cpu() : device_;
+  const int64_t padded = g.shard * world_, opt = optimizer_count(g);
+  if (separate_master_) g.master = Buffer(DType::f32, Shape{opt}, optimizer_device);
+  if (stage_ <= 1) g.grad_full = Buffer(DType::f32, Shape{padded}, device_);
+  if (stage_ >= 1) g.grad_shard = Buffer(DType::f32, Shape{g.shard}, device_);
+  if (copy_grads_) {
+    g.host_grads = std::make_unique<Pinned>(DType::f32, std::max<int64_t>(opt, 1));
+    g.grads_copied = DeviceEvent(device_);
+    g.uploaded = DeviceEvent(device_);
+  }
+  if (options_.optimizer_placement == OptimizerPlacement::nvme) {
+    g.nvme_offset = optimizer_floats;
+    optimizer_floats += 2 * opt;
+  } else {
+    g.exp_avg = Buffer(DType::f32, Shape{opt}, optimizer_device);
+    g.exp_avg_sq = Buffer(DType::f32, Shape{opt}, optimizer_device);
+  }
+}
+
 int64_t ZeroEngine::optimizer_count(const Group& g) const {
+  if (!g.trainable) return 0;
   return stage_ == 0 ? g.numel : g.count;
 }
 
@@ -208,7 +223,9 @@ void ZeroEngine::set_group_params(size_t i, const Tensor& full) {
   } else {
     convert_copy(g.param_shard.view().flat(0, g.count), range(flat, g.begin, g.count));
   }
-  if (separate_master_) copy(master(g), range(flat, optimizer_offset(g), optimizer_count(g)));
+  if (separate_master_ && g.trainable) {
+    copy(master(g), range(flat, optimizer_offset(g), optimizer_count(g)));
+  }
 }
 
 void ZeroEngine::attach(LlamaModel& model) {
@@ -223,7 +240,9 @@ void ZeroEngine::attach(LlamaModel& model) {
              "zero: the model's group ", params[i].name,
              " must be unallocated (Storage::none, GradStorage::external)");
     if (g.replicated) params[i].data = Buffer::borrow(g.full.view().flat(0, g.numel));
-    if (stage_ <= 1) grads[i].data = Buffer::borrow(g.grad_full.view().flat(0, g.numel));
+    if (stage_ <= 1 && g.trainable) {
+      grads[i].data = Buffer::borrow(g.grad_full.view().flat(0, g.numel));
+    }
   }
   model_ = &model;
   model.set_hooks(this);
@@ -304,7 +323,7 @@ void ZeroEngine::prepare_grads(Group& g) {
 void ZeroEngine::begin_grads(int64_t group) {
   Group& g = *groups_.at(static_cast<size_t>(group));
   prepare_grads(g);
-  if (stage_ <= 1) return;
+  if (stage_ <= 1 || !g.trainable) return;
   g.grad_slot = take_slot(g.shard * world_, DType::f32);
   g.grad_slot.zero();
   model_->grads().groups()[static_cast<size_t>(group)].data =
@@ -312,8 +331,8 @@ void ZeroEngine::begin_grads(int64_t group) {
 }
 
 void ZeroEngine::end_grads(int64_t group) {
-  if (stage_ <= 1) return;
   Group& g = *groups_.at(static_cast<size_t>(group));
+  if (stage_ <= 1 || !g.trainable) return;
   PendingReduce p;
   p.group = &g;
   p.slot = std::move(g.grad_slot);
@@ -352,6 +371,7 @@ void ZeroEngine::zero_grads() {
   if (host_thread_ && !copy_grads_) finish_host_job();
   for (auto& g : groups_) {
     g->grad_fresh = true;
+    if (!g->trainable) continue;
     if (copy_grads_) {
       g->zero_pending = true;  // prepare_grads, after the copy to the host
     } else {
@@ -369,25 +389,33 @@ double ZeroEngine::reduce_gradients() {
     if (world_ > 1) {
       std::vector<std::unique_ptr<CommRequest>> inflight;
       for (auto& g : groups_) {
+        if (!g->trainable) continue;
         inflight.push_back(comm_.all_reduce_async(g->grad_full.f32(), g->numel, DType::f32));
       }
       for (auto& r : inflight) r->wait();
     }
     // Every rank holds the whole reduced gradient: the norm needs no communication.
-    for (auto& g : groups_) total += sum_of_squares(reduced_grads(*g));
+    for (auto& g : groups_) {
+      if (g->trainable) total += sum_of_squares(reduced_grads(*g));
+    }
     return std::sqrt(total);
   }
   if (stage_ == 1) {
     for (auto& g : groups_) {
+      if (!g->trainable) continue;
       comm_.reduce_scatter(g->grad_full.f32(), g->grad_shard.f32(), g->shard, DType::f32);
     }
   }
-  for (auto& g : groups_) total += sum_of_squares(reduced_grads(*g));
+  for (auto& g : groups_) {
+    if (g->trainable) total += sum_of_squares(reduced_grads(*g));
+  }
   return std::sqrt(comm_.all_reduce_sum(total));  // one all-reduce of the squared norms
 }
 
 void ZeroEngine::scale_gradients(float factor) {
-  for (auto& g : groups_) scale_in_place(reduced_grads(*g), factor);
+  for (auto& g : groups_) {
+    if (g->trainable) scale_in_place(reduced_grads(*g), factor);
+  }
 }
 
 void ZeroEngine::optimizer_step(double lr) {
@@ -400,6 +428,7 @@ void ZeroEngine::optimizer_step(double lr) {
       backward_done_.record(CopyQueue::compute);
       backward_done_.wait_on(CopyQueue::to_host);
       for (auto& g : groups_) {
+        if (!g->trainable) continue;
         const Tensor grads = reduced_grads(*g);
         copy_bytes_async(g->host_grads->data, Device::cpu(), grads.data, device_, grads.nbytes(),
                          CopyQueue::to_host);
@@ -407,7 +436,7 @@ void ZeroEngine::optimizer_step(double lr) {
       }
     }
     if (host_thread_) {
-      for (auto& g : groups_) g->stale = true;
+      for (auto& g : groups_) g->stale = g->trainable;
       {
         std::lock_guard<std::mutex> lock(mutex_);
         job_pending_ = true;
@@ -426,8 +455,8 @@ void ZeroEngine::optimizer_step(double lr) {
       Group& g = *gp;
       if (optimizer_count(g) == 0) continue;
       if (separate_master_) {
-        adamw_step_mixed(master(g), reduced_grads(g), g.exp_avg, g.exp_avg_sq, compute_slice(g),
-                         c, step_);
+        adamw_step_mixed(master(g), reduced_grads(g), g.exp_avg, g.exp_avg_sq, compute_slice(g), c,
+                         step_);
       } else {
         adamw_step(master(g), reduced_grads(g), g.exp_avg, g.exp_avg_sq, c, step_);
       }
@@ -437,11 +466,11 @@ void ZeroEngine::optimizer_step(double lr) {
     // Replicated groups: every rank updated its own slice; gather the slices in place.
     std::vector<std::unique_ptr<CommRequest>> inflight;
     for (auto& g : groups_) {
-      if (!g->replicated) continue;
+      if (!g->replicated || !g->trainable) continue;
       char* full = static_cast<char*>(g->full.view().data);
-      inflight.push_back(comm_.all_gather_async(
-          full + g->begin * dtype_size(options_.compute.dtype), full, g->shard,
-          options_.compute.dtype));
+      inflight.push_back(
+          comm_.all_gather_async(full + g->begin * dtype_size(options_.compute.dtype), full,
+                                 g->shard, options_.compute.dtype));
     }
     for (auto& r : inflight) r->wait();
   }
@@ -502,8 +531,8 @@ void ZeroEngine::host_update_all(double lr, int64_t step) {
     if (n > 0) {
       g.grads_copied.wait_host();
       const Shape shape{n};
-      const Tensor grads = copy_grads_ ? Tensor(g.host_grads->data, DType::f32, shape)
-                                       : reduced_grads(g);
+      const Tensor grads =
+          copy_grads_ ? Tensor(g.host_grads->data, DType::f32, shape) : reduced_grads(g);
       Tensor avg = g.exp_avg, avg_sq = g.exp_avg_sq;
       if (nvme_) {
         nvme_->wait(reads[i % 2]);
@@ -561,11 +590,14 @@ void ZeroEngine::gather_tensor(const std::string& name, float* out) {
     Group& g = *gp;
     for (const ParamView& v : g.views) {
       if (v.name != name) continue;
+      ZT_CHECK(g.trainable, "zero: \"", name,
+               "\" is frozen (LoRA's base): read it from the model folder");
       const int64_t lo = v.offset, n = v.shape.numel();
       // The f32 master values: whole on every rank at stage 0, else each rank's own range.
       const Tensor values = master(g);
       if (stage_ == 0) {
-        if (rank_ == 0) copy_bytes(out, Device::cpu(), values.ptr<float>() + lo, values.device, n * 4);
+        if (rank_ == 0)
+          copy_bytes(out, Device::cpu(), values.ptr<float>() + lo, values.device, n * 4);
         return;
       }
       std::vector<int64_t> counts(static_cast<size_t>(world_));
@@ -575,8 +607,7 @@ void ZeroEngine::gather_tensor(const std::string& name, float* out) {
             std::max<int64_t>(0, std::min(e, lo + n) - std::max(b, lo));
       }
       const int64_t mine = std::clamp<int64_t>(lo, g.begin, g.begin + g.count);
-      comm_.gather_to_root(values.ptr<float>() + (mine - g.begin), counts.data(), out,
-                           DType::f32);
+      comm_.gather_to_root(values.ptr<float>() + (mine - g.begin), counts.data(), out, DType::f32);
       return;
     }
   }
@@ -603,6 +634,7 @@ void ZeroEngine::save_state(const std::string& path) {
   };
   for (const auto& gp : groups_) {
     const Group& g = *gp;
+    if (!g.trainable) continue;  // frozen: reloaded from the model folder, never changed
     const int64_t n = optimizer_count(g), skip = g.begin - optimizer_offset(g);
     Tensor avg, avg_sq;
     if (nvme_) {
@@ -652,12 +684,13 @@ void ZeroEngine::load_state(const std::string& dir, int saved_world) {
   };
   for (auto& gp : groups_) {
     Group& g = *gp;
+    if (!g.trainable) continue;
     // The compute copy: the whole group where it is replicated, else this rank's shard.
     const int64_t lo = g.replicated ? 0 : g.begin, hi = g.replicated ? g.numel : g.begin + g.count;
     Buffer values(DType::f32, Shape{std::max<int64_t>(hi - lo, 1)});
     read_range("param", g, lo, hi, values.f32());
-    const Tensor compute = g.replicated ? g.full.view().flat(0, g.numel)
-                                        : g.param_shard.view().flat(0, g.count);
+    const Tensor compute =
+        g.replicated ? g.full.view().flat(0, g.numel) : g.param_shard.view().flat(0, g.count);
     convert_copy(compute, values.view().flat(0, hi - lo));
     const int64_t n = optimizer_count(g), first = optimizer_offset(g);
     if (separate_master_) copy(master(g), range(values.view(), first - lo, n));

@@ -9,6 +9,9 @@
 //            just before its forward and again before its backward (the next group prefetched
 //            while the current one computes) and released after use. Groups smaller than the
 //            persistence threshold stay replicated.
+// Frozen groups (ParamGroup::trainable false: LoRA's base) keep only the compute copy, sharded at
+// stage 3 like any group; they get no gradient, master copy or AdamW state and are not part of the
+// training state.
 // Each flat group of numel elements is padded to a multiple of N; rank r owns elements
 // [r * shard, (r + 1) * shard).
 //
@@ -139,7 +142,9 @@ class ZeroEngine final : public GroupHooks {
   // Group g on this rank as the optimizer sees it: the compute copy's owned elements, the f32
   // master values, the reduced gradient (all [optimizer_count]), and the group element index of
   // their first element.
-  int64_t optimizer_count(const Group& g) const;
+  int64_t optimizer_count(const Group& g) const;  // 0 for a frozen group
+  // A trainable group's gradient, master and AdamW memory (NVMe: its offset in the file).
+  void allocate_training_state(Group& g, int64_t& optimizer_floats);
   int64_t optimizer_offset(const Group& g) const;
   Tensor compute_slice(const Group& g) const;
   Tensor master(const Group& g) const;
@@ -177,10 +182,10 @@ class ZeroEngine final : public GroupHooks {
   std::vector<PendingReduce> pending_reduces_;
   void complete_reduces(size_t keep);  // completes all but the `keep` newest
   void prepare_grads(Group& g);
-  DeviceEvent backward_done_;  // the host optimizer with a GPU: the gradients are final
-  Device device_;      // where the model computes
-  bool host_optimizer_ = false;  // AdamW runs in host memory
-  bool host_thread_ = false;     // ... on its own thread
+  DeviceEvent backward_done_;     // the host optimizer with a GPU: the gradients are final
+  Device device_;                 // where the model computes
+  bool host_optimizer_ = false;   // AdamW runs in host memory
+  bool host_thread_ = false;      // ... on its own thread
   bool separate_master_ = false;  // the master copy is not the compute copy
   bool copy_grads_ = false;       // the gradients are copied to host memory for the optimizer
   // Pinned host staging for uploads: two slots of the largest group's elements, compute dtype.

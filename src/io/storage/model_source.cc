@@ -121,6 +121,31 @@ std::string download_from_hub(const HubRepo& repo, const std::string& name) {
   return dir;
 }
 
+// A PEFT adapter repo: adapter_config.json and adapter_model.safetensors, the tokenizer files
+// when present. Cached like a model, under its own marker.
+std::string download_adapter_from_hub(const HubRepo& repo, const std::string& name) {
+  HubClient hub = HubClient::from_environment();
+  const std::string dir =
+      (fs::path(cache_root()) / "hub" / repo.id / repo.revision).lexically_normal().string();
+  fs::create_directories(dir);
+  FileLock lock(dir + ".lock", name);
+  const std::string marker = (fs::path(dir) / ".zerotune-adapter-complete").string();
+  if (fs::exists(marker)) return dir;
+  std::fprintf(stderr, "zerotune: downloading adapter %s from %s into %s\n", name.c_str(),
+               hub.endpoint().c_str(), dir.c_str());
+  for (const char* file : {"adapter_config.json", "adapter_model.safetensors"}) {
+    const std::string path = (fs::path(dir) / file).string();
+    ZT_CHECK(fs::exists(path) || hub.download(repo, file, path) == HubClient::Found::yes, name,
+             ": no such local folder, and the Hub repo '", repo.id, "' has no ", file);
+  }
+  for (const std::string& file : hub_model_files()) {
+    const std::string path = (fs::path(dir) / file).string();
+    if (file.rfind("tokenizer", 0) == 0 && !fs::exists(path)) hub.download(repo, file, path);
+  }
+  write_file_atomically(marker, "");
+  return dir;
+}
+
 // Files of an S3 model prefix: those directly under it, without pickles and hidden markers.
 bool wanted_s3_file(const std::string& name) {
   return !name.empty() && name.find('/') == std::string::npos && name[0] != '.' &&
@@ -189,6 +214,20 @@ std::string resolve_model_source(const std::string& name) {
            ": no such folder, and not a Hub id (owner/name[@revision]) or an s3://bucket/prefix "
            "URL");
   return download_from_hub(repo, name);
+}
+
+std::string resolve_adapter_source(const std::string& name) {
+  ZT_CHECK(!name.empty(), "--adapter is empty");
+  if (is_s3_url(name)) return download_from_s3(name);
+  if (fs::exists(name)) {
+    ZT_CHECK(fs::is_directory(name), name, ": is a file; expected an adapter folder");
+    return name;
+  }
+  HubRepo repo;
+  ZT_CHECK(parse_hub_repo(name, &repo), name,
+           ": no such folder, and not a Hub id (owner/name[@revision]) or an s3://bucket/prefix "
+           "URL");
+  return download_adapter_from_hub(repo, name);
 }
 
 }  // namespace zerotune::storage

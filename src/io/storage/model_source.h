@@ -13,5 +13,8 @@ std::string cache_root();  // ZEROTUNE_CACHE, else $HOME/.cache/zerotune
 // The local folder holding the model `name`. A path that exists is returned as it is; a path
 // that does not exist and is neither an s3:// URL nor a Hub id is an error that says so.
 std::string resolve_model_source(const std::string& name);
+// The same for a PEFT adapter (--adapter): a folder, s3:// prefix or Hub id holding
+// adapter_config.json and adapter_model.safetensors.
+std::string resolve_adapter_source(const std::string& name);
 
 }  // namespace zerotune::storage
