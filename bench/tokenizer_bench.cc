@@ -7,7 +7,8 @@
 //
 // --texts holds the texts separated by NUL bytes, as raw bytes (invalid UTF-8 included). --dump
 // writes per text {"ids": encode(text), "with_special": encode_with_special_tokens(text),
-// "example": encode_example(text, 0), "decoded": decode(with_special, keep BOS/EOS)} and a last
+// "example": encode_example(text, 0), "decoded": decode(with_special, keep BOS/EOS), "roundtrip":
+// decode(ids, keep BOS/EOS)} and a last
 // line {"vocab_size", "bos_id", "eos_id", "pad_id", "token_ids": {token: id}} for the tokens of
 // --special-token-path. Otherwise encodes every text --repeat times on --threads threads and
 // prints {"rows", "tokens", "seconds" (best repeat), "rows_per_s"}.
@@ -57,10 +58,12 @@ void dump(const Tokenizer& tokenizer, const std::vector<std::string>& texts,
   for (const std::string& text : texts) {
     json::Value line = json::Value::object();
     const std::vector<int32_t> with_special = tokenizer.encode_with_special_tokens(text);
-    line.set("ids", id_array(tokenizer.encode(text)));
+    const std::vector<int32_t> ids = tokenizer.encode(text);
+    line.set("ids", id_array(ids));
     line.set("with_special", id_array(with_special));
     line.set("example", id_array(tokenizer.encode_example(text, 0)));
     line.set("decoded", tokenizer.decode(with_special, BosEos::keep));
+    line.set("roundtrip", tokenizer.decode(ids, BosEos::keep));
     out += line.dump() + "\n";
   }
   json::Value last = json::Value::object();

@@ -559,7 +559,17 @@ void write_tokenizer_json_folder(const fs::path& root, const TokenizerFiles& fil
   const json::Value config =
       tokenizer_json_config(files, added, (root / "tokenizer_config.json").string());
   if (!files.model_proto.empty()) {
-    write_file_atomically((root / "tokenizer.model").string(), files.model_proto);
+    // The slow tokenizer's view: tokenizer.model plus every token after its pieces.
+    const std::string model_source = (root / "tokenizer.model").string();
+    const size_t pieces = sentencepiece_pieces(files.model_proto, model_source).size();
+    const std::vector<std::string> vocabulary =
+        tokenizer_json_vocabulary(tokenizer_json, json_source);
+    json::Value added_json = json::Value::object();
+    for (size_t id = pieces; id < vocabulary.size(); ++id) {
+      if (!vocabulary[id].empty()) added_json.set(vocabulary[id], static_cast<int64_t>(id));
+    }
+    write_file_atomically(model_source, files.model_proto);
+    write_file_atomically((root / "added_tokens.json").string(), added_json.dump(2) + "\n");
   }
   write_file_atomically((root / "special_tokens_map.json").string(),
                         special_tokens_map(files).dump(2) + "\n");

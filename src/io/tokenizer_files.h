@@ -56,7 +56,8 @@ TokenizerFiles read_tokenizer_files(const std::string& dir);
 // new token appended to "added_tokens" as special, normalized false, lstrip/rstrip/single_word
 // false: what transformers' add_tokens(special_tokens=True) saves), tokenizer_config.json (the
 // folder's, with the new tokens in added_tokens_decoder and the special tokens set),
-// special_tokens_map.json, and tokenizer.model as loaded when there was one.
+// special_tokens_map.json, and tokenizer.model as loaded when there was one, with
+// added_tokens.json listing every token after its pieces (for the slow tokenizer).
 void write_tokenizer_files(const std::string& dir, const TokenizerFiles& files);
 
 // The model's vocabulary by id (SentencePiece pieces, or tokenizer.json's model vocabulary and
