@@ -445,19 +445,44 @@ TokenizerFiles read_tokenizer_json_folder(const fs::path& root) {
   return out;
 }
 
-// Whether tokenizer.json is what defines the folder's tokenizer: when there is one, except a
-// Unigram tokenizer.json beside the tokenizer.model it was converted from (what zerotune exports
-// for a unigram SentencePiece model): the tokenizers library has no Unigram reader here, and
-// SentencePiece's own Viterbi is the original of the two.
+// Whether `normalizer` prepends "▁" (itself, or inside a Sequence): the legacy Llama form.
+bool prepends_space_mark(const json::Value& normalizer) {
+  if (!normalizer.is_object()) return false;
+  const json::Value* type = normalizer.find("type");
+  if (!type || !type->is_string()) return false;
+  if (type->as_string("type") == "Prepend") {
+    const json::Value* prepend = normalizer.find("prepend");
+    return prepend && prepend->is_string() && prepend->as_string("prepend") == "\xe2\x96\x81";
+  }
+  const json::Value* list = normalizer.find("normalizers");
+  if (type->as_string("type") != "Sequence" || !list || !list->is_array()) return false;
+  for (const json::Value& item : list->items()) {
+    if (prepends_space_mark(item)) return true;
+  }
+  return false;
+}
+
+// Whether tokenizer.json is what defines the folder's tokenizer: when there is one, except beside
+// a tokenizer.model when it is the converted form of that model, which encodes as SentencePiece
+// does: a Unigram model (no Unigram reader here; SentencePiece's Viterbi is the original), or the
+// legacy Llama form (a "▁" Prepend normalizer, no pre-tokenizer: what transformers' LlamaConverter
+// and zerotune's own export write), where SentencePiece per segment gives the same ids and its
+// decode gives every text back. Mistral's Metaspace tokenizer.json is not such a form.
 bool tokenizer_json_defines(const fs::path& root) {
   const fs::path json_path = root / "tokenizer.json";
   if (!fs::exists(json_path)) return false;
   if (!fs::exists(root / "tokenizer.model")) return true;
   const json::Value doc =
       json::parse(read_bounded(json_path, kMaxTokenizerJsonBytes), json_path.string());
-  const json::Value* model = doc.is_object() ? doc.find("model") : nullptr;
+  if (!doc.is_object()) return true;  // reading it will say what is wrong
+  const json::Value* model = doc.find("model");
   const json::Value* type = model && model->is_object() ? model->find("type") : nullptr;
-  return !(type && type->is_string() && type->as_string("type") == "Unigram");
+  if (type && type->is_string() && type->as_string("type") == "Unigram") return false;
+  const json::Value* pre_tokenizer = doc.find("pre_tokenizer");
+  const json::Value* normalizer = doc.find("normalizer");
+  const bool legacy = (!pre_tokenizer || pre_tokenizer->is_null()) && normalizer &&
+                      prepends_space_mark(*normalizer);
+  return !legacy;
 }
 
 }  // namespace

@@ -34,7 +34,10 @@ struct TokenizerFiles {
 bool has_tokenizer_files(const std::string& dir);
 
 // Reads tokenizer.json or tokenizer.model (one is required; tokenizer.json wins when both are
-// there, and tokenizer.model is then only carried) and, when present, special_tokens_map.json and
+// there, and tokenizer.model is then only carried, unless tokenizer.json is the converted form of
+// tokenizer.model that encodes as SentencePiece does: Unigram, or the legacy Llama form with a
+// "▁" Prepend normalizer and no pre-tokenizer, as transformers' LlamaConverter and
+// write_tokenizer_files make it) and, when present, special_tokens_map.json and
 // tokenizer_config.json from `dir`; with tokenizer.model also added_tokens.json (or
 // tokenizer_config.json's added_tokens_decoder). With tokenizer.json, its own added_tokens are the
 // added tokens, and the special tokens are only what the config files name (no "<s>" default).
