@@ -8,6 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libopenblas-openmp-dev  # BLAS sharing OpenMP's thread pool with our kernels
   libsentencepiece-dev    # Llama's tokenizer.model
+  libpcre2-dev libicu-dev # tokenizer.json: Unicode regexes (pre-tokenizers), NFC
   libgtest-dev            # unit tests
   python3 python3-numpy python3-torch  # the PyTorch reference for numerical tests and benchmarks
   python3-sentencepiece                # the reference for tokenizer parity

@@ -60,11 +60,11 @@ int32_t stop_flag(const Args& args, const Tokenizer& tokenizer, const LlamaConfi
   return stop_id;
 }
 
-// <s> + the prompt's tokens, every id within the model's vocabulary.
+// BOS (where the model has one) + the prompt's tokens, every id within the model's vocabulary.
 std::vector<int32_t> encode_prompt(const Tokenizer& tokenizer, const std::string& text,
                                    const LlamaConfig& c) {
-  std::vector<int32_t> prompt{tokenizer.bos_id()};
-  for (const int32_t id : tokenizer.encode(text)) prompt.push_back(id);
+  // BOS as the tokenizer's post-processor adds it (none for Qwen2.5).
+  const std::vector<int32_t> prompt = tokenizer.encode_with_special_tokens(text);
   for (const int32_t id : prompt) {
     ZT_CHECK(id < c.vocab_size, "zerotune generate: the prompt encodes to token id ", id,
              " but the model's vocabulary has ", c.vocab_size, " ids (tokenizer has ",

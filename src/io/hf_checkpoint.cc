@@ -453,7 +453,7 @@ LoadedHfFolder read_hf_folder(const std::string& dir, HfWeights weights) {
   } else {
     out.params = LlamaParams(out.config, Storage::none);
   }
-  if (fs::exists(fs::path(dir) / "tokenizer.model")) out.tokenizer = read_tokenizer_files(dir);
+  if (has_tokenizer_files(dir)) out.tokenizer = read_tokenizer_files(dir);
   return out;
 }
 
@@ -470,7 +470,7 @@ void write_hf_checkpoint(const std::string& dir, const LlamaParams& params,
       hf_ordered_tensors(params, static_cast<bool>(options.fetch_tensor));
   std::vector<std::string> pieces;
   if (tokenizer) {
-    pieces = sentencepiece_pieces(tokenizer->model_proto, "write_hf_checkpoint: tokenizer.model");
+    pieces = tokenizer_vocabulary(*tokenizer, "write_hf_checkpoint: tokenizer");
     int64_t tokenizer_vocab = static_cast<int64_t>(pieces.size());
     for (const auto& [token, id] : tokenizer->added_tokens) {
       tokenizer_vocab = std::max<int64_t>(tokenizer_vocab, int64_t{id} + 1);
@@ -506,7 +506,7 @@ void write_hf_checkpoint(const std::string& dir, const LlamaParams& params,
     write_tokenizer_files(tmp.path().string(), *tokenizer);
     for (const char* name : {"tokenizer.model", "added_tokens.json", "special_tokens_map.json",
                              "tokenizer_config.json", "tokenizer.json"}) {
-      written(tmp.path() / name);
+      if (fs::exists(tmp.path() / name)) written(tmp.path() / name);
     }
   }
   write_json_file((tmp.path() / "config.json").string(), config);

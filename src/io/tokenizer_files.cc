@@ -28,6 +28,8 @@ namespace fs = std::filesystem;
 // A real Llama tokenizer.model is ~0.5 MB; anything near this bound is not one.
 constexpr int64_t kMaxModelBytes = int64_t{64} << 20;
 constexpr int64_t kMaxJsonBytes = int64_t{16} << 20;
+// Llama-3's tokenizer.json is 9 MB, Qwen2.5's 7 MB.
+constexpr int64_t kMaxTokenizerJsonBytes = int64_t{256} << 20;
 // transformers writes model_max_length = int(1e30) (VERY_LARGE_INTEGER) for "no limit".
 constexpr double kUnsetModelMaxLength = 1e18;
 
@@ -392,33 +394,111 @@ int64_t tokenizer_token_id(const std::vector<std::string>& pieces, const Tokeniz
   return -1;
 }
 
-TokenizerFiles read_tokenizer_files(const std::string& dir) {
-  const fs::path root(dir);
-  TokenizerFiles out;
-  const fs::path model_path = root / "tokenizer.model";
-  ZT_CHECK(fs::exists(model_path), model_path.string(),
-           ": missing (a SentencePiece tokenizer.model is required; tokenizer.json alone is not "
-           "read yet)");
-  out.model_proto = read_bounded(model_path, kMaxModelBytes);
-  const std::vector<std::string> pieces =
-      sentencepiece_pieces(out.model_proto, model_path.string());
+bool has_tokenizer_files(const std::string& dir) {
+  return fs::exists(fs::path(dir) / "tokenizer.json") ||
+         fs::exists(fs::path(dir) / "tokenizer.model");
+}
 
+namespace {
+
+// tokenizer_config.json's model_max_length, 0 when unset.
+int64_t read_model_max_length(const json::Value& config, const fs::path& config_path) {
+  const json::Value* m = config.find("model_max_length");
+  if (!m || m->is_null()) return 0;
+  const std::string what = config_path.string() + ": \"model_max_length\"";
+  if (m->as_double(what) >= kUnsetModelMaxLength) return 0;
+  const int64_t length = m->as_int64(what);
+  ZT_CHECK(length > 0, what, " must be positive, got ", length);
+  return length;
+}
+
+// The special tokens the config files name: tokenizer_config.json, then special_tokens_map.json
+// (which transformers lets override it).
+void read_config_files(const fs::path& root, TokenizerFiles& out, json::Value* config_out) {
   const fs::path config_path = root / "tokenizer_config.json";
-  const json::Value config = read_optional_json(config_path);
+  json::Value config = read_optional_json(config_path);
   if (config.is_object()) {
     read_special_tokens(config, config_path.string(), out);
-    if (const json::Value* m = config.find("model_max_length"); m && !m->is_null()) {
-      const std::string what = config_path.string() + ": \"model_max_length\"";
-      if (m->as_double(what) < kUnsetModelMaxLength) {
-        out.model_max_length = m->as_int64(what);
-        ZT_CHECK(out.model_max_length > 0, what, " must be positive, got ", out.model_max_length);
-      }
-    }
+    out.model_max_length = read_model_max_length(config, config_path);
   }
-  // transformers lets special_tokens_map.json override tokenizer_config.json's tokens.
   const fs::path map_path = root / "special_tokens_map.json";
   const json::Value map = read_optional_json(map_path);
   if (map.is_object()) read_special_tokens(map, map_path.string(), out);
+  *config_out = std::move(config);
+}
+
+TokenizerFiles read_tokenizer_json_folder(const fs::path& root) {
+  TokenizerFiles out;
+  const fs::path json_path = root / "tokenizer.json";
+  out.tokenizer_json = read_bounded(json_path, kMaxTokenizerJsonBytes);
+  if (fs::exists(root / "tokenizer.model")) {
+    out.model_proto = read_bounded(root / "tokenizer.model", kMaxModelBytes);
+  }
+  // Only what the config files name: Qwen2.5 has no BOS, Llama-3 no unk.
+  out.bos_token.clear();
+  out.eos_token.clear();
+  out.unk_token.clear();
+  json::Value config;
+  read_config_files(root, out, &config);
+  if (config.is_object())
+    out.tokenizer_config = read_bounded(root / "tokenizer_config.json", kMaxJsonBytes);
+  return out;
+}
+
+// Whether `normalizer` prepends "▁" (itself, or inside a Sequence): the legacy Llama form.
+bool prepends_space_mark(const json::Value& normalizer) {
+  if (!normalizer.is_object()) return false;
+  const json::Value* type = normalizer.find("type");
+  if (!type || !type->is_string()) return false;
+  if (type->as_string("type") == "Prepend") {
+    const json::Value* prepend = normalizer.find("prepend");
+    return prepend && prepend->is_string() && prepend->as_string("prepend") == "\xe2\x96\x81";
+  }
+  const json::Value* list = normalizer.find("normalizers");
+  if (type->as_string("type") != "Sequence" || !list || !list->is_array()) return false;
+  for (const json::Value& item : list->items()) {
+    if (prepends_space_mark(item)) return true;
+  }
+  return false;
+}
+
+// Whether tokenizer.json is what defines the folder's tokenizer: when there is one, except beside
+// a tokenizer.model when it is the converted form of that model, which encodes as SentencePiece
+// does: a Unigram model (no Unigram reader here; SentencePiece's Viterbi is the original), or the
+// legacy Llama form (a "▁" Prepend normalizer, no pre-tokenizer: what transformers' LlamaConverter
+// and zerotune's own export write), where SentencePiece per segment gives the same ids and its
+// decode gives every text back. Mistral's Metaspace tokenizer.json is not such a form.
+bool tokenizer_json_defines(const fs::path& root) {
+  const fs::path json_path = root / "tokenizer.json";
+  if (!fs::exists(json_path)) return false;
+  if (!fs::exists(root / "tokenizer.model")) return true;
+  const json::Value doc =
+      json::parse(read_bounded(json_path, kMaxTokenizerJsonBytes), json_path.string());
+  if (!doc.is_object()) return true;  // reading it will say what is wrong
+  const json::Value* model = doc.find("model");
+  const json::Value* type = model && model->is_object() ? model->find("type") : nullptr;
+  if (type && type->is_string() && type->as_string("type") == "Unigram") return false;
+  const json::Value* pre_tokenizer = doc.find("pre_tokenizer");
+  const json::Value* normalizer = doc.find("normalizer");
+  const bool legacy = (!pre_tokenizer || pre_tokenizer->is_null()) && normalizer &&
+                      prepends_space_mark(*normalizer);
+  return !legacy;
+}
+
+}  // namespace
+
+TokenizerFiles read_tokenizer_files(const std::string& dir) {
+  const fs::path root(dir);
+  if (tokenizer_json_defines(root)) return read_tokenizer_json_folder(root);
+  TokenizerFiles out;
+  const fs::path model_path = root / "tokenizer.model";
+  ZT_CHECK(fs::exists(model_path), dir,
+           ": no tokenizer.json or tokenizer.model (one of them is required)");
+  out.model_proto = read_bounded(model_path, kMaxModelBytes);
+  const std::vector<std::string> pieces =
+      sentencepiece_pieces(out.model_proto, model_path.string());
+  json::Value config;
+  read_config_files(root, out, &config);
 
   const fs::path added_path = root / "added_tokens.json";
   const json::Value added = read_optional_json(added_path);
@@ -426,15 +506,113 @@ TokenizerFiles read_tokenizer_files(const std::string& dir) {
     out.added_tokens = read_added_tokens_json(added, added_path.string(), pieces);
   } else if (const json::Value* decoder = config.find("added_tokens_decoder");
              decoder && !decoder->is_null()) {
-    out.added_tokens = read_added_tokens_decoder(*decoder, config_path.string(), pieces);
+    out.added_tokens =
+        read_added_tokens_decoder(*decoder, (root / "tokenizer_config.json").string(), pieces);
   }
   return out;
 }
+
+std::vector<std::string> tokenizer_vocabulary(const TokenizerFiles& files,
+                                              const std::string& source) {
+  if (!files.tokenizer_json.empty()) return tokenizer_json_vocabulary(files.tokenizer_json, source);
+  return sentencepiece_pieces(files.model_proto, source);
+}
+
+namespace {
+
+// special_tokens_map.json: the special tokens that are set, as AddedToken objects.
+json::Value special_tokens_map(const TokenizerFiles& files) {
+  json::Value map = json::Value::object();
+  const std::pair<const char*, const std::string*> specials[] = {{"bos_token", &files.bos_token},
+                                                                 {"eos_token", &files.eos_token},
+                                                                 {"pad_token", &files.pad_token},
+                                                                 {"unk_token", &files.unk_token}};
+  for (const auto& [key, token] : specials) {
+    if (!token->empty()) map.set(key, special_token_object(*token));
+  }
+  return map;
+}
+
+void sync_folder(const std::string& dir) {
+  // Makes the renames durable; best effort, as some file systems refuse fsync on a directory.
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    (void)::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+// The folder's tokenizer_config.json (or a new one) with the new tokens in added_tokens_decoder
+// and the special tokens that are set; every other key (chat_template...) as it was.
+json::Value tokenizer_json_config(const TokenizerFiles& files, const AddedTokens& added,
+                                  const std::string& source) {
+  json::Value config = json::Value::object();
+  if (!files.tokenizer_config.empty()) {
+    config = json::parse(files.tokenizer_config, source);
+    ZT_CHECK(config.is_object(), source, ": expected a JSON object");
+  }
+  json::Value decoder = json::Value::object();
+  if (const json::Value* existing = config.find("added_tokens_decoder");
+      existing && existing->is_object()) {
+    decoder = *existing;
+  }
+  for (const auto& [token, id] : added) decoder.set(std::to_string(id), added_token_entry(token));
+  config.set("added_tokens_decoder", std::move(decoder));
+  const std::pair<const char*, const std::string*> specials[] = {{"bos_token", &files.bos_token},
+                                                                 {"eos_token", &files.eos_token},
+                                                                 {"pad_token", &files.pad_token},
+                                                                 {"unk_token", &files.unk_token}};
+  for (const auto& [key, token] : specials) {
+    if (!token->empty()) config.set(key, *token);
+  }
+  if (files.model_max_length > 0) config.set("model_max_length", files.model_max_length);
+  return config;
+}
+
+// A tokenizer.json folder: its tokenizer.json with the new tokens appended, the config files, and
+// tokenizer.model as it was loaded.
+void write_tokenizer_json_folder(const fs::path& root, const TokenizerFiles& files) {
+  const std::string json_source = (root / "tokenizer.json").string();
+  ZT_CHECK(static_cast<int64_t>(files.tokenizer_json.size()) <= kMaxTokenizerJsonBytes, json_source,
+           ": ", files.tokenizer_json.size(), " bytes is over the ", kMaxTokenizerJsonBytes,
+           "-byte limit");
+  AddedTokens added = files.added_tokens;
+  std::stable_sort(added.begin(), added.end(),
+                   [](const auto& a, const auto& b) { return a.second < b.second; });
+  const std::string tokenizer_json =
+      tokenizer_json_with_added_tokens(files.tokenizer_json, added, json_source);
+  const json::Value config =
+      tokenizer_json_config(files, added, (root / "tokenizer_config.json").string());
+  if (!files.model_proto.empty()) {
+    // The slow tokenizer's view: tokenizer.model plus every token after its pieces.
+    const std::string model_source = (root / "tokenizer.model").string();
+    const size_t pieces = sentencepiece_pieces(files.model_proto, model_source).size();
+    const std::vector<std::string> vocabulary =
+        tokenizer_json_vocabulary(tokenizer_json, json_source);
+    json::Value added_json = json::Value::object();
+    for (size_t id = pieces; id < vocabulary.size(); ++id) {
+      if (!vocabulary[id].empty()) added_json.set(vocabulary[id], static_cast<int64_t>(id));
+    }
+    write_file_atomically(model_source, files.model_proto);
+    write_file_atomically((root / "added_tokens.json").string(), added_json.dump(2) + "\n");
+  }
+  write_file_atomically((root / "special_tokens_map.json").string(),
+                        special_tokens_map(files).dump(2) + "\n");
+  write_file_atomically((root / "tokenizer_config.json").string(), config.dump(2) + "\n");
+  write_file_atomically((root / "tokenizer.json").string(), tokenizer_json);
+  sync_folder(root.string());
+}
+
+}  // namespace
 
 void write_tokenizer_files(const std::string& dir, const TokenizerFiles& files) {
   const fs::path root(dir);
   ZT_CHECK(fs::is_directory(root), dir,
            ": not a directory (write_tokenizer_files needs it to exist)");
+  if (!files.tokenizer_json.empty()) {
+    write_tokenizer_json_folder(root, files);
+    return;
+  }
   const std::string model_source = (root / "tokenizer.model").string();
   ZT_CHECK(static_cast<int64_t>(files.model_proto.size()) <= kMaxModelBytes, model_source, ": ",
            files.model_proto.size(), " bytes is over the ", kMaxModelBytes, "-byte limit");
@@ -446,14 +624,11 @@ void write_tokenizer_files(const std::string& dir, const TokenizerFiles& files) 
   json::Value added_json = json::Value::object();
   for (const auto& [token, id] : added) added_json.set(token, id);
 
-  json::Value map = json::Value::object();
+  const json::Value map = special_tokens_map(files);
   const std::pair<const char*, const std::string*> specials[] = {{"bos_token", &files.bos_token},
                                                                  {"eos_token", &files.eos_token},
                                                                  {"pad_token", &files.pad_token},
                                                                  {"unk_token", &files.unk_token}};
-  for (const auto& [key, token] : specials) {
-    if (!token->empty()) map.set(key, special_token_object(*token));
-  }
 
   // Keys in the order transformers writes them (json.dumps(sort_keys=True)); ids in id order.
   std::map<int64_t, std::string> decoder_entries;
@@ -486,12 +661,7 @@ void write_tokenizer_files(const std::string& dir, const TokenizerFiles& files) 
   write_file_atomically((root / "special_tokens_map.json").string(), map.dump(2) + "\n");
   write_file_atomically((root / "tokenizer_config.json").string(), config.dump(2) + "\n");
   write_file_atomically((root / "tokenizer.json").string(), tokenizer_json);
-  // Makes the renames durable; best effort, as some file systems refuse fsync on a directory.
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    (void)::fsync(dir_fd);
-    ::close(dir_fd);
-  }
+  sync_folder(dir);
 }
 
 }  // namespace zerotune

@@ -1,7 +1,10 @@
-// The tokenizer files of a Hugging Face Llama folder, as bytes and fields: tokenizer.model
-// (SentencePiece protobuf), added_tokens.json, tokenizer_config.json, special_tokens_map.json,
-// and on writing also tokenizer.json (io/tokenizer_json.h). Reading and writing them lives here;
-// encoding text lives in data/tokenizer.h.
+// The tokenizer files of a Hugging Face folder, as bytes and fields: tokenizer.json (Hugging
+// Face's tokenizers library; Llama-3.x, Qwen2.5, Mistral) and/or tokenizer.model (SentencePiece
+// protobuf; Llama-2), added_tokens.json, tokenizer_config.json, special_tokens_map.json. Where a
+// folder has tokenizer.json, it defines the tokenizer, as transformers' AutoTokenizer prefers the
+// fast tokenizer; otherwise tokenizer.model does, and on writing tokenizer.json is made from it
+// (io/tokenizer_json.h). Reading and writing them lives here; encoding text lives in
+// data/tokenizer.h.
 #pragma once
 
 #include <cstdint>
@@ -13,16 +16,32 @@
 namespace zerotune {
 
 struct TokenizerFiles {
-  std::string model_proto;  // the bytes of tokenizer.model
-  // Tokens added on top of the SentencePiece vocabulary, in id order: base_vocab, base_vocab+1...
+  std::string model_proto;  // the bytes of tokenizer.model; may be empty when tokenizer_json is set
+  // The text of tokenizer.json; when set, it defines the tokenizer (model_proto is only carried).
+  std::string tokenizer_json;
+  // tokenizer.json folders: the folder's tokenizer_config.json text, written back on export with
+  // the new tokens and special tokens set, so that its other keys (chat_template...) survive.
+  std::string tokenizer_config;
+  // Tokens added on top of the model's vocabulary (SentencePiece pieces, or tokenizer.json's
+  // vocabulary and added_tokens), in id order: base_vocab, base_vocab+1...
   std::vector<std::pair<std::string, int32_t>> added_tokens;
   std::string bos_token = "<s>", eos_token = "</s>", unk_token = "<unk>";
   std::string pad_token;         // empty: none saved (zerotune pads with eos)
   int64_t model_max_length = 0;  // 0: not set
 };
 
-// Reads tokenizer.model (required) and, when present, added_tokens.json,
-// special_tokens_map.json and tokenizer_config.json from `dir`. Errors name file and field.
+// Whether `dir` has a tokenizer.json or a tokenizer.model.
+bool has_tokenizer_files(const std::string& dir);
+
+// Reads tokenizer.json or tokenizer.model (one is required; tokenizer.json wins when both are
+// there, and tokenizer.model is then only carried, unless tokenizer.json is the converted form of
+// tokenizer.model that encodes as SentencePiece does: Unigram, or the legacy Llama form with a
+// "▁" Prepend normalizer and no pre-tokenizer, as transformers' LlamaConverter and
+// write_tokenizer_files make it) and, when present, special_tokens_map.json and
+// tokenizer_config.json from `dir`; with tokenizer.model also added_tokens.json (or
+// tokenizer_config.json's added_tokens_decoder). With tokenizer.json, its own added_tokens are the
+// added tokens, and the special tokens are only what the config files name (no "<s>" default).
+// Errors name file and field.
 TokenizerFiles read_tokenizer_files(const std::string& dir);
 
 // Writes the five files into `dir` (which must exist), each via a temporary name and rename.
@@ -36,7 +55,18 @@ TokenizerFiles read_tokenizer_files(const std::string& dir);
 // entries that restate a SentencePiece piece under its own id, as some exports list the control
 // tokens.) A tokenizer.json the source folder had is never read or copied: the one written is
 // always regenerated, so that it gives the ids training used.
+// With files.tokenizer_json set, the files written are tokenizer.json (the one loaded, with each
+// new token appended to "added_tokens" as special, normalized false, lstrip/rstrip/single_word
+// false: what transformers' add_tokens(special_tokens=True) saves), tokenizer_config.json (the
+// folder's, with the new tokens in added_tokens_decoder and the special tokens set),
+// special_tokens_map.json, and tokenizer.model as loaded when there was one, with
+// added_tokens.json listing every token after its pieces (for the slow tokenizer).
 void write_tokenizer_files(const std::string& dir, const TokenizerFiles& files);
+
+// The model's vocabulary by id (SentencePiece pieces, or tokenizer.json's model vocabulary and
+// added_tokens; "" for an id no token uses) without files.added_tokens. `source` names the file.
+std::vector<std::string> tokenizer_vocabulary(const TokenizerFiles& files,
+                                              const std::string& source);
 
 // SentencePiece's ModelProto.SentencePiece.Type.
 enum class SentencePieceType : uint8_t {

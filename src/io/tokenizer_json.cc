@@ -315,3 +315,91 @@ std::string make_tokenizer_json(const TokenizerFiles& files, const std::string& 
 }
 
 }  // namespace zerotune
+
+namespace zerotune {
+
+namespace {
+
+json::Value parse_tokenizer_json(const std::string& json_text, const std::string& source) {
+  json::Value root = json::parse(json_text, source);
+  ZT_CHECK(root.is_object(), source, ": expected a JSON object, got ",
+           json::Value::kind_name(root.kind()));
+  return root;
+}
+
+int32_t json_token_id(const json::Value& value, const std::string& what) {
+  const int64_t id = value.as_int64(what);
+  ZT_CHECK(id >= 0 && id < (int64_t{1} << 31), what, " = ", id,
+           " is outside the 32-bit token id range");
+  return static_cast<int32_t>(id);
+}
+
+// id -> token over model.vocab and added_tokens (an added token restating a vocabulary entry
+// under the same id, as Mistral's <unk> <s> </s> do, is one token).
+std::vector<std::string> vocabulary_of(const json::Value& root, const std::string& source) {
+  std::vector<std::pair<int32_t, const std::string*>> entries;
+  if (const json::Value* model = root.find("model"); model && model->is_object()) {
+    if (const json::Value* vocab = model->find("vocab"); vocab && vocab->is_object()) {
+      for (const auto& [token, id] : vocab->members()) {
+        entries.emplace_back(
+            json_token_id(id, str(source, ": model.vocab[", json::quote(token), "]")), &token);
+      }
+    }
+  }
+  if (const json::Value* added = root.find("added_tokens"); added && !added->is_null()) {
+    const std::vector<json::Value>& items = added->as_array(source + ": added_tokens");
+    for (size_t i = 0; i < items.size(); ++i) {
+      const std::string what = str(source, ": added_tokens[", i, "]");
+      const json::Value* id = items[i].find("id");
+      const json::Value* content = items[i].find("content");
+      ZT_CHECK(id && content, what, ": expected {\"id\": ..., \"content\": ...}");
+      entries.emplace_back(json_token_id(*id, what + ".id"),
+                           &content->as_string(what + ".content"));
+    }
+  }
+  int64_t size = 0;
+  for (const auto& [id, token] : entries) size = std::max<int64_t>(size, int64_t{id} + 1);
+  std::vector<std::string> out(static_cast<size_t>(size));
+  for (const auto& [id, token] : entries) out[static_cast<size_t>(id)] = *token;
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> tokenizer_json_vocabulary(const std::string& json_text,
+                                                   const std::string& source) {
+  return vocabulary_of(parse_tokenizer_json(json_text, source), source);
+}
+
+std::string tokenizer_json_with_added_tokens(const std::string& json_text, const AddedTokens& added,
+                                             const std::string& source) {
+  if (added.empty()) return json_text;  // byte for byte the file that was loaded
+  json::Value root = parse_tokenizer_json(json_text, source);
+  const std::vector<std::string> vocabulary = vocabulary_of(root, source);
+  json::Value tokens = json::Value::array();
+  if (const json::Value* existing = root.find("added_tokens"); existing && !existing->is_null()) {
+    for (const json::Value& item : existing->as_array(source + ": added_tokens")) {
+      tokens.push_back(item);
+    }
+  }
+  int64_t expected = static_cast<int64_t>(vocabulary.size());
+  for (const auto& [token, id] : added) {
+    ZT_CHECK(id == expected, source, ": new token ", json::quote(token), " has id ", id,
+             ", expected ", expected, " (new tokens follow the vocabulary, in order)");
+    ZT_CHECK(!token.empty(), source, ": a new token (id ", id, ") is empty");
+    json::Value entry = json::Value::object();
+    entry.set("id", int64_t{id});
+    entry.set("content", token);
+    entry.set("single_word", false);
+    entry.set("lstrip", false);
+    entry.set("rstrip", false);
+    entry.set("normalized", false);
+    entry.set("special", true);
+    tokens.push_back(std::move(entry));
+    ++expected;
+  }
+  root.set("added_tokens", std::move(tokens));
+  return root.dump(2) + "\n";
+}
+
+}  // namespace zerotune

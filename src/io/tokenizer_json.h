@@ -34,6 +34,18 @@ namespace zerotune {
 // eos token that is neither a piece nor an added token are errors.
 std::string make_tokenizer_json(const TokenizerFiles& files, const std::string& model_source);
 
+// Reading and extending a tokenizer.json that a folder brought (Llama-3.x, Qwen2.5, Mistral):
+// its vocabulary by id (model.vocab and added_tokens; "" for an unused id), checking only what
+// the ids need.
+std::vector<std::string> tokenizer_json_vocabulary(const std::string& json_text,
+                                                   const std::string& source);
+// `json_text` with `added` (token, id) appended to its "added_tokens" as transformers'
+// add_tokens(special_tokens=True) saves them: special, normalized false, no strip, not
+// single_word. The ids must follow the file's vocabulary in order (checked, naming `source`).
+std::string tokenizer_json_with_added_tokens(
+    const std::string& json_text, const std::vector<std::pair<std::string, int32_t>>& added,
+    const std::string& source);
+
 // The BPE merges LlamaConverter derives from a SentencePiece vocabulary (transformers'
 // generate_merges): for every piece that is the concatenation of two pieces, one merge per split
 // point (in code points), the splits of one piece in (left id, right id) order; then all of them

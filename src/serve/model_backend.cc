@@ -50,7 +50,7 @@ ModelBackend::ModelBackend(const ModelBackendOptions& options) : options_(option
   }
   const LlamaConfig& c = loaded_.config;
   ZT_CHECK(loaded_.tokenizer.has_value(), folder_,
-           " has no tokenizer.model; serving needs the model's tokenizer");
+           " has no tokenizer.json or tokenizer.model; serving needs the model's tokenizer");
   tokenizer_.emplace(Tokenizer::from_files(*loaded_.tokenizer));
   if (!options.special_token_path.empty()) {
     tokenizer_->add_special_tokens(read_special_tokens_json(options.special_token_path));
@@ -95,9 +95,7 @@ ServedModel ModelBackend::served_model() {
   served.eos_id = tokenizer_->eos_id();
   const Tokenizer* tokenizer = &*tokenizer_;
   served.encode_prompt = [tokenizer](const std::string& text) {
-    std::vector<int32_t> ids{tokenizer->bos_id()};
-    for (const int32_t id : tokenizer->encode(text)) ids.push_back(id);
-    return ids;
+    return tokenizer->encode_with_special_tokens(text);  // BOS where the model has one
   };
   served.encode_chat = [tokenizer](const std::string& text) { return tokenizer->encode(text); };
   if (chat_template_) {

@@ -284,8 +284,16 @@ TEST_F(TokenizerTest, LoadsAModelFileOrAFolder) {
   EXPECT_EQ(folder.vocab_size(), 322);
   EXPECT_EQ(folder.encode("<END_Q>the cat<START_Q>"), t.encode("<END_Q>the cat<START_Q>"));
   EXPECT_THROW_HAS(Tokenizer::load((dir / "missing").string()), "no such file or folder");
+  EXPECT_THROW_HAS(Tokenizer::load((dir / "folder" / "tokenizer.model.bak").string()),
+                   "no such file or folder");
+  // A .json file is read as a tokenizer.json: added_tokens.json is not one.
   EXPECT_THROW_HAS(Tokenizer::load((dir / "folder" / "added_tokens.json").string()),
-                   "not a SentencePiece model");
+                   "added_tokens.json: missing \"model\"");
+  {
+    std::ofstream out(dir / "alone.bin", std::ios::binary);
+    out << "not a protobuf";
+  }
+  EXPECT_THROW_HAS(Tokenizer::load((dir / "alone.bin").string()), "not a SentencePiece model");
 }
 
 TEST_F(TokenizerTest, ReadsTokensJsonStrictly) {

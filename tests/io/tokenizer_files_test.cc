@@ -277,7 +277,8 @@ TEST_F(TokenizerFilesTest, MalformedAddedTokensNameFileAndKey) {
 }
 
 TEST_F(TokenizerFilesTest, MissingOrOversizedModelIsAnError) {
-  EXPECT_NE(read_error().find("tokenizer.model: missing"), std::string::npos) << read_error();
+  EXPECT_NE(read_error().find("no tokenizer.json or tokenizer.model"), std::string::npos)
+      << read_error();
   write_text(dir_ / "tokenizer.model", "");
   fs::resize_file(dir_ / "tokenizer.model", (uint64_t{64} << 20) + 1);  // sparse, instant
   EXPECT_NE(read_error().find("limit"), std::string::npos) << read_error();
@@ -304,6 +305,37 @@ TEST_F(TokenizerFilesTest, WriteChecksBeforeWritingAnything) {
   EXPECT_THROW(write_tokenizer_files(dir_.string(), files), Error);
   EXPECT_TRUE(fs::is_empty(dir_));
   EXPECT_THROW(write_tokenizer_files((dir_ / "missing").string(), sample()), Error);
+}
+
+}  // namespace
+}  // namespace zerotune
+
+namespace zerotune {
+namespace {
+
+// Which file defines a folder with both: tokenizer.json, unless it is the converted form of
+// tokenizer.model (the legacy Llama normalizer without a pre-tokenizer, or Unigram).
+TEST_F(TokenizerFilesTest, TokenizerJsonWinsUnlessItIsTheConvertedSentencePieceForm) {
+  write_text(dir_ / "tokenizer.model", fake_model(kPieces));
+  const std::string bpe = R"("model": {"type": "BPE", "vocab": {}, "merges": []})";
+  write_text(dir_ / "tokenizer.json",
+             "{" + bpe + R"(, "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581",
+                 "prepend_scheme": "first", "split": false}, "normalizer": null})");
+  TokenizerFiles files = read_tokenizer_files(dir_.string());
+  EXPECT_FALSE(files.tokenizer_json.empty());
+  EXPECT_EQ(files.model_proto, fake_model(kPieces));  // carried for the export
+  EXPECT_EQ(files.bos_token, "");                     // only what the config files name
+  write_text(dir_ / "tokenizer.json",
+             "{" + bpe + R"(, "pre_tokenizer": null, "normalizer": {"type": "Sequence",
+                 "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+                 {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]}})");
+  files = read_tokenizer_files(dir_.string());
+  EXPECT_TRUE(files.tokenizer_json.empty());
+  EXPECT_EQ(files.bos_token, "<s>");
+  write_text(dir_ / "tokenizer.json", R"({"model": {"type": "Unigram", "vocab": []}})");
+  EXPECT_TRUE(read_tokenizer_files(dir_.string()).tokenizer_json.empty());
+  fs::remove(dir_ / "tokenizer.model");
+  EXPECT_FALSE(read_tokenizer_files(dir_.string()).tokenizer_json.empty());
 }
 
 }  // namespace

@@ -10,6 +10,6 @@ if(NOT ZEROTUNE_SANITIZE)
                    --node-dir ${CMAKE_BINARY_DIR}/tokenizer_json/node
                    --shared-data ${PROJECT_SOURCE_DIR}/../shared/data)
   set_tests_properties(tokenizer_json.hf_tokenizers PROPERTIES LABELS tokenizer TIMEOUT 600
-                       SKIP_RETURN_CODE 77
+                       SKIP_RETURN_CODE 77 RESOURCE_LOCK tokenizer_json_node
                        ENVIRONMENT "OMP_NUM_THREADS=2;OMP_WAIT_POLICY=PASSIVE")
 endif()
