@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "core/files.h"
 #include "core/timer.h"
 #include "distributed/launch.h"
+#include "eval/eval_items.h"
 #include "io/hf_model.h"
 #include "io/storage/checkpoint_publisher.h"
 #include "model/resize.h"
@@ -158,6 +160,8 @@ LoopState expected_loop(const TrainOptions& o, const StepPlan& plan) {
           " wd=", o.weight_decay, " clip=", o.grad_clip, " shuffle=", o.shuffle,
           " layout=", static_cast<int>(o.layout), " pad=", static_cast<int>(o.pad_mode),
           " eval_bs=", o.eval_batch_size, " threads=", omp_get_max_threads());
+  // Keep-best by accuracy ranks other numbers than a run that kept by perplexity.
+  if (o.checkpoint_metric == CheckpointMetric::accuracy) loop.fingerprint += " ranked_by=accuracy";
   return loop;
 }
 
@@ -178,6 +182,27 @@ LoopState open_run(const TrainOptions& o, const StepPlan& plan, RunFolder& run, 
 RankBatching rank_batching(const TrainOptions& o, const TrainInputs& in, const RankGroup& ranks) {
   return RankBatching{ranks.rank(), ranks.world(), in.tokenizer.pad_id(),
                       o.ctx_len,    o.layout,      o.pad_mode};
+}
+
+// The loss evaluation and, with --eval-accuracy N, the accuracy of greedy answers to the first N
+// test rows (read and checked now, before training), ranked as --checkpoint-metric says. The
+// decoding batch is capped at 16: its key/value cache grows with it.
+std::unique_ptr<Evaluation> make_evaluation(const TrainOptions& o, const TrainInputs& in,
+                                            const RankBatching& batching, Engine& engine,
+                                            const Placement& placement) {
+  Communicator& comm = engine.zero->comm();
+  std::vector<std::unique_ptr<Evaluation>> parts;
+  parts.push_back(std::make_unique<LossEvaluation>(in.test, batching, o.eval_batch_size, comm));
+  if (o.eval_accuracy > 0) {
+    EvalSettings settings;
+    settings.max_new_tokens = o.eval_max_new_tokens;
+    settings.batch_size = std::min<int64_t>(o.eval_batch_size, 16);
+    parts.push_back(std::make_unique<AccuracyEvaluation>(
+        read_seed_items(o.test_path, o.eval_accuracy), in.tokenizer, *engine.zero,
+        engine.model->params(), placement, settings));
+  }
+  const size_t ranked_by = o.checkpoint_metric == CheckpointMetric::accuracy ? 1 : 0;
+  return std::make_unique<EvaluationSet>(std::move(parts), ranked_by);
 }
 
 DType checkpoint_dtype(const TrainOptions& o, const LlamaConfig& config) {
@@ -289,8 +314,9 @@ void write_eval_row(RunFolder& run, int64_t epoch, const EvalReport& report, dou
 std::optional<std::string> stop_reason(const TrainOptions& o, int64_t epoch,
                                        const EvalReport& report) {
   if (o.as_test) return "--as-test";
-  if (o.stop_perplexity > 0.0 && report.rank_metric < o.stop_perplexity) {
-    return str("perplexity ", report.rank_metric, " below --stop-perplexity ", o.stop_perplexity);
+  const double perplexity = report.field("perplexity", report.rank_metric);
+  if (o.stop_perplexity > 0.0 && perplexity < o.stop_perplexity) {
+    return str("perplexity ", perplexity, " below --stop-perplexity ", o.stop_perplexity);
   }
   if (o.stop_after_epochs > 0 && epoch + 1 >= o.stop_after_epochs && epoch + 1 < o.num_epochs) {
     return str("--stop-after-epochs ", o.stop_after_epochs, " (continue with --resume)");
@@ -336,10 +362,10 @@ void log_done(const TrainOptions& o, const CheckpointPolicy& checkpoints, const 
                  CheckpointPolicy::folder_name(loop.epochs_done - 1).c_str());
   } else if (!checkpoints.kept().empty()) {
     const SavedCheckpoint& best = checkpoints.kept().best();
-    std::fprintf(stderr,
-                 "zerotune train: done (%s) in %s; best checkpoint %s/%s, perplexity %.4f\n",
+    std::fprintf(stderr, "zerotune train: done (%s) in %s; best checkpoint %s/%s, %s %.4f\n",
                  reason.c_str(), format_seconds(seconds).c_str(), o.output_dir.c_str(),
-                 CheckpointPolicy::folder_name(best.epoch).c_str(), best.metric);
+                 CheckpointPolicy::folder_name(best.epoch).c_str(), name_of(o.checkpoint_metric),
+                 best.metric);
   }
 }
 
@@ -357,8 +383,9 @@ int run_training(const TrainOptions& o) {
   Engine engine = build_engine(o, in, placement, comm);
   RunFolder run(o.output_dir, o.resume, comm);
   const RankBatching batching = rank_batching(o, in, ranks);
-  LossEvaluation evaluation(in.test, batching, o.eval_batch_size, comm);
-  CheckpointPolicy checkpoints(o.output_dir, o.keep_checkpoints, evaluation.order(), o.publisher,
+  const std::unique_ptr<Evaluation> evaluation =
+      make_evaluation(o, in, batching, engine, placement);
+  CheckpointPolicy checkpoints(o.output_dir, o.keep_checkpoints, evaluation->order(), o.publisher,
                                lead);
   HfModelWriter writer(*engine.zero, engine.model->params(), in.folder.raw_config,
                        in.tokenizer.files(), checkpoint_dtype(o, in.config));
@@ -370,7 +397,7 @@ int run_training(const TrainOptions& o) {
     Timer eval_timer;
     // --as-test checks the training and checkpoint paths only: no evaluation is run or reported.
     const EvalReport report =
-        o.as_test ? EvalReport{} : evaluation.run(*engine.model, loop.global_step);
+        o.as_test ? EvalReport{} : evaluation->run(*engine.model, loop.global_step);
     if (!o.as_test && lead) write_eval_row(run, epoch, report, train_time, eval_timer.seconds());
     checkpoints.save(epoch, report.rank_metric, writer);
     loop.epochs_done = epoch + 1;
