@@ -253,6 +253,8 @@ struct EpochContext {
   RunFolder& run;
   LoopState& loop;
   bool lead;
+  double
+      last_accuracy;  // of the previous epoch's evaluation, shown in the progress line; NaN: none
 };
 
 // Trains one epoch (or up to the step limit); returns its wall time.
@@ -282,12 +284,16 @@ double train_epoch(const EpochContext& c, int64_t epoch) {
           train_row(r, lr, c.loop.global_step, epoch, seconds, volume_before, comm));
       const double eta = epoch_timer.seconds() / static_cast<double>(s + 1) *
                          static_cast<double>(plan.total_steps - c.loop.global_step);
+      char accuracy[32] = "";  // after the first evaluation with --eval-accuracy
+      if (!std::isnan(c.last_accuracy)) {
+        std::snprintf(accuracy, sizeof(accuracy), " accuracy %.4f", c.last_accuracy);
+      }
       std::fprintf(stderr,
-                   "%sstep %lld/%lld epoch %lld loss %.4f lr %.3g grad_norm %.3f "
+                   "%sstep %lld/%lld epoch %lld loss %.4f lr %.3g grad_norm %.3f%s "
                    "%.0f tok/s ETA %s%s",
                    tty ? "\r" : "", static_cast<long long>(c.loop.global_step),
                    static_cast<long long>(plan.total_steps), static_cast<long long>(epoch), r.loss,
-                   lr, r.grad_norm, static_cast<double>(r.tokens) / seconds,
+                   lr, r.grad_norm, accuracy, static_cast<double>(r.tokens) / seconds,
                    format_seconds(eta).c_str(), tty ? "   " : "\n");
     }
     if (o.as_test) break;
@@ -391,14 +397,17 @@ int run_training(const TrainOptions& o) {
                        in.tokenizer.files(), checkpoint_dtype(o, in.config));
   LoopState loop = open_run(o, in.plan, run, *engine.zero, checkpoints);
   std::string reason = "all epochs done";
+  double last_accuracy = std::nan("");
   for (int64_t epoch = loop.epochs_done; epoch < o.num_epochs; ++epoch) {
     if (loop.global_step >= in.plan.total_steps && !o.as_test) break;
-    const double train_time = train_epoch({o, in, batching, engine, run, loop, lead}, epoch);
+    const double train_time =
+        train_epoch({o, in, batching, engine, run, loop, lead, last_accuracy}, epoch);
     Timer eval_timer;
     // --as-test checks the training and checkpoint paths only: no evaluation is run or reported.
     const EvalReport report =
         o.as_test ? EvalReport{} : evaluation->run(*engine.model, loop.global_step);
     if (!o.as_test && lead) write_eval_row(run, epoch, report, train_time, eval_timer.seconds());
+    last_accuracy = report.field("accuracy", std::nan(""));
     checkpoints.save(epoch, report.rank_metric, writer);
     loop.epochs_done = epoch + 1;
     loop.checkpoints = checkpoints.kept().kept();
