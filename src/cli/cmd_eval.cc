@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,11 @@ EvalJob parse_job(const Args& args) {
   job.dtype =
       dtype == "bf16" || (dtype == "auto" && !job.device.is_cpu()) ? DType::bf16 : DType::f32;
   job.json = args.has("--json");
+  if (!job.out.empty()) {  // found now, not after the decoding
+    const std::filesystem::path folder = std::filesystem::absolute(job.out).parent_path();
+    ZT_CHECK(std::filesystem::is_directory(folder), "zerotune eval: --out ", job.out, ": ",
+             folder.string(), " is not a folder");
+  }
   return job;
 }
 
