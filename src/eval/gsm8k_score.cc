@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <regex>
+#include <vector>
 
 namespace zerotune {
 namespace {
@@ -74,10 +75,11 @@ std::optional<std::string> final_answer(std::string_view text) {
   return normalize_number(rest.substr(begin, end - begin));
 }
 
-// The harness's regex filter: Python's re.findall, then the match at `select` (negative counts
-// from the end); of a match with several groups, the first non-empty one; stripped.
 namespace {
 
+// The harness's regex filter: Python's re.findall, then the first match (select >= 0) or the last;
+// of a match with several groups, the first non-empty one; stripped. ECMAScript's alternation and
+// greedy repetition choose as Python's backtracking engine does for these patterns.
 std::string regex_filter(std::string_view completion, const std::regex& pattern, int select) {
   const std::string text(completion);
   std::vector<std::string> found;
