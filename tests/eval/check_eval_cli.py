@@ -219,6 +219,22 @@ def check_training(z, model, data, w):
     check(f"eval 8/8 accuracy {acc:.4f}" in r.stderr if acc is not None else False,
           "eval prints its progress line", r.stderr.strip()[-120:])
 
+    # One process (every ZeRO stage is stage 0 there), perplexity ranking: each epoch's accuracy
+    # equals `zerotune eval` of its checkpoint.
+    one = f"{w}/run1"
+    r = run(base[:base.index("--output_dir") + 1] + [one] + base[base.index("--output_dir") + 2:] +
+            ["-bs", "4", "--num-epochs", "5", "--eval-accuracy", "8"], timeout=400)
+    rows = [m for m in metrics(one) if m["type"] == "eval"] if r.returncode == 0 else []
+    evals = []
+    for m in rows:
+        e = run([z, "eval", "--model", f"{one}/epoch-{m['epoch']}", "--data", test, "--limit", "8",
+                 "--max-new-tokens", "16", "--json"])
+        evals.append(json.loads(e.stdout)["filters"]["exact_match"]["accuracy"]
+                     if e.returncode == 0 else None)
+    check(len(rows) == 5 and evals == [m["accuracy"] for m in rows],
+          "1 rank: every epoch's accuracy equals `zerotune eval`",
+          f"train {[m.get('accuracy') for m in rows]}, eval {evals} {r.stderr.strip()[-200:]}")
+
 
 def main():
     _, z, w = check_args()
