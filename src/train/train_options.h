@@ -7,8 +7,8 @@
 #include <span>
 #include <string>
 
-#include "core/dtype.h"
 #include "core/option_rules.h"
+#include "core/dtype.h"
 #include "data/collate.h"
 #include "train/batching.h"
 

@@ -253,8 +253,8 @@ struct EpochContext {
   RunFolder& run;
   LoopState& loop;
   bool lead;
-  double
-      last_accuracy;  // of the previous epoch's evaluation, shown in the progress line; NaN: none
+  // The previous epoch's accuracy, shown in the progress line; NaN before one.
+  double last_accuracy;
 };
 
 // Trains one epoch (or up to the step limit); returns its wall time.
