@@ -14,5 +14,6 @@ int cmd_tokenizer(int argc, char** argv, int first);
 int cmd_storage(int argc, char** argv, int first);
 int cmd_serve(int argc, char** argv, int first);
 int cmd_merge(int argc, char** argv, int first);
+int cmd_eval(int argc, char** argv, int first);
 
 }  // namespace zerotune

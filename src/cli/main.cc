@@ -26,6 +26,7 @@ const char* kUsage =
     "  generate      decoding with a KV cache from a Hugging Face folder (greedy or sampled)\n"
     "  serve         an OpenAI-compatible HTTP server with batched decoding\n"
     "  merge         a LoRA adapter merged into its base model, written as a full folder\n"
+    "  eval          GSM8K accuracy of a model (the fine-tuning format or lm-eval's protocol)\n"
     "  debug grads   loss and every parameter gradient of one batch (fp32), for checking numerics\n"
     "  debug steps   a few training steps on one batch, printing the loss of each\n"
     "  debug chat-template  a folder's chat template rendered as jinja2 renders it\n"
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
     if (command == "storage") return zerotune::cmd_storage(argc, argv, 2);
     if (command == "serve") return zerotune::cmd_serve(argc, argv, 2);
     if (command == "merge") return zerotune::cmd_merge(argc, argv, 2);
+    if (command == "eval") return zerotune::cmd_eval(argc, argv, 2);
     std::fprintf(stderr, "zerotune: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const zerotune::Error& e) {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "core/check.h"
 
@@ -28,6 +29,71 @@ EvalReport LossEvaluation::run(LlamaModel& model, int64_t step) {
   std::snprintf(line, sizeof(line), "eval loss %.4f perplexity %.4f", loss, perplexity);
   report.summary = line;
   return report;
+}
+
+}  // namespace zerotune
+
+namespace zerotune {
+namespace {
+
+// Every parameter of the engine, whole, on every rank: gathered to rank 0 one tensor at a time
+// and broadcast from there (collective). f32 in host memory.
+LlamaParams gather_full_params(ZeroEngine& engine, const LlamaParams& layout) {
+  Communicator& comm = engine.comm();
+  LlamaParams full(layout.config());
+  for (ParamGroup& group : full.groups()) {
+    for (const ParamView& view : group.views) {
+      float* values = group.data.f32() + view.offset;
+      engine.gather_tensor(view.name, values);
+      comm.broadcast(values, view.shape.numel() * 4, 0);
+    }
+  }
+  return full;
+}
+
+}  // namespace
+
+EvalReport AccuracyEvaluation::run(LlamaModel& /*model*/, int64_t /*step*/) {
+  Communicator& comm = engine_.comm();
+  std::vector<EvalItem> mine;
+  for (size_t i = static_cast<size_t>(comm.rank()); i < items_.size();
+       i += static_cast<size_t>(comm.size())) {
+    mine.push_back(items_[i]);
+  }
+  double counts[3] = {0.0, 0.0, 0.0};  // scored, correct, skipped
+  {
+    LlamaParams full = gather_full_params(engine_, layout_);
+    std::optional<LlamaParams> placed;
+    if (!placement_.device.is_cpu())
+      placed.emplace(full.placed(placement_.dtype, placement_.device));
+    const EvalOutcome outcome =
+        evaluate_items(placed ? *placed : full, tokenizer_, mine, settings_);
+    counts[0] = static_cast<double>(outcome.counts.scored);
+    counts[1] = static_cast<double>(outcome.counts.correct.at(0));
+    counts[2] = static_cast<double>(outcome.counts.skipped);
+  }
+  comm.all_reduce(counts, 3, DType::f64);
+  const double accuracy = counts[0] > 0 ? counts[1] / counts[0] : std::nan("");
+  EvalReport report;
+  report.fields = {
+      {"accuracy", accuracy}, {"accuracy_examples", counts[0]}, {"accuracy_skipped", counts[2]}};
+  report.rank_metric = accuracy;
+  char line[128];
+  std::snprintf(line, sizeof(line), "accuracy %.4f (%.0f/%.0f correct%s)", accuracy, counts[1],
+                counts[0], counts[2] > 0 ? str(", ", counts[2], " skipped").c_str() : "");
+  report.summary = line;
+  return report;
+}
+
+EvalReport EvaluationSet::run(LlamaModel& model, int64_t step) {
+  EvalReport all;
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    EvalReport one = parts_[i]->run(model, step);
+    all.fields.insert(all.fields.end(), one.fields.begin(), one.fields.end());
+    all.summary += (all.summary.empty() ? "" : ", ") + one.summary;
+    if (i == ranked_by_) all.rank_metric = one.rank_metric;
+  }
+  return all;
 }
 
 }  // namespace zerotune

@@ -3,11 +3,16 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "data/tokenizer.h"
 #include "distributed/communicator.h"
+#include "distributed/zero/zero_engine.h"
+#include "eval/gsm8k_eval.h"
 #include "model/llama.h"
 #include "train/batching.h"
 #include "train/keep_best.h"
@@ -19,6 +24,14 @@ struct EvalReport {
   std::vector<std::pair<std::string, double>> fields;
   double rank_metric = 0.0;  // what checkpoints are ranked and --stop-perplexity judged by
   std::string summary;       // one line for the log
+
+  // The value of the field `name`, or `fallback` when the report has none.
+  double field(std::string_view name, double fallback) const {
+    for (const auto& [key, value] : fields) {
+      if (key == name) return value;
+    }
+    return fallback;
+  }
 };
 
 class Evaluation {
@@ -44,6 +57,48 @@ class LossEvaluation final : public Evaluation {
   RankBatching batching_;
   int64_t batch_size_;
   Communicator& comm_;
+};
+
+// GSM8K exact-match accuracy (eval/gsm8k_eval.h, the seed protocol) of greedy completions of the
+// first test rows: each rank decodes every world-th row from its rank on, and the counts are summed
+// over the ranks. Decoding needs the whole model on every rank: each tensor is gathered from the
+// engine's shards to rank 0 and broadcast, into an f32 host copy of the full model that lives for
+// the evaluation (4 bytes per parameter per rank; on a GPU also a copy in the compute dtype there),
+// whatever the ZeRO stage. Fields: accuracy, accuracy_examples (rows scored), accuracy_skipped.
+class AccuracyEvaluation final : public Evaluation {
+ public:
+  AccuracyEvaluation(std::vector<EvalItem> items, const Tokenizer& tokenizer, ZeroEngine& engine,
+                     const LlamaParams& layout, Placement placement, EvalSettings settings)
+      : items_(std::move(items)),
+        tokenizer_(tokenizer),
+        engine_(engine),
+        layout_(layout),
+        placement_(placement),
+        settings_(settings) {}
+  MetricOrder order() const override { return MetricOrder::higher_is_better; }
+  EvalReport run(LlamaModel& model, int64_t step) override;
+
+ private:
+  std::vector<EvalItem> items_;
+  const Tokenizer& tokenizer_;
+  ZeroEngine& engine_;
+  const LlamaParams& layout_;
+  Placement placement_;
+  EvalSettings settings_;
+};
+
+// Several evaluations as one: their fields in one row, their summaries on one line, ranked by the
+// one at `ranked_by`.
+class EvaluationSet final : public Evaluation {
+ public:
+  EvaluationSet(std::vector<std::unique_ptr<Evaluation>> parts, size_t ranked_by)
+      : parts_(std::move(parts)), ranked_by_(ranked_by) {}
+  MetricOrder order() const override { return parts_.at(ranked_by_)->order(); }
+  EvalReport run(LlamaModel& model, int64_t step) override;
+
+ private:
+  std::vector<std::unique_ptr<Evaluation>> parts_;
+  size_t ranked_by_;
 };
 
 }  // namespace zerotune

@@ -24,6 +24,10 @@ constexpr opt::EnumName<OptimizerOffload> kOffloadNames[] = {
     {"cpu", OptimizerOffload::cpu},
     {"nvme", OptimizerOffload::nvme},
 };
+constexpr opt::EnumName<CheckpointMetric> kMetricNames[] = {
+    {"perplexity", CheckpointMetric::perplexity},
+    {"accuracy", CheckpointMetric::accuracy},
+};
 
 // Rules that span options, checked once each option passed its own.
 void check_across_options(const TrainOptions& o) {
@@ -37,6 +41,8 @@ void check_across_options(const TrainOptions& o) {
            ": --adapter brings its own adapter_config.json; drop --lora-config");
   ZT_CHECK(o.device != ComputeDevice::cuda || cuda_backend_built(), cmd,
            ": --device cuda needs the CUDA build (scripts/build.sh --cuda: build-cuda/zerotune)");
+  ZT_CHECK(o.checkpoint_metric != CheckpointMetric::accuracy || o.eval_accuracy > 0, cmd,
+           ": --checkpoint-metric accuracy needs --eval-accuracy N (N > 0 test rows to decode)");
 }
 
 }  // namespace
@@ -50,6 +56,9 @@ std::span<const opt::EnumName<MixedPrecision>> enum_names(MixedPrecision) {
 std::span<const opt::EnumName<OptimizerOffload>> enum_names(OptimizerOffload) {
   return kOffloadNames;
 }
+std::span<const opt::EnumName<CheckpointMetric>> enum_names(CheckpointMetric) {
+  return kMetricNames;
+}
 
 const char* name_of(ComputeDevice device) {
   return opt::name_of_value(device);
@@ -59,6 +68,9 @@ const char* name_of(MixedPrecision precision) {
 }
 const char* name_of(OptimizerOffload offload) {
   return opt::name_of_value(offload);
+}
+const char* name_of(CheckpointMetric metric) {
+  return opt::name_of_value(metric);
 }
 
 void fill_dependent_defaults(TrainOptions& o) {

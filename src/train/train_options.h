@@ -24,15 +24,19 @@ enum class ComputeDevice : uint8_t { automatic, cpu, cuda };
 enum class MixedPrecision : uint8_t { no, bf16, fp16 };
 // Where AdamW's f32 state lives: beside the model, in host memory, or paged to NVMe.
 enum class OptimizerOffload : uint8_t { none, cpu, nvme };
+// What --num-checkpoints-to-keep ranks the epochs by.
+enum class CheckpointMetric : uint8_t { perplexity, accuracy };
 
 // The names of each choice, for parsing, --help and messages (found by opt:: through ADL).
 std::span<const opt::EnumName<ComputeDevice>> enum_names(ComputeDevice);
 std::span<const opt::EnumName<MixedPrecision>> enum_names(MixedPrecision);
 std::span<const opt::EnumName<OptimizerOffload>> enum_names(OptimizerOffload);
+std::span<const opt::EnumName<CheckpointMetric>> enum_names(CheckpointMetric);
 
 const char* name_of(ComputeDevice device);
 const char* name_of(MixedPrecision precision);
 const char* name_of(OptimizerOffload offload);
+const char* name_of(CheckpointMetric metric);
 
 struct TrainOptions {
   std::string model_dir, train_path, test_path, special_token_path, output_dir;
@@ -49,6 +53,9 @@ struct TrainOptions {
   double stop_perplexity = 0.0;   // 0: off
   int64_t keep_checkpoints = 0;   // 0: all
   int64_t stop_after_epochs = 0;  // 0: off; stop as if interrupted (state saved) for --resume
+  int64_t eval_accuracy = 0;      // GSM8K accuracy on the first N test rows per epoch; 0: off
+  int64_t eval_max_new_tokens = 256;
+  CheckpointMetric checkpoint_metric = CheckpointMetric::perplexity;
   uint64_t seed = 42;
   bool shuffle = true;
   bool grad_ckpt = true;
@@ -160,6 +167,14 @@ void TrainOptions::visit_step_options(Visitor& v) {
     PresentIf{save_dtype_given});
   v(stop_after_epochs, "--stop-after-epochs", "K",
     "stop after K epochs as if interrupted (for --resume)");
+  v(eval_accuracy, "--eval-accuracy", "N",
+    "after each epoch, GSM8K exact-match accuracy of greedy answers to the first N test rows "
+    "(0 = off)",
+    NonNegative{});
+  v(eval_max_new_tokens, "--eval-max-new-tokens", "N", "most tokens per answer of --eval-accuracy",
+    Positive{});
+  v(checkpoint_metric, "--checkpoint-metric", "",
+    "what --num-checkpoints-to-keep ranks by (accuracy needs --eval-accuracy)");
 }
 
 template <class Visitor>

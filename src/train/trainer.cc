@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "core/files.h"
 #include "core/timer.h"
 #include "distributed/launch.h"
+#include "eval/eval_items.h"
 #include "io/hf_model.h"
 #include "io/storage/checkpoint_publisher.h"
 #include "model/resize.h"
@@ -174,6 +176,8 @@ LoopState expected_loop(const TrainOptions& o, const StepPlan& plan) {
           " layout=", static_cast<int>(o.layout), " pad=", static_cast<int>(o.pad_mode),
           " eval_bs=", o.eval_batch_size, " threads=", omp_get_max_threads(),
           o.lora ? str(" lora=", o.lora_config_path, " adapter=", o.adapter_dir) : "");
+  // Keep-best by accuracy ranks other numbers than a run that kept by perplexity.
+  if (o.checkpoint_metric == CheckpointMetric::accuracy) loop.fingerprint += " ranked_by=accuracy";
   return loop;
 }
 
@@ -194,6 +198,27 @@ LoopState open_run(const TrainOptions& o, const StepPlan& plan, RunFolder& run, 
 RankBatching rank_batching(const TrainOptions& o, const TrainInputs& in, const RankGroup& ranks) {
   return RankBatching{ranks.rank(), ranks.world(), in.tokenizer.pad_id(),
                       o.ctx_len,    o.layout,      o.pad_mode};
+}
+
+// The loss evaluation and, with --eval-accuracy N, the accuracy of greedy answers to the first N
+// test rows (read and checked now, before training), ranked as --checkpoint-metric says. The
+// decoding batch is capped at 16: its key/value cache grows with it.
+std::unique_ptr<Evaluation> make_evaluation(const TrainOptions& o, const TrainInputs& in,
+                                            const RankBatching& batching, Engine& engine,
+                                            const Placement& placement) {
+  Communicator& comm = engine.zero->comm();
+  std::vector<std::unique_ptr<Evaluation>> parts;
+  parts.push_back(std::make_unique<LossEvaluation>(in.test, batching, o.eval_batch_size, comm));
+  if (o.eval_accuracy > 0) {
+    EvalSettings settings;
+    settings.max_new_tokens = o.eval_max_new_tokens;
+    settings.batch_size = std::min<int64_t>(o.eval_batch_size, 16);
+    parts.push_back(std::make_unique<AccuracyEvaluation>(
+        read_seed_items(o.test_path, o.eval_accuracy), in.tokenizer, *engine.zero,
+        engine.model->params(), placement, settings));
+  }
+  const size_t ranked_by = o.checkpoint_metric == CheckpointMetric::accuracy ? 1 : 0;
+  return std::make_unique<EvaluationSet>(std::move(parts), ranked_by);
 }
 
 DType checkpoint_dtype(const TrainOptions& o, const LlamaConfig& config) {
@@ -244,6 +269,8 @@ struct EpochContext {
   RunFolder& run;
   LoopState& loop;
   bool lead;
+  // The previous epoch's accuracy, shown in the progress line; NaN before one.
+  double last_accuracy;
 };
 
 // Trains one epoch (or up to the step limit); returns its wall time.
@@ -273,12 +300,16 @@ double train_epoch(const EpochContext& c, int64_t epoch) {
           train_row(r, lr, c.loop.global_step, epoch, seconds, volume_before, comm));
       const double eta = epoch_timer.seconds() / static_cast<double>(s + 1) *
                          static_cast<double>(plan.total_steps - c.loop.global_step);
+      char accuracy[32] = "";  // after the first evaluation with --eval-accuracy
+      if (!std::isnan(c.last_accuracy)) {
+        std::snprintf(accuracy, sizeof(accuracy), " accuracy %.4f", c.last_accuracy);
+      }
       std::fprintf(stderr,
-                   "%sstep %lld/%lld epoch %lld loss %.4f lr %.3g grad_norm %.3f "
+                   "%sstep %lld/%lld epoch %lld loss %.4f lr %.3g grad_norm %.3f%s "
                    "%.0f tok/s ETA %s%s",
                    tty ? "\r" : "", static_cast<long long>(c.loop.global_step),
                    static_cast<long long>(plan.total_steps), static_cast<long long>(epoch), r.loss,
-                   lr, r.grad_norm, static_cast<double>(r.tokens) / seconds,
+                   lr, r.grad_norm, accuracy, static_cast<double>(r.tokens) / seconds,
                    format_seconds(eta).c_str(), tty ? "   " : "\n");
     }
     if (o.as_test) break;
@@ -305,8 +336,9 @@ void write_eval_row(RunFolder& run, int64_t epoch, const EvalReport& report, dou
 std::optional<std::string> stop_reason(const TrainOptions& o, int64_t epoch,
                                        const EvalReport& report) {
   if (o.as_test) return "--as-test";
-  if (o.stop_perplexity > 0.0 && report.rank_metric < o.stop_perplexity) {
-    return str("perplexity ", report.rank_metric, " below --stop-perplexity ", o.stop_perplexity);
+  const double perplexity = report.field("perplexity", report.rank_metric);
+  if (o.stop_perplexity > 0.0 && perplexity < o.stop_perplexity) {
+    return str("perplexity ", perplexity, " below --stop-perplexity ", o.stop_perplexity);
   }
   if (o.stop_after_epochs > 0 && epoch + 1 >= o.stop_after_epochs && epoch + 1 < o.num_epochs) {
     return str("--stop-after-epochs ", o.stop_after_epochs, " (continue with --resume)");
@@ -352,10 +384,10 @@ void log_done(const TrainOptions& o, const CheckpointPolicy& checkpoints, const 
                  CheckpointPolicy::folder_name(loop.epochs_done - 1).c_str());
   } else if (!checkpoints.kept().empty()) {
     const SavedCheckpoint& best = checkpoints.kept().best();
-    std::fprintf(stderr,
-                 "zerotune train: done (%s) in %s; best checkpoint %s/%s, perplexity %.4f\n",
+    std::fprintf(stderr, "zerotune train: done (%s) in %s; best checkpoint %s/%s, %s %.4f\n",
                  reason.c_str(), format_seconds(seconds).c_str(), o.output_dir.c_str(),
-                 CheckpointPolicy::folder_name(best.epoch).c_str(), best.metric);
+                 CheckpointPolicy::folder_name(best.epoch).c_str(), name_of(o.checkpoint_metric),
+                 best.metric);
   }
 }
 
@@ -373,8 +405,9 @@ int run_training(const TrainOptions& o) {
   Engine engine = build_engine(o, in, placement, comm);
   RunFolder run(o.output_dir, o.resume, comm);
   const RankBatching batching = rank_batching(o, in, ranks);
-  LossEvaluation evaluation(in.test, batching, o.eval_batch_size, comm);
-  CheckpointPolicy checkpoints(o.output_dir, o.keep_checkpoints, evaluation.order(), o.publisher,
+  const std::unique_ptr<Evaluation> evaluation =
+      make_evaluation(o, in, batching, engine, placement);
+  CheckpointPolicy checkpoints(o.output_dir, o.keep_checkpoints, evaluation->order(), o.publisher,
                                lead);
   std::unique_ptr<CheckpointWriter> writer;
   if (o.lora) {  // a PEFT adapter folder per epoch instead of the whole model
@@ -388,14 +421,17 @@ int run_training(const TrainOptions& o) {
   }
   LoopState loop = open_run(o, in.plan, run, *engine.zero, checkpoints);
   std::string reason = "all epochs done";
+  double last_accuracy = std::nan("");
   for (int64_t epoch = loop.epochs_done; epoch < o.num_epochs; ++epoch) {
     if (loop.global_step >= in.plan.total_steps && !o.as_test) break;
-    const double train_time = train_epoch({o, in, batching, engine, run, loop, lead}, epoch);
+    const double train_time =
+        train_epoch({o, in, batching, engine, run, loop, lead, last_accuracy}, epoch);
     Timer eval_timer;
     // --as-test checks the training and checkpoint paths only: no evaluation is run or reported.
     const EvalReport report =
-        o.as_test ? EvalReport{} : evaluation.run(*engine.model, loop.global_step);
+        o.as_test ? EvalReport{} : evaluation->run(*engine.model, loop.global_step);
     if (!o.as_test && lead) write_eval_row(run, epoch, report, train_time, eval_timer.seconds());
+    last_accuracy = report.field("accuracy", std::nan(""));
     checkpoints.save(epoch, report.rank_metric, *writer);
     loop.epochs_done = epoch + 1;
     loop.checkpoints = checkpoints.kept().kept();
