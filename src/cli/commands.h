@@ -13,5 +13,6 @@ int cmd_tokenize(int argc, char** argv, int first);
 int cmd_tokenizer(int argc, char** argv, int first);
 int cmd_storage(int argc, char** argv, int first);
 int cmd_serve(int argc, char** argv, int first);
+int cmd_report(int argc, char** argv, int first);
 
 }  // namespace zerotune
