@@ -27,7 +27,9 @@ text-align:left;vertical-align:top}th{background:#f5f5f5}td.num{text-align:right
 tr.differs td{background:#fff7e0}.swatch{display:inline-block;width:12px;height:12px;
 border-radius:2px;margin-right:6px;vertical-align:middle}.charts{display:flex;flex-wrap:wrap;
 gap:12px}figure.chart{margin:0;border:1px solid #eee;padding:6px}figcaption{font-size:13px}
-.note{color:#666}svg.chart .plot-area{fill:#fff;stroke:#999}svg.chart .grid{stroke:#eee}
+.note{color:#666}svg.chart .plot-area{fill:#fff;stroke:#999;shape-rendering:crispEdges}
+svg.chart .plot-frame{fill:none;stroke:#999;shape-rendering:crispEdges}
+svg.chart .grid{stroke:#eee;shape-rendering:crispEdges}
 svg.chart text{font-size:11px;fill:#444}svg.chart .series{fill:none;stroke-width:2}
 svg.chart .series.faint{stroke-width:1;stroke-opacity:.35}svg.chart .no-data{font-size:14px;
 fill:#999}.notes{color:#a60}

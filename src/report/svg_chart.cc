@@ -199,6 +199,9 @@ std::string render_chart(const ChartSpec& chart) {
   } else {
     svg += render_axes(chart, f, x_ticks, y_ticks);
     for (const Series& s : chart.series) svg += render_series(s, f);
+    // The frame last, over grid lines and curves that reach the axes' ends.
+    svg += "<rect class=\"plot-frame\" x=\"" + coord(kLeft) + "\" y=\"" + coord(kTop) +
+           "\" width=\"" + coord(kRight - kLeft) + "\" height=\"" + coord(kBottom - kTop) + "\"/>";
   }
   svg += "</svg>";
   std::string caption = "<figcaption><b>" + escape_html(chart.title) + "</b>";
