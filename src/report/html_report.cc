@@ -43,7 +43,9 @@ std::string duration(double seconds) {
   if (!std::isfinite(seconds)) return "";
   char buf[48];
   const long long t = std::llround(seconds);
-  if (t >= 3600) {
+  if (seconds < 60) {
+    std::snprintf(buf, sizeof(buf), "%.1fs", seconds);
+  } else if (t >= 3600) {
     std::snprintf(buf, sizeof(buf), "%lldh%02lldm%02llds", t / 3600, t % 3600 / 60, t % 60);
   } else {
     std::snprintf(buf, sizeof(buf), "%lldm%02llds", t / 60, t % 60);

@@ -33,6 +33,8 @@ class ProgressLine {
   }
   void set_held(int64_t bytes) { done_ = bytes; }
   void add(int64_t bytes) {
+    // The rate counts from the first byte, not from the request (a server may think first).
+    if (received_ == 0) timer_.reset();
     done_ += bytes;
     received_ += bytes;
     if (tty_ && timer_.seconds() >= next_draw_) draw();
