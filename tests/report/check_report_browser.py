@@ -152,25 +152,52 @@ def colour_pixels(area_pixels, colour):
     return int((np.abs(area_pixels.astype(int) - np.array(colour)).max(axis=2) <= 40).sum())
 
 
-def check_screenshot(name, png, figures, colours_per_chart):
-    """Every chart's plot area holds each of its runs' colours (a line, not a stray pixel)."""
+def empty_charts(png, colours_per_chart):
+    """(plot areas found, the charts among them lacking one of their runs' colours: a line, not a
+    stray pixel), or None where the PNG cannot be read."""
     try:
         import numpy as np
         from PIL import Image
     except ImportError as e:
-        print(f"SKIP  {name}: PNG not inspected: {e} (python3-pil, python3-numpy)")
-        return
+        print(f"SKIP  PNG not inspected: {e} (python3-pil, python3-numpy)")
+        return None
     pixels = np.asarray(Image.open(png).convert("RGB"))
     areas = plot_areas(pixels)
-    check(len(areas) == figures, f"{name}: every chart's plot area found in the PNG",
-          f"{len(areas)} of {figures}")
     empty = []
     for k, (top, bottom, left, right) in enumerate(areas):
         inside = pixels[top + 2:bottom - 1, left + 2:right - 2]
         counts = [colour_pixels(inside, c) for c in colours_per_chart(k)]
         if min(counts, default=0) < 30:
             empty.append(f"chart {k}: {counts}")
+    return len(areas), empty
+
+
+def check_screenshot(name, png, figures, colours_per_chart):
+    found = empty_charts(png, colours_per_chart)
+    if found is None:
+        return
+    areas, empty = found
+    check(areas == figures, f"{name}: every chart's plot area found in the PNG",
+          f"{areas} of {figures}")
     check(areas and not empty, f"{name}: no chart is empty in the PNG", "; ".join(empty))
+
+
+def check_empty_chart_seen(z, exe, w, a):
+    """A run without gradient norms: its page's third chart says "no data", and the PNG check
+    must find it empty (the check can fail)."""
+    probe = f"{w}/no-grad-norm"
+    shutil.copytree(a, probe)
+    rows = [json.loads(line) for line in open(f"{a}/metrics.jsonl") if line.strip()]
+    with open(f"{probe}/metrics.jsonl", "w") as f:
+        f.writelines(json.dumps({k: v for k, v in row.items() if k != "grad_norm"}) + "\n"
+                     for row in rows)
+    r = run([z, "report", probe])
+    png = f"{w}/no-grad-norm.png"
+    _, _, shot_ok = render(exe, w, f"{probe}/report.html", png)
+    found = empty_charts(png, lambda k: RUN_COLOURS[:1]) if r.returncode == 0 and shot_ok else None
+    if found is not None:
+        check(found[0] == 6 and [e.split(":")[0] for e in found[1]] == ["chart 2"],
+              "an empty chart is seen (the check can fail)", str(found))
 
 
 def check_browser(exe, w, name, html, figures, colours_per_chart):
@@ -239,6 +266,7 @@ def main():
     open(probe, "w").write("<html><body><script>console.error('probe')</script></body></html>")
     _, messages, _ = render(exe, w, probe, f"{w}/probe.png")
     check(any("probe" in m for m in messages), "a console message is seen (the check can fail)")
+    check_empty_chart_seen(z, exe, w, a)
     check_browser(exe, w, "trainer-page", f"{a}/report.html", 6, lambda k: RUN_COLOURS[:1])
     # Overlay: 4 training charts and 2 eval charts of all three runs, then the accuracy of the
     # third alone.
