@@ -81,15 +81,26 @@ std::string run_progress(const RunData& run) {
   return out;
 }
 
+bool any_accuracy(const std::vector<RunData>& runs) {
+  for (const RunData& run : runs) {
+    for (const EpochPoint& e : run.epochs) {
+      if (std::isfinite(e.accuracy)) return true;
+    }
+  }
+  return false;
+}
+
 std::string runs_table(const std::vector<RunData>& runs) {
   std::string out =
       "<table id=\"runs\"><tr><th>run</th><th>folder</th><th>progress</th><th>wall time</th>"
-      "<th>last train loss</th><th>best eval loss</th><th>notes</th></tr>";
+      "<th>last train loss</th><th>best eval loss</th>" +
+      std::string(any_accuracy(runs) ? "<th>best accuracy (%)</th>" : "") + "<th>notes</th></tr>";
   for (size_t i = 0; i < runs.size(); ++i) {
     const RunData& run = runs[i];
-    double best_eval = NAN;
+    double best_eval = NAN, best_accuracy = NAN;
     for (const EpochPoint& e : run.epochs) {
       if (std::isfinite(e.eval_loss) && !(best_eval <= e.eval_loss)) best_eval = e.eval_loss;
+      if (std::isfinite(e.accuracy) && !(best_accuracy >= e.accuracy)) best_accuracy = e.accuracy;
     }
     std::string notes;
     for (const std::string& note : run.notes) notes += (notes.empty() ? "" : "; ") + note;
@@ -97,7 +108,8 @@ std::string runs_table(const std::vector<RunData>& runs) {
            "</td><td>" + escape_html(run_progress(run)) + "</td><td>" +
            duration(wall_seconds(run)) + "</td>" +
            number_cell(run.steps.empty() ? NAN : run.steps.back().loss) + number_cell(best_eval) +
-           "<td class=\"notes\">" + escape_html(notes) + "</td></tr>";
+           (any_accuracy(runs) ? number_cell(100 * best_accuracy) : "") + "<td class=\"notes\">" +
+           escape_html(notes) + "</td></tr>";
   }
   return out + "</table>\n";
 }
@@ -154,15 +166,6 @@ ChartSpec loss_chart(const std::vector<RunData>& runs) {
   return chart;
 }
 
-bool any_accuracy(const std::vector<RunData>& runs) {
-  for (const RunData& run : runs) {
-    for (const EpochPoint& e : run.epochs) {
-      if (std::isfinite(e.accuracy)) return true;
-    }
-  }
-  return false;
-}
-
 std::string charts_section(const std::vector<RunData>& runs) {
   std::string out = "<h2>Training</h2><div class=\"charts\">";
   out += render_chart(loss_chart(runs));
@@ -188,7 +191,7 @@ std::string charts_section(const std::vector<RunData>& runs) {
 std::string epochs_table(const RunData& run, size_t index) {
   std::string out = "<h3>" + swatch(index) + escape_html(run.name) +
                     "</h3><table class=\"epochs\"><tr><th>epoch</th><th>eval loss</th>"
-                    "<th>perplexity</th><th>accuracy</th><th>examples</th><th>train time</th>"
+                    "<th>perplexity</th><th>accuracy (%)</th><th>examples</th><th>train time</th>"
                     "<th>eval time</th></tr>";
   for (const EpochPoint& e : run.epochs) {
     out +=

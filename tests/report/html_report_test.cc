@@ -151,6 +151,7 @@ TEST(ReportPage, EachChartHasOneSeriesPerRunAndTheLossTwo) {
   }
   const std::string without = render_report(runs, "now");
   EXPECT_EQ(chart_of(without, "accuracy"), "");
+  EXPECT_EQ(without.find("best accuracy"), std::string::npos);
   EXPECT_NE(chart_of(without, "perplexity"), "");
 }
 
@@ -196,6 +197,23 @@ TEST(ReportPage, TextFromTheRunIsEscaped) {
   for (const char* fetch : {" src=", " href=", "@import", "url("}) {
     EXPECT_EQ(page.find(fetch), std::string::npos) << fetch;
   }
+}
+
+// The runs table: alpha's best accuracy is its last epoch's 0.5, shown in percent; beta has none.
+TEST(ReportPage, RunsTableShowsTheBestAccuracy) {
+  const std::string page = render_report(two_runs(), "now");
+  const size_t begin = page.find("<table id=\"runs\">");
+  ASSERT_NE(begin, std::string::npos);
+  const std::string table = page.substr(begin, page.find("</table>", begin) - begin);
+  EXPECT_NE(table.find("<th>best accuracy (%)</th>"), std::string::npos);
+  const size_t alpha = table.find("alpha"), beta = table.find("beta");
+  ASSERT_LT(alpha, beta);
+  // alpha's row: best eval loss 1.75, then best accuracy 50.
+  EXPECT_NE(table.substr(alpha, beta - alpha)
+                .find("<td class=\"num\">1.75</td><td class=\"num\">50</td>"),
+            std::string::npos);
+  EXPECT_NE(table.substr(beta).find("<td class=\"num\">2.75</td><td class=\"num\"></td>"),
+            std::string::npos);
 }
 
 TEST(ReportPage, SettingsThatDifferBetweenRunsAreMarked) {
