@@ -6,6 +6,7 @@
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <set>
 
 #include "core/check.h"
@@ -322,6 +323,12 @@ void write_report(const std::vector<std::string>& dirs, const std::string& out) 
   ZT_CHECK(!dirs.empty(), "no run folder given");
   std::vector<RunData> runs;
   for (const std::string& dir : dirs) runs.push_back(read_run(dir));
+  // Runs whose folders share a name (a/out, b/out) are told apart by their paths.
+  std::map<std::string, int> uses;
+  for (const RunData& run : runs) ++uses[run.name];
+  for (RunData& run : runs) {
+    if (uses[run.name] > 1) run.name = run.dir;
+  }
   write_file_atomically(out, render_report(runs, utc_now()));
 }
 

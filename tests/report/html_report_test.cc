@@ -7,7 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <regex>
+#include <sstream>
 
 #include "report/svg_chart.h"
 
@@ -258,6 +261,42 @@ TEST(ReportPage, SmoothingIsTheDebiasedExponentialAverage) {
   }
   EXPECT_NEAR(loss_smoothing_weight(10), 1.0 - 2.0 / 3.0, 1e-12);      // span 2 at least
   EXPECT_NEAR(loss_smoothing_weight(2000), 1.0 - 2.0 / 101.0, 1e-12);  // span 100
+}
+
+// A long run's curve is thinned to at most 2000 points per series, and still ends at its last step.
+TEST(ReportPage, LongRunsAreThinnedAndEndAtTheLastStep) {
+  std::vector<RunData> runs = two_runs();
+  runs.resize(1);
+  runs[0].steps.clear();
+  for (int64_t s = 1; s <= 5001; ++s) runs[0].steps.push_back(step(s, 1.0, 1e-3 * s, 1.0, 10.0));
+  const std::string svg = chart_of(render_report(runs, "now"), "lr");
+  const std::vector<Points> lines = polylines(svg);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_LE(lines[0].size(), 2001u);
+  EXPECT_GE(lines[0].size(), 1000u);
+  const Axis x = axis_from_ticks(svg, "middle"), y = axis_from_ticks(svg, "end");
+  EXPECT_NEAR(x.value(lines[0].back().first), 5001, std::fabs(x.scale) * 0.25);
+  EXPECT_NEAR(y.value(lines[0].back().second), 5.001, std::fabs(y.scale) * 0.25);
+}
+
+// Two folders with one name (a/out, b/out) appear under their paths, not twice as "out".
+TEST(ReportPage, RunsSharingAFolderNameAreToldApartByPath) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / "zt-report-same-name";
+  fs::remove_all(root);
+  for (const char* parent : {"a", "b"}) {
+    fs::create_directories(root / parent / "out");
+    std::ofstream(root / parent / "out" / "metrics.jsonl")
+        << R"({"type":"train","step":1,"loss":2.0,"lr":0.001})"
+        << "\n";
+  }
+  const std::string a = (root / "a" / "out").string(), b = (root / "b" / "out").string();
+  write_report({a, b}, (root / "page.html").string());
+  std::ifstream in(root / "page.html");
+  std::stringstream page;
+  page << in.rdbuf();
+  EXPECT_NE(page.str().find("<title>" + escape_html(a) + "</title>"), std::string::npos);
+  EXPECT_NE(page.str().find("<title>" + escape_html(b) + "</title>"), std::string::npos);
 }
 
 TEST(ReportChart, TicksAreRoundAndCoverTheRange) {
