@@ -70,7 +70,8 @@ def main():
         env = base_env(HF_ENDPOINT=endpoint, ZEROTUNE_CACHE=f"{w}/cache")
         status, shown = run_on_terminal([z, "storage", "fetch", "org/big"], env)
         check(status == 0, "fetch on a terminal", shown.strip()[-200:] if status else "")
-        lines = re.findall(r"\rmodel\.safetensors: ([0-9.]+ [KMG]?i?B), ([0-9.]+ [KMG]?i?B)/s", shown)
+        size = r"([0-9.]+ [KMG]?i?B)"
+        lines = re.findall(rf"\rmodel\.safetensors: {size}, {size}/s", shown)
         full = f"{BIG_BYTES / 2**20:.2f} MiB"
         check(len(lines) >= 2 and lines[-1][0] == full,
               "the progress line is redrawn in place, ending at the full size",
