@@ -3,6 +3,7 @@
 // inside the plot area (`<rect class="plot-area">`); the tests read the SVG back to check it.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
