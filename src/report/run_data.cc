@@ -230,11 +230,12 @@ std::string newest_config(const std::string& dir) {
   return found;
 }
 
+// The folder's own name, also for "." or "runs/a/": what a legend shows.
 std::string folder_name(const std::string& dir) {
-  fs::path p = fs::path(dir).lexically_normal();
+  fs::path p = fs::absolute(dir).lexically_normal();
   if (p.filename().empty()) p = p.parent_path();
   const std::string name = p.filename().string();
-  return name.empty() || name == "." ? fs::absolute(p).filename().string() : name;
+  return name.empty() ? dir : name;
 }
 
 // Reads one optional file with `reader`; a missing file becomes `missing_note`.

@@ -153,6 +153,7 @@ TEST(ReportRunData, SettingsModelMemoryAndStateAreRead) {
   write(dir / "epoch-2" / "config.json", R"({"hidden_size":32})");
   const RunData run = read_run((dir.string() + "/"));
   EXPECT_EQ(run.name, dir.filename().string());
+  EXPECT_EQ(read_run((dir / ".").string()).name, dir.filename().string());
   ASSERT_EQ(run.settings.size(), 2u);
   EXPECT_EQ(run.settings[1], (std::pair<std::string, std::string>{"--packing", "yes"}));
   EXPECT_EQ(run.total_steps, 6);
