@@ -25,9 +25,10 @@ body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}
 h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;
 text-align:left;vertical-align:top}th{background:#f5f5f5}td.num{text-align:right}
+td:first-child{white-space:nowrap}
 tr.differs td{background:#fff7e0}.swatch{display:inline-block;width:12px;height:12px;
 border-radius:2px;margin-right:6px;vertical-align:middle}.charts{display:flex;flex-wrap:wrap;
-gap:12px}figure.chart{margin:0;border:1px solid #eee;padding:6px}figcaption{font-size:13px}
+gap:12px}figure.chart{margin:0;border:1px solid #eee;padding:6px;width:560px}figcaption{font-size:13px}
 .note{color:#666}svg.chart .plot-area{fill:#fff;stroke:#999;shape-rendering:crispEdges}
 svg.chart .plot-frame{fill:none;stroke:#999;shape-rendering:crispEdges}
 svg.chart .grid{stroke:#eee;shape-rendering:crispEdges}
@@ -143,12 +144,14 @@ ChartSpec loss_chart(const std::vector<RunData>& runs) {
   size_t longest = 0;
   for (const RunData& run : runs) longest = std::max(longest, run.steps.size());
   const double weight = loss_smoothing_weight(static_cast<int64_t>(longest));
+  const double span = 2.0 / (1.0 - weight) - 1.0;
   ChartSpec chart{"train-loss",
                   "Training loss",
                   "step",
                   "loss",
-                  "faint: each step's loss; solid: exponential moving average, weight " +
-                      short_number(weight, 3) + " (TensorBoard's smoothing, debiased)",
+                  "faint: each step's loss; solid: exponential moving average over a span of " +
+                      short_number(span, 6) + " steps (weight " + short_number(weight, 3) +
+                      ", debiased as TensorBoard's smoothing)",
                   false,
                   {}};
   for (size_t i = 0; i < runs.size(); ++i) {
@@ -271,7 +274,7 @@ std::string utc_now() {
 }  // namespace
 
 double loss_smoothing_weight(int64_t longest_run_steps) {
-  const double span = std::max(2.0, static_cast<double>(longest_run_steps) / 20.0);
+  const double span = std::max(2.0, static_cast<double>(longest_run_steps) / 50.0);
   return 1.0 - 2.0 / (span + 1.0);
 }
 

@@ -12,7 +12,7 @@
 namespace zerotune::report {
 
 // The training loss's smoothing: an exponential moving average over a span of S steps (weight
-// 1 - 2/(S+1) on the past, debiased at the start as TensorBoard's smoothing is), S a twentieth of
+// 1 - 2/(S+1) on the past, debiased at the start as TensorBoard's smoothing is), S a fiftieth of
 // the longest run's steps and at least 2: noisy per-step losses of long runs read as a trend while
 // a short run's curve does not lag behind its raw values.
 double loss_smoothing_weight(int64_t longest_run_steps);

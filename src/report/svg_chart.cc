@@ -11,7 +11,7 @@ namespace {
 
 // The SVG's size and the plot area inside it, in SVG units.
 constexpr double kWidth = 560, kHeight = 300;
-constexpr double kLeft = 68, kRight = 544, kTop = 16, kBottom = 250;
+constexpr double kLeft = 68, kRight = 532, kTop = 16, kBottom = 250;
 // More points than this in one series are thinned to every k-th: a polyline wider than the chart
 // in points shows nothing more, and a long run's page stays small.
 constexpr size_t kMaxPointsPerSeries = 2000;
@@ -89,13 +89,13 @@ std::string render_axes(const ChartSpec& chart, const Frame& f, const std::vecto
     const std::string y = coord(f.py(t));
     out += "<line class=\"grid\" x1=\"" + coord(kLeft) + "\" x2=\"" + coord(kRight) + "\" y1=\"" +
            y + "\" y2=\"" + y + "\"/>";
-    out += text_element(kLeft - 6, f.py(t) + 4, "end", short_number(t), " class=\"tick\"");
+    out += text_element(kLeft - 6, f.py(t) + 4, "end", short_number(t, 6), " class=\"tick\"");
   }
   for (const double t : x_ticks) {
     const std::string x = coord(f.px(t));
     out += "<line class=\"grid\" x1=\"" + x + "\" x2=\"" + x + "\" y1=\"" + coord(kTop) +
            "\" y2=\"" + coord(kBottom) + "\"/>";
-    out += text_element(f.px(t), kBottom + 16, "middle", short_number(t), " class=\"tick\"");
+    out += text_element(f.px(t), kBottom + 16, "middle", short_number(t, 6), " class=\"tick\"");
   }
   out += text_element((kLeft + kRight) / 2, kHeight - 12, "middle", chart.x_label,
                       " class=\"axis-label\"");
