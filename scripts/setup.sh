@@ -19,6 +19,7 @@ PACKAGES=(
   python3-botocore            # the reference SigV4 signer for storage tests
   nodejs                      # the loopback S3 server used by storage tests (npm package s3rver)
   libcpp-httplib-dev          # HTTP/1.1 for `zerotune serve`
+  chromium python3-pil        # the run report rendered by a headless browser, its PNG inspected
 )
 
 missing=()

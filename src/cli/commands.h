@@ -15,5 +15,6 @@ int cmd_storage(int argc, char** argv, int first);
 int cmd_serve(int argc, char** argv, int first);
 int cmd_merge(int argc, char** argv, int first);
 int cmd_eval(int argc, char** argv, int first);
+int cmd_report(int argc, char** argv, int first);
 
 }  // namespace zerotune

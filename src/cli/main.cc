@@ -31,6 +31,7 @@ const char* kUsage =
     "  debug steps   a few training steps on one batch, printing the loss of each\n"
     "  debug chat-template  a folder's chat template rendered as jinja2 renders it\n"
     "  bench         training-step throughput on random tokens, one JSON line out\n"
+    "  report        report.html of one or more runs: charts, settings, model, memory\n"
     "  storage       object storage: ls, cp, rm on s3://, fetch a model into the cache\n"
     "\n"
     "  zerotune <command> --help   flags of a command\n"
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
     if (command == "serve") return zerotune::cmd_serve(argc, argv, 2);
     if (command == "merge") return zerotune::cmd_merge(argc, argv, 2);
     if (command == "eval") return zerotune::cmd_eval(argc, argv, 2);
+    if (command == "report") return zerotune::cmd_report(argc, argv, 2);
     std::fprintf(stderr, "zerotune: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const zerotune::Error& e) {

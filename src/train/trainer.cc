@@ -18,6 +18,8 @@
 #include "io/hf_model.h"
 #include "io/storage/checkpoint_publisher.h"
 #include "model/resize.h"
+#include "report/html_report.h"
+#include "report/run_settings.h"
 #include "train/checkpoints.h"
 #include "train/evaluation.h"
 #include "train/inputs.h"
@@ -376,6 +378,12 @@ void write_memory_report(const ZeroEngine& engine, Communicator& comm, const Run
   write_file_atomically(run.path("memory.json"), row.dump(2) + "\n");
 }
 
+// OUTPUT_DIR/report.html and the settings.json it reads, uploaded beside metrics.jsonl. Rank 0.
+void publish_report(const TrainOptions& o, const RunFolder& run) {
+  if (!report::write_run_report(run.path(""), report::option_settings(o)) || !o.publisher) return;
+  for (const char* file : {"settings.json", "report.html"}) o.publisher->publish_file(file);
+}
+
 void log_done(const TrainOptions& o, const CheckpointPolicy& checkpoints, const LoopState& loop,
               const std::string& reason, double seconds) {
   if (o.as_test) {
@@ -437,12 +445,14 @@ int run_training(const TrainOptions& o) {
     loop.checkpoints = checkpoints.kept().kept();
     if (!o.as_test) run.save_state(*engine.zero, loop);
     if (o.publisher && lead) o.publisher->publish_file("metrics.jsonl");
+    if (lead) publish_report(o, run);
     if (const std::optional<std::string> why = stop_reason(o, epoch, report)) {
       reason = *why;
       break;
     }
   }
   write_memory_report(*engine.zero, comm, run, placement);
+  if (lead) publish_report(o, run);  // again, now with memory.json
   if (lead) log_done(o, checkpoints, loop, reason, total_timer.seconds());
   comm.barrier();
   // After the last collective, so that no rank waits (and times out) on the uploads. Throws,

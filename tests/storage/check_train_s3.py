@@ -23,6 +23,10 @@ check = report.check
 TIME_FIELDS = {"tokens_per_s", "step_time_s", "train_time_s", "eval_time_s"}
 
 
+# Files naming the run's own folders and times: compared with the run's local copy, not across runs.
+RUN_FILES = ("metrics.jsonl", "report.html", "settings.json")
+
+
 def files_of(root, skip=()):
     out = set()
     for d, _, files in os.walk(root):
@@ -78,8 +82,8 @@ def main():
         r = run([z, "storage", "cp", "s3://zt-train/runs/r1", remote], env)
         check(r.returncode == 0, "download the remote output", r.stderr.strip()[-200:])
         # memory.json (bytes per rank, peak RSS among them) stays local: it is not a result.
-        local_files = files_of(local, skip=("train_state", "metrics.jsonl", "memory.json"))
-        remote_files = files_of(remote, skip=("metrics.jsonl",))
+        local_files = files_of(local, skip=("train_state", "memory.json", *RUN_FILES))
+        remote_files = files_of(remote, skip=RUN_FILES)
         markers = {f for f in remote_files if f.endswith("/.complete")}
         epochs_local = sorted(d for d in os.listdir(local) if d.startswith("epoch-"))
         epochs_remote = sorted(d for d in os.listdir(remote) if d.startswith("epoch-"))
@@ -94,9 +98,12 @@ def main():
         check(metrics_without_times(f"{local}/metrics.jsonl") ==
               metrics_without_times(f"{remote}/metrics.jsonl"),
               "remote metrics.jsonl equals the local run's (timings aside)")
-        staged_files = files_of(staged, skip=("train_state", "metrics.jsonl", "memory.json"))
+        staged_files = files_of(staged, skip=("train_state", "memory.json", *RUN_FILES))
         check(staged_files == local_files, "--local-dir holds the same checkpoints, nothing staged",
               str(sorted(staged_files ^ local_files)))
+        check(all(filecmp.cmp(f"{staged}/{f}", f"{remote}/{f}", shallow=False)
+                  for f in ("report.html", "settings.json")),
+              "report.html and settings.json uploaded as the run wrote them last")
         check(os.path.isdir(f"{w}/cache/s3/zt-train/models/tiny"), "model cached under "
               "ZEROTUNE_CACHE")
 
@@ -111,8 +118,8 @@ def main():
                     "s3://zt-train/runs/r2", *flags2], env2)
         r = run([z, "storage", "cp", "s3://zt-train/runs/r2", f"{w}/remote2"], env)
         if r_l2.returncode == 0 and r_s2.returncode == 0 and r.returncode == 0:
-            want = files_of(local2, skip=("train_state", "metrics.jsonl", "memory.json"))
-            got = files_of(f"{w}/remote2", skip=("metrics.jsonl",))
+            want = files_of(local2, skip=("train_state", "memory.json", *RUN_FILES))
+            got = files_of(f"{w}/remote2", skip=RUN_FILES)
             got_markers = {f for f in got if f.endswith("/.complete")}
             same = got - got_markers == want and len(got_markers) == 2 and all(
                 filecmp.cmp(f"{local2}/{f}", f"{w}/remote2/{f}", shallow=False) for f in want)
@@ -129,7 +136,7 @@ def main():
                   "--local-dir", f"{w}/again", *flags], env)
         r2 = run([z, "storage", "ls", "s3://zt-train/runs/r1/"], env)
         check(r.returncode != 0 and "already holds a run" in r.stderr
-              and len(r2.stdout.splitlines()) == len(remote_files) + 1,
+              and len(r2.stdout.splitlines()) == len(remote_files) + len(RUN_FILES),
               "a new run into a used s3:// output is refused, nothing touched",
               r.stderr.strip()[-200:])
 

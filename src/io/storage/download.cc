@@ -1,11 +1,16 @@
 #include "io/storage/download.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string_view>
 
 #include "core/check.h"
+#include "core/timer.h"
 #include "io/storage/credentials.h"
 
 namespace zerotune::storage {
@@ -14,10 +19,56 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The `.partial` file a download appends to.
+// A download's progress line, redrawn in place at most every kRedrawSeconds while stderr is a
+// terminal (as training decides for its step line); ended with a newline once drawn. Downloads
+// done before the first redraw (config files) print nothing.
+class ProgressLine {
+ public:
+  ProgressLine(std::string file, int64_t total)
+      : file_(std::move(file)), total_(total), tty_(isatty(2) == 1) {}
+  ProgressLine(const ProgressLine&) = delete;
+  ProgressLine& operator=(const ProgressLine&) = delete;
+  ~ProgressLine() {
+    if (drawn_) std::fputc('\n', stderr);
+  }
+  void set_held(int64_t bytes) { done_ = bytes; }
+  void add(int64_t bytes) {
+    // The rate counts from the first byte, not from the request (a server may think first).
+    if (received_ == 0) timer_.reset();
+    done_ += bytes;
+    received_ += bytes;
+    if (tty_ && timer_.seconds() >= next_draw_) draw();
+  }
+  // The final figures, drawn only where a line is already shown.
+  void finish() {
+    if (drawn_) draw();
+  }
+
+ private:
+  static constexpr double kRedrawSeconds = 0.25;
+  void draw() {
+    const double seconds = timer_.seconds();
+    next_draw_ = seconds + kRedrawSeconds;
+    std::fprintf(stderr, "\r%s   ",
+                 format_download_progress(file_, done_, total_, received_, seconds).c_str());
+    std::fflush(stderr);
+    drawn_ = true;
+  }
+
+  std::string file_;
+  int64_t total_;
+  bool tty_;
+  bool drawn_ = false;
+  int64_t done_ = 0, received_ = 0;
+  Timer timer_;
+  double next_draw_ = kRedrawSeconds;
+};
+
+// The `.partial` file a download appends to; `progress` follows the bytes it holds.
 class PartialFile {
  public:
-  explicit PartialFile(std::string path) : path_(std::move(path)) {}
+  PartialFile(std::string path, ProgressLine& progress)
+      : path_(std::move(path)), progress_(progress) {}
   const std::string& path() const { return path_; }
 
   // Opens for appending and returns the bytes it holds. Opening creates it, so an empty object
@@ -26,6 +77,7 @@ class PartialFile {
     close();
     out_.open(path_, std::ios::binary | std::ios::app);
     ZT_CHECK(out_, path_, ": cannot open for writing");
+    progress_.set_held(size_on_disk());
     return size_on_disk();
   }
   // Drops the bytes held: what comes next is the object's beginning.
@@ -33,10 +85,12 @@ class PartialFile {
     close();
     out_.open(path_, std::ios::binary | std::ios::trunc);
     ZT_CHECK(out_, path_, ": cannot open for writing");
+    progress_.set_held(0);
   }
   void append(std::string_view bytes) {
     out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     ZT_CHECK(out_, path_, ": write failed (disk full?)");
+    progress_.add(static_cast<int64_t>(bytes.size()));
   }
   void close() {
     if (out_.is_open()) out_.close();
@@ -54,8 +108,29 @@ class PartialFile {
 
  private:
   std::string path_;
+  ProgressLine& progress_;
   std::ofstream out_;
 };
+
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  while (bytes >= 1024.0 && unit < 4) bytes /= 1024.0, ++unit;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), unit == 0 ? "%.0f %s" : "%.2f %s", bytes, units[unit]);
+  return buf;
+}
+
+std::string minutes_seconds(double seconds) {
+  const long long t = std::llround(seconds);
+  char buf[32];
+  if (t >= 3600) {
+    std::snprintf(buf, sizeof(buf), "%lldh%02lldm", t / 3600, t % 3600 / 60);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%lldm%02llds", t / 60, t % 60);
+  }
+  return buf;
+}
 
 // One GET of the object from byte `offset` on, appended to `partial`. A server that ignores the
 // range answers 200 with the whole object: then those bytes replace the partial ones instead of
@@ -122,15 +197,32 @@ bool holds_object(long status, int64_t held, int64_t known_size) {
 
 }  // namespace
 
+std::string format_download_progress(std::string_view file, int64_t done, int64_t total,
+                                     int64_t received, double seconds) {
+  std::string line = str(file, ": ", human_bytes(static_cast<double>(done)));
+  if (total > 0) {
+    line += str(" of ", human_bytes(static_cast<double>(total)), " (",
+                std::min<int64_t>(100, done * 100 / total), "%)");
+  }
+  const double rate = seconds > 0.0 ? static_cast<double>(received) / seconds : 0.0;
+  line += ", " + human_bytes(rate) + "/s";
+  if (total > 0 && rate > 0.0 && done < total) {
+    line += ", ETA " + minutes_seconds(static_cast<double>(total - done) / rate);
+  }
+  return line;
+}
+
 DownloadResult download_resumable(const ResumableDownload& d, const RetryPolicy& retry) {
   ZT_CHECK(d.make_request, "download_resumable: ", d.name, ": no request builder");
-  PartialFile partial(d.path + ".partial");
+  ProgressLine progress(fs::path(d.path).filename().string(), d.known_size);
+  PartialFile partial(d.path + ".partial", progress);
   int attempts = 0;
   const HttpResponse r = with_retries(retry, "GET " + d.name, [&] {
     ++attempts;
     return fetch_rest(d, partial);
   });
   partial.close();
+  progress.finish();
   const int64_t got = partial.size_on_disk();
   if (r.status == 404 && d.missing == ResumableDownload::Missing::report) {
     partial.remove();

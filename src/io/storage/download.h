@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -53,6 +54,13 @@ struct ResumableDownload {
 };
 
 enum class DownloadResult : uint8_t { saved, missing };
+
+// The progress line a download shows on a terminal (stderr a tty; nothing otherwise, as
+// training's step lines): "model.safetensors: 1.25 GiB of 13.48 GiB (9%), 45.2 MiB/s, ETA 4m32s".
+// `done` counts the bytes held (a resumed download's earlier ones too), `received` those this run
+// fetched in `seconds`, which set the rate; without a `total` (-1) the line has no share or ETA.
+std::string format_download_progress(std::string_view file, int64_t done, int64_t total,
+                                     int64_t received, double seconds);
 
 // Downloads as described above. Throws, naming `name` (or the request URL for transport errors)
 // and never a secret: on a refused status (the partial file is removed), on retries exhausted
