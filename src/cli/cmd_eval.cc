@@ -31,6 +31,8 @@ void declare_flags(Args& args) {
               "seed")
       .option("--special_token_path|--special-token-path", "tokens.json",
               "special tokens added to the tokenizer, as training added them")
+      .option("--adapter", "DIR|s3://B/P|OWNER/NAME",
+              "a PEFT LoRA adapter of --model, merged in before decoding")
       .option("--limit", "N", "only the first N rows (default: all)")
       .option("--batch-size", "N", "sequences decoded together", "8")
       .option("--max-new-tokens|--max_new_tokens", "N", "most tokens per completion", "256")
@@ -46,6 +48,7 @@ void declare_flags(Args& args) {
 }
 
 struct EvalJob {
+  std::string adapter;  // a PEFT adapter merged into the model (empty: none)
   std::string model, data, special_tokens, out;
   EvalFormat format = EvalFormat::seed;
   int64_t limit = -1;
@@ -67,6 +70,7 @@ EvalJob parse_job(const Args& args) {
   job.model = args.require("--model");
   job.data = args.require("--data");
   job.special_tokens = args.get("--special_token_path");
+  job.adapter = args.get("--adapter");
   job.out = args.get("--out");
   const std::string format = args.get("--format");
   ZT_CHECK(format == "seed" || format == "lm-eval",
@@ -181,7 +185,8 @@ int cmd_eval(int argc, char** argv, int first) {
   const std::vector<EvalItem> items = job.format == EvalFormat::seed
                                           ? read_seed_items(job.data, job.limit)
                                           : read_lm_eval_items(job.data, job.limit, job.fewshot);
-  const EvalModel model = load_eval_model(job.model, job.special_tokens, job.device, job.dtype);
+  const EvalModel model =
+      load_eval_model(job.model, job.adapter, job.special_tokens, job.device, job.dtype);
   encode_prompts(*model.tokenizer, items, model.params().config().vocab_size);  // checks ids
   const Timer timer;
   const EvalOutcome outcome =

@@ -1,12 +1,13 @@
 #include "eval/eval_model.h"
 
 #include "core/check.h"
+#include "io/peft_adapter.h"
 #include "io/storage/model_source.h"
 
 namespace zerotune {
 
-EvalModel load_eval_model(const std::string& source, const std::string& special_token_path,
-                          Device device, DType dtype) {
+EvalModel load_eval_model(const std::string& source, const std::string& adapter,
+                          const std::string& special_token_path, Device device, DType dtype) {
   ZT_CHECK(device.is_cpu() || cuda_backend_built(),
            "--device cuda: this zerotune was built without the CUDA backend "
            "(scripts/build.sh --cuda builds build-cuda/zerotune)");
@@ -16,6 +17,10 @@ EvalModel load_eval_model(const std::string& source, const std::string& special_
   EvalModel m;
   m.folder = storage::resolve_model_source(source);
   m.loaded = read_hf_folder(m.folder);
+  if (!adapter.empty()) {
+    apply_adapter(m.loaded.params, storage::resolve_adapter_source(adapter));
+    m.loaded.config = m.loaded.params.config();  // grown for an adapter's added tokens
+  }
   ZT_CHECK(m.loaded.tokenizer.has_value(), m.folder,
            " has no tokenizer.model; evaluation needs the model's tokenizer");
   m.tokenizer.emplace(Tokenizer::from_files(*m.loaded.tokenizer));

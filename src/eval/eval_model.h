@@ -23,8 +23,9 @@ struct EvalModel {
 };
 
 // Loads everything; errors name the folder or file at fault. On a GPU the weights are placed in
-// `dtype` (f32 or bf16) and the host copy is dropped; the CPU decodes in f32.
-EvalModel load_eval_model(const std::string& source, const std::string& special_token_path,
-                          Device device, DType dtype);
+// `dtype` (f32 or bf16) and the host copy is dropped; the CPU decodes in f32. A non-empty
+// `adapter` (a PEFT LoRA folder, s3:// prefix or Hub id) is merged into the weights first.
+EvalModel load_eval_model(const std::string& source, const std::string& adapter,
+                          const std::string& special_token_path, Device device, DType dtype);
 
 }  // namespace zerotune

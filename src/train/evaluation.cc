@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/check.h"
+#include "io/peft_adapter.h"
 
 namespace zerotune {
 
@@ -37,17 +38,32 @@ namespace zerotune {
 namespace {
 
 // Every parameter of the engine, whole, on every rank: gathered to rank 0 one tensor at a time
-// and broadcast from there (collective). f32 in host memory.
-LlamaParams gather_full_params(ZeroEngine& engine, const LlamaParams& layout) {
+// and broadcast from there (collective). f32 in host memory. A LoRA run's adapter groups (after
+// the model's own) are merged into the base weights, W + scale B A, so decoding sees the
+// fine-tuned model; modules_to_save are base groups and arrive trained already.
+LlamaParams gather_full_params(ZeroEngine& engine, const LlamaParams& layout,
+                               const std::optional<LoraConfig>& lora) {
   Communicator& comm = engine.comm();
+  auto gather = [&](const ParamView& view, float* values) {
+    engine.gather_tensor(view.name, values);
+    comm.broadcast(values, view.shape.numel() * 4, 0);
+  };
   LlamaParams full(layout.config());
   for (ParamGroup& group : full.groups()) {
-    for (const ParamView& view : group.views) {
-      float* values = group.data.f32() + view.offset;
-      engine.gather_tensor(view.name, values);
-      comm.broadcast(values, view.shape.numel() * 4, 0);
+    for (const ParamView& view : group.views) gather(view, group.data.f32() + view.offset);
+  }
+  if (!lora) return full;
+  PeftAdapter adapter;
+  adapter.config = *lora;
+  adapter.config.modules_to_save.clear();
+  for (size_t g = full.groups().size(); g < layout.groups().size(); ++g) {
+    for (const ParamView& view : layout.groups()[g].views) {
+      Buffer values(DType::f32, view.shape);  // [r, in] or [out, r]
+      gather(view, values.f32());
+      adapter.tensors.emplace(view.name, std::move(values));
     }
   }
+  merge_adapter(full, adapter);
   return full;
 }
 
@@ -62,7 +78,7 @@ EvalReport AccuracyEvaluation::run(LlamaModel& /*model*/, int64_t /*step*/) {
   }
   double counts[3] = {0.0, 0.0, 0.0};  // scored, correct, skipped
   {
-    LlamaParams full = gather_full_params(engine_, layout_);
+    LlamaParams full = gather_full_params(engine_, layout_, lora_);
     std::optional<LlamaParams> placed;
     if (!placement_.device.is_cpu())
       placed.emplace(full.placed(placement_.dtype, placement_.device));

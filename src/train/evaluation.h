@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "distributed/zero/zero_engine.h"
 #include "eval/gsm8k_eval.h"
 #include "model/llama.h"
+#include "model/lora.h"
 #include "train/batching.h"
 #include "train/keep_best.h"
 
@@ -68,13 +70,15 @@ class LossEvaluation final : public Evaluation {
 class AccuracyEvaluation final : public Evaluation {
  public:
   AccuracyEvaluation(std::vector<EvalItem> items, const Tokenizer& tokenizer, ZeroEngine& engine,
-                     const LlamaParams& layout, Placement placement, EvalSettings settings)
+                     const LlamaParams& layout, Placement placement, EvalSettings settings,
+                     std::optional<LoraConfig> lora = std::nullopt)
       : items_(std::move(items)),
         tokenizer_(tokenizer),
         engine_(engine),
         layout_(layout),
         placement_(placement),
-        settings_(settings) {}
+        settings_(settings),
+        lora_(std::move(lora)) {}
   MetricOrder order() const override { return MetricOrder::higher_is_better; }
   EvalReport run(LlamaModel& model, int64_t step) override;
 
@@ -85,6 +89,7 @@ class AccuracyEvaluation final : public Evaluation {
   const LlamaParams& layout_;
   Placement placement_;
   EvalSettings settings_;
+  std::optional<LoraConfig> lora_;  // a LoRA run: its adapters are merged before decoding
 };
 
 // Several evaluations as one: their fields in one row, their summaries on one line, ranked by the

@@ -217,7 +217,8 @@ std::unique_ptr<Evaluation> make_evaluation(const TrainOptions& o, const TrainIn
     settings.batch_size = std::min<int64_t>(o.eval_batch_size, 16);
     parts.push_back(std::make_unique<AccuracyEvaluation>(
         read_seed_items(o.test_path, o.eval_accuracy), in.tokenizer, *engine.zero,
-        engine.model->params(), placement, settings));
+        engine.model->params(), placement, settings,
+        o.lora ? std::optional<LoraConfig>(engine.lora_setup.config) : std::nullopt));
   }
   const size_t ranked_by = o.checkpoint_metric == CheckpointMetric::accuracy ? 1 : 0;
   return std::make_unique<EvaluationSet>(std::move(parts), ranked_by);
