@@ -37,27 +37,36 @@ EvalReport LossEvaluation::run(LlamaModel& model, int64_t step) {
 namespace zerotune {
 namespace {
 
-// Every parameter of the engine, whole, on every rank: gathered to rank 0 one tensor at a time
-// and broadcast from there (collective). f32 in host memory. A LoRA run's adapter groups (after
-// the model's own) are merged into the base weights, W + scale B A, so decoding sees the
-// fine-tuned model; modules_to_save are base groups and arrive trained already.
-LlamaParams gather_full_params(ZeroEngine& engine, const LlamaParams& layout,
+// Every parameter of the model, whole, on every rank, f32 in host memory (collective). Trainable
+// groups come from the engine's f32 master values (gathered to rank 0 one tensor at a time and
+// broadcast); a frozen group (LoRA's base) has only its compute copy, fetched as the model fetches
+// it before use. A LoRA run's adapter groups (after the model's own) are merged into the base
+// weights, W + scale B A, so decoding sees the fine-tuned model.
+LlamaParams gather_full_params(ZeroEngine& engine, const LlamaParams& model_params,
                                const std::optional<LoraConfig>& lora) {
   Communicator& comm = engine.comm();
   auto gather = [&](const ParamView& view, float* values) {
     engine.gather_tensor(view.name, values);
     comm.broadcast(values, view.shape.numel() * 4, 0);
   };
-  LlamaParams full(layout.config());
-  for (ParamGroup& group : full.groups()) {
-    for (const ParamView& view : group.views) gather(view, group.data.f32() + view.offset);
+  LlamaParams full(model_params.config());
+  for (size_t g = 0; g < full.groups().size(); ++g) {
+    ParamGroup& group = full.groups()[g];
+    const ParamGroup& source = model_params.groups()[g];
+    if (source.trainable) {
+      for (const ParamView& view : group.views) gather(view, group.data.f32() + view.offset);
+      continue;
+    }
+    engine.fetch_params(static_cast<int64_t>(g), -1);
+    convert_copy(group.data.view(), source.data.view().flat(0, group.data.numel()));
+    engine.release_params(static_cast<int64_t>(g));
   }
   if (!lora) return full;
   PeftAdapter adapter;
   adapter.config = *lora;
-  adapter.config.modules_to_save.clear();
-  for (size_t g = full.groups().size(); g < layout.groups().size(); ++g) {
-    for (const ParamView& view : layout.groups()[g].views) {
+  adapter.config.modules_to_save.clear();  // trained in place: gathered above with the base
+  for (size_t g = full.groups().size(); g < model_params.groups().size(); ++g) {
+    for (const ParamView& view : model_params.groups()[g].views) {
       Buffer values(DType::f32, view.shape);  // [r, in] or [out, r]
       gather(view, values.f32());
       adapter.tensors.emplace(view.name, std::move(values));
@@ -69,7 +78,7 @@ LlamaParams gather_full_params(ZeroEngine& engine, const LlamaParams& layout,
 
 }  // namespace
 
-EvalReport AccuracyEvaluation::run(LlamaModel& /*model*/, int64_t /*step*/) {
+EvalReport AccuracyEvaluation::run(LlamaModel& model, int64_t /*step*/) {
   Communicator& comm = engine_.comm();
   std::vector<EvalItem> mine;
   for (size_t i = static_cast<size_t>(comm.rank()); i < items_.size();
@@ -78,7 +87,7 @@ EvalReport AccuracyEvaluation::run(LlamaModel& /*model*/, int64_t /*step*/) {
   }
   double counts[3] = {0.0, 0.0, 0.0};  // scored, correct, skipped
   {
-    LlamaParams full = gather_full_params(engine_, layout_, lora_);
+    LlamaParams full = gather_full_params(engine_, model.params(), lora_);
     std::optional<LlamaParams> placed;
     if (!placement_.device.is_cpu())
       placed.emplace(full.placed(placement_.dtype, placement_.device));

@@ -236,6 +236,31 @@ def check_training(z, model, data, w):
           f"train {[m.get('accuracy') for m in rows]}, eval {evals} {r.stderr.strip()[-200:]}")
 
 
+def check_lora_training(z, model, data, w):
+    """A LoRA run's accuracy is that of the model with its adapters: equal to `zerotune eval
+    --adapter` of each epoch's adapter folder over the base."""
+    train, test = constant_answer_data(w)
+    out, config = f"{w}/run_lora", f"{w}/lora.json"
+    with open(config, "w") as f:
+        json.dump({"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": "all-linear"},
+                  f)
+    r = run([z, "train", "--model_name", model, "--train_path", train, "--test_path", test,
+             "--special_token_path", f"{data}/tokens.json", "--output_dir", out, "-bs", "4",
+             "--ctx-len", "128", "--lr", "3e-2", "--warmup-steps", "2", "--num-epochs", "3",
+             "--lora", "--lora-config", config, "--eval-accuracy", "8",
+             "--eval-max-new-tokens", "16"], timeout=400)
+    rows = [m for m in metrics(out) if m["type"] == "eval"] if r.returncode == 0 else []
+    evals = []
+    for m in rows:
+        e = run([z, "eval", "--model", model, "--adapter", f"{out}/epoch-{m['epoch']}", "--data",
+                 test, "--limit", "8", "--max-new-tokens", "16", "--json"])
+        evals.append(json.loads(e.stdout)["filters"]["exact_match"]["accuracy"]
+                     if e.returncode == 0 else e.stderr.strip()[-160:])
+    check(len(rows) == 3 and evals == [m["accuracy"] for m in rows],
+          "LoRA: every epoch's accuracy equals `zerotune eval --adapter`",
+          f"train {[m.get('accuracy') for m in rows]}, eval {evals} {r.stderr.strip()[-200:]}")
+
+
 def main():
     _, z, w = check_args()
     try:
@@ -250,6 +275,7 @@ def main():
         check(False, "mpirun available", "install openmpi-bin (scripts/setup.sh)")
     else:
         check_training(z, model, data, w)
+    check_lora_training(z, model, data, w)
     return report.finish()
 
 
