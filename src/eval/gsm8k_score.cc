@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <regex>
 #include <vector>
 
 namespace zerotune {
@@ -77,30 +76,27 @@ std::optional<std::string> final_answer(std::string_view text) {
 
 namespace {
 
-// The harness's regex filter: Python's re.findall, then the first match (select >= 0) or the last;
-// of a match with several groups, the first non-empty one; stripped. ECMAScript's alternation and
-// greedy repetition choose as Python's backtracking engine does for these patterns.
-std::string regex_filter(std::string_view completion, const std::regex& pattern, int select) {
-  const std::string text(completion);
-  std::vector<std::string> found;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), pattern);
-       it != std::sregex_iterator(); ++it) {
-    const std::smatch& m = *it;
-    std::string chosen;
-    for (size_t g = 1; g < m.size(); ++g) {
-      if (m[g].matched && m[g].length() > 0) {
-        chosen = m[g].str();
-        break;
-      }
-    }
-    found.push_back(chosen);
+bool in_strict_class(char c) {
+  return is_digit(c) || c == '.' || c == ',';
+}
+
+bool in_flexible_class(char c) {
+  return in_strict_class(c) || c == '$';
+}
+
+// The length of "-?C{min_run,}" matched at `pos` (C the class, greedy; the sign is dropped when
+// the run after it is too short, as a backtracking engine does), or 0 where it does not match.
+size_t signed_run_at(std::string_view s, size_t pos, bool (*in_class)(char), size_t min_run) {
+  const auto run_from = [&](size_t from) {
+    size_t end = from;
+    while (end < s.size() && in_class(s[end])) ++end;
+    return end - from;
+  };
+  if (pos < s.size() && s[pos] == '-') {
+    if (const size_t run = run_from(pos + 1); run >= min_run) return run + 1;
   }
-  if (found.empty()) return std::string(kHarnessInvalid);
-  const std::string& match = select >= 0 ? found.front() : found.back();
-  const size_t b = match.find_first_not_of(" \t\n\r\f\v");
-  if (b == std::string::npos) return "";
-  const size_t e = match.find_last_not_of(" \t\n\r\f\v");
-  return match.substr(b, e - b + 1);
+  const size_t run = run_from(pos);
+  return run >= min_run ? run : 0;
 }
 
 // The harness's regexes_to_ignore, in its order, then lower case.
@@ -124,15 +120,37 @@ std::string harness_ignored(std::string_view text) {
 
 }  // namespace
 
+// The harness's regex filters are Python's re.findall, then the first or the last match; their
+// patterns are simple enough to scan for directly. Every class character is ASCII, so stepping
+// over UTF-8 byte by byte finds the same matches as Python's code-point scan.
 std::string harness_strict_match(std::string_view completion) {
-  // The harness's "#### (\-?[0-9\.\,]+)" (the escapes are redundant in Python's syntax).
-  static const std::regex pattern("#### (-?[0-9.,]+)");
-  return regex_filter(completion, pattern, 0);
+  // "#### (\-?[0-9\.\,]+)", the first match: the first "#### " followed by a number.
+  const std::string_view marker = "#### ";
+  for (size_t at = completion.find(marker); at != std::string_view::npos;
+       at = completion.find(marker, at + 1)) {
+    const size_t number = at + marker.size();
+    if (const size_t n = signed_run_at(completion, number, in_strict_class, 1); n > 0) {
+      return std::string(completion.substr(number, n));
+    }
+  }
+  return std::string(kHarnessInvalid);
 }
 
 std::string harness_flexible_extract(std::string_view completion) {
-  static const std::regex pattern("(-?[$0-9.,]{2,})|(-?[0-9]+)");
-  return regex_filter(completion, pattern, -1);
+  // "(-?[$0-9.,]{2,})|(-?[0-9]+)", the last of the non-overlapping matches.
+  std::string_view last;
+  size_t pos = 0;
+  while (pos < completion.size()) {
+    size_t n = signed_run_at(completion, pos, in_flexible_class, 2);
+    if (n == 0) n = signed_run_at(completion, pos, is_digit, 1);
+    if (n == 0) {
+      ++pos;
+      continue;
+    }
+    last = completion.substr(pos, n);
+    pos += n;
+  }
+  return last.empty() ? std::string(kHarnessInvalid) : std::string(last);
 }
 
 bool harness_exact_match(std::string_view prediction, std::string_view reference) {

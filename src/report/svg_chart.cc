@@ -37,12 +37,16 @@ bool finite_point(const std::pair<double, double>& p) {
   return std::isfinite(p.first) && std::isfinite(p.second);
 }
 
-// A flat range is widened so that its one value sits in the middle of the axis.
+// A flat range is widened so that its one value sits in the middle of the axis. A range of a few
+// parts in 1e9 counts as flat: a one-step run's smoothed loss can differ from the raw one in the
+// last bit, and no tick labels could tell such ends apart.
 void widen_flat(Range& r, bool integer_only) {
-  if (r.hi > r.lo) return;
-  const double pad = integer_only ? 1.0 : (r.lo == 0.0 ? 1.0 : std::fabs(r.lo) * 0.5);
-  r.lo -= pad;
-  r.hi += pad;
+  const double scale = std::max(std::fabs(r.lo), std::fabs(r.hi));
+  if (r.hi - r.lo > 1e-9 * scale) return;
+  const double middle = 0.5 * (r.lo + r.hi);
+  const double pad = integer_only ? 1.0 : (scale == 0.0 ? 1.0 : scale * 0.5);
+  r.lo = middle - pad;
+  r.hi = middle + pad;
 }
 
 // The axes' ranges: the data's, widened to the outer ticks so that every point is inside.
@@ -167,6 +171,8 @@ std::string short_number(double x, int digits) {
 
 std::vector<double> nice_ticks(double lo, double hi, int target, bool integer_only) {
   if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi)) return {lo};
+  // Below a part in 1e9 of the values there are no round numbers between the ends to show.
+  if (hi - lo <= 1e-9 * std::max(std::fabs(lo), std::fabs(hi))) return {lo, hi};
   const double raw = (hi - lo) / std::max(1, target);
   const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
   double step = magnitude;
@@ -175,12 +181,12 @@ std::vector<double> nice_ticks(double lo, double hi, int target, bool integer_on
     if (step >= raw) break;
   }
   if (integer_only) step = std::max(1.0, std::round(step));
+  // Ticks k * step from the one at or below lo to the first at or above hi, counted in integers
+  // so that a step below the values' resolution cannot stall the loop.
+  const double k_first = std::floor(lo / step), k_end = std::ceil(hi / step + 0.999);
+  if (!(k_end - k_first <= 4.0 * target + 4.0)) return {lo, hi};
   std::vector<double> ticks;
-  const double first = std::floor(lo / step) * step;
-  for (double t = first; t < hi + step * 0.999; t += step) {
-    // Snap to the step's grid, so that 0.30000000000000004 prints as 0.3.
-    ticks.push_back(std::round(t / step) * step);
-  }
+  for (double k = k_first; k < k_end; k += 1.0) ticks.push_back(k * step);
   return ticks;
 }
 

@@ -74,6 +74,21 @@ TEST(Gsm8kScore, HarnessFlexibleExtractTakesTheLastNumber) {
   EXPECT_EQ(harness_flexible_extract("no numbers here"), kHarnessInvalid);
 }
 
+// Cases where the sign or a short run makes a backtracking engine choose; the expected values are
+// what Python's re.findall gives for the harness's patterns.
+TEST(Gsm8kScore, HarnessFiltersBacktrackAsPythonsRe) {
+  EXPECT_EQ(harness_strict_match("#### -\n#### ,"), ",");
+  EXPECT_EQ(harness_strict_match("#### --4 #### -.5"), "-.5");
+  EXPECT_EQ(harness_strict_match("5-3"), kHarnessInvalid);
+  EXPECT_EQ(harness_flexible_extract("-$5 then --7"), "-7");
+  EXPECT_EQ(harness_flexible_extract("5-3"), "-3");
+  EXPECT_EQ(harness_flexible_extract("1.2.3 x"), "1.2.3");
+  EXPECT_EQ(harness_flexible_extract("\xc3\xa9" "9" "\xc3\xa9"), "9");
+  EXPECT_EQ(harness_flexible_extract("-$"), kHarnessInvalid);
+  EXPECT_EQ(harness_flexible_extract("x-."), kHarnessInvalid);
+  EXPECT_EQ(harness_flexible_extract("$ 7"), "7");
+}
+
 TEST(Gsm8kScore, HarnessExactMatchIgnoresItsPatterns) {
   const char* reference = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 1,072";
   EXPECT_TRUE(harness_exact_match("1072", reference));
