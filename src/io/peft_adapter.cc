@@ -88,18 +88,21 @@ void adapter_group_values(const PeftAdapter& adapter, const ParamGroup& layout, 
   }
 }
 
-void merge_adapter(LlamaParams& params, const PeftAdapter& adapter) {
-  const LlamaConfig& model = params.config();
+void merge_adapter_layer(LlamaParams& params, const PeftAdapter& adapter, int64_t l) {
   const LoraConfig& c = adapter.config;
   const float scale = static_cast<float>(c.scale());
-  for (int64_t l = 0; l < model.num_hidden_layers; ++l) {
-    for (const LoraSite& s : lora_sites(model, c)) {
-      const Tensor w = weight(params, str("model.layers.", l, ".", lora_module_path(s.module),
-                                          ".weight"));                                // [out, in]
-      const float* a = adapter.tensors.at(lora_tensor_name(l, s.module, 'A')).f32();  // [r, in]
-      const float* b = adapter.tensors.at(lora_tensor_name(l, s.module, 'B')).f32();  // [out, r]
-      cpu::gemm(false, false, s.out, s.in, c.r, scale, b, c.r, a, s.in, 1.0f, w.f32(), s.in);
-    }
+  for (const LoraSite& s : lora_sites(params.config(), c)) {
+    const Tensor w = weight(params, str("model.layers.", l, ".", lora_module_path(s.module),
+                                        ".weight"));                                // [out, in]
+    const float* a = adapter.tensors.at(lora_tensor_name(l, s.module, 'A')).f32();  // [r, in]
+    const float* b = adapter.tensors.at(lora_tensor_name(l, s.module, 'B')).f32();  // [out, r]
+    cpu::gemm(false, false, s.out, s.in, c.r, scale, b, c.r, a, s.in, 1.0f, w.f32(), s.in);
+  }
+}
+
+void merge_adapter(LlamaParams& params, const PeftAdapter& adapter) {
+  for (int64_t l = 0; l < params.config().num_hidden_layers; ++l) {
+    merge_adapter_layer(params, adapter, l);
   }
   copy_saved_modules(params, adapter);
 }

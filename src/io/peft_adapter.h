@@ -38,6 +38,9 @@ void adapter_group_values(const PeftAdapter& adapter, const ParamGroup& layout, 
 // W += scale * B A for every adapted weight and the modules_to_save replaced, in f32 `params`
 // on the host (merge, generate, serve, eval).
 void merge_adapter(LlamaParams& params, const PeftAdapter& adapter);
+// The same for decoder layer l alone; only layer l's group of `params` needs memory (a model
+// assembled one group at a time).
+void merge_adapter_layer(LlamaParams& params, const PeftAdapter& adapter, int64_t l);
 // The modules_to_save alone: the embedding / head of f32 `params` replaced by the adapter's.
 void copy_saved_modules(LlamaParams& params, const PeftAdapter& adapter);
 // The vocabulary an adapter's modules_to_save carry (added tokens), at least `base_vocab`.

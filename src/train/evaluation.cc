@@ -37,43 +37,69 @@ EvalReport LossEvaluation::run(LlamaModel& model, int64_t step) {
 namespace zerotune {
 namespace {
 
-// Every parameter of the model, whole, on every rank, f32 in host memory (collective). Trainable
-// groups come from the engine's f32 master values (gathered to rank 0 one tensor at a time and
-// broadcast); a frozen group (LoRA's base) has only its compute copy, fetched as the model fetches
-// it before use. A LoRA run's adapter groups (after the model's own) are merged into the base
-// weights, W + scale B A, so decoding sees the fine-tuned model.
-LlamaParams gather_full_params(ZeroEngine& engine, const LlamaParams& model_params,
-                               const std::optional<LoraConfig>& lora) {
-  Communicator& comm = engine.comm();
-  auto gather = [&](const ParamView& view, float* values) {
-    engine.gather_tensor(view.name, values);
-    comm.broadcast(values, view.shape.numel() * 4, 0);
-  };
-  LlamaParams full(model_params.config());
-  for (size_t g = 0; g < full.groups().size(); ++g) {
-    ParamGroup& group = full.groups()[g];
-    const ParamGroup& source = model_params.groups()[g];
-    if (source.trainable) {
-      for (const ParamView& view : group.views) gather(view, group.data.f32() + view.offset);
-      continue;
-    }
-    engine.fetch_params(static_cast<int64_t>(g), -1);
-    convert_copy(group.data.view(), source.data.view().flat(0, group.data.numel()));
-    engine.release_params(static_cast<int64_t>(g));
-  }
-  if (!lora) return full;
+// A LoRA run's adapter tensors, gathered from the adapter groups after the model's own (f32, on
+// every rank). modules_to_save are left out: they trained in place and are gathered as groups.
+PeftAdapter gather_adapter(ZeroEngine& engine, const LlamaParams& model_params, int64_t first_group,
+                           const LoraConfig& lora) {
   PeftAdapter adapter;
-  adapter.config = *lora;
-  adapter.config.modules_to_save.clear();  // trained in place: gathered above with the base
-  for (size_t g = full.groups().size(); g < model_params.groups().size(); ++g) {
+  adapter.config = lora;
+  adapter.config.modules_to_save.clear();
+  for (size_t g = static_cast<size_t>(first_group); g < model_params.groups().size(); ++g) {
     for (const ParamView& view : model_params.groups()[g].views) {
       Buffer values(DType::f32, view.shape);  // [r, in] or [out, r]
-      gather(view, values.f32());
+      engine.gather_tensor(view.name, values.f32());
+      engine.comm().broadcast(values.f32(), view.shape.numel() * 4, 0);
       adapter.tensors.emplace(view.name, std::move(values));
     }
   }
-  merge_adapter(full, adapter);
-  return full;
+  return adapter;
+}
+
+// Group g of the model in f32 into `values` ([numel] host), on every rank. A trainable group comes
+// from the engine's f32 master values (gathered to rank 0 a tensor at a time and broadcast); a
+// frozen group (LoRA's base) has only its compute copy, fetched as the model fetches it.
+void gather_group_f32(ZeroEngine& engine, const LlamaParams& model_params, size_t g,
+                      const ParamGroup& layout, float* values) {
+  const ParamGroup& source = model_params.groups()[g];
+  if (source.trainable) {
+    for (const ParamView& view : layout.views) {
+      engine.gather_tensor(view.name, values + view.offset);
+      engine.comm().broadcast(values + view.offset, view.shape.numel() * 4, 0);
+    }
+    return;
+  }
+  const int64_t numel = model_params.group_numel(g);
+  engine.fetch_params(static_cast<int64_t>(g), -1);
+  convert_copy(Tensor(values, DType::f32, Shape{numel}, Device::cpu()),
+               source.data.view().flat(0, numel));
+  engine.release_params(static_cast<int64_t>(g));
+}
+
+// The whole model for decoding on every rank, in the compute dtype on the compute device
+// (collective), with a LoRA run's adapters merged (W + scale B A). It is assembled a group at a
+// time through one f32 host group, so a rank holds the decode copy (a 7B model in bf16 on a GPU:
+// 13.5 GB there) and at most one group in f32 on the host, never a second whole model.
+LlamaParams gather_decode_params(ZeroEngine& engine, const LlamaParams& model_params,
+                                 const std::optional<LoraConfig>& lora, Placement placement) {
+  LlamaParams staging(model_params.config(), Storage::none);  // the model's own groups
+  LlamaParams decode(model_params.config(), Storage::allocated, placement.dtype, placement.device);
+  std::optional<PeftAdapter> adapter;
+  if (lora) {
+    adapter = gather_adapter(engine, model_params,
+                             static_cast<int64_t>(staging.groups().size()), *lora);
+  }
+  const int64_t first_layer = staging.layer_group(0);
+  const int64_t layers = staging.config().num_hidden_layers;
+  for (size_t g = 0; g < staging.groups().size(); ++g) {
+    ParamGroup& group = staging.groups()[g];
+    group.data = Buffer(DType::f32, Shape{staging.group_numel(g)});
+    gather_group_f32(engine, model_params, g, group, group.data.f32());
+    const int64_t l = static_cast<int64_t>(g) - first_layer;
+    if (adapter && l >= 0 && l < layers) merge_adapter_layer(staging, *adapter, l);
+    convert_copy(decode.groups()[g].data, group.data);
+    group.data = Buffer();
+  }
+  return decode;
 }
 
 }  // namespace
@@ -87,12 +113,8 @@ EvalReport AccuracyEvaluation::run(LlamaModel& model, int64_t /*step*/) {
   }
   double counts[3] = {0.0, 0.0, 0.0};  // scored, correct, skipped
   {
-    LlamaParams full = gather_full_params(engine_, model.params(), lora_);
-    std::optional<LlamaParams> placed;
-    if (!placement_.device.is_cpu())
-      placed.emplace(full.placed(placement_.dtype, placement_.device));
-    const EvalOutcome outcome =
-        evaluate_items(placed ? *placed : full, tokenizer_, mine, settings_);
+    const LlamaParams decode = gather_decode_params(engine_, model.params(), lora_, placement_);
+    const EvalOutcome outcome = evaluate_items(decode, tokenizer_, mine, settings_);
     counts[0] = static_cast<double>(outcome.counts.scored);
     counts[1] = static_cast<double>(outcome.counts.correct.at(0));
     counts[2] = static_cast<double>(outcome.counts.skipped);

@@ -64,9 +64,10 @@ class LossEvaluation final : public Evaluation {
 // GSM8K exact-match accuracy (eval/gsm8k_eval.h, the seed protocol) of greedy completions of the
 // first test rows: each rank decodes every world-th row from its rank on, and the counts are summed
 // over the ranks. Decoding needs the whole model on every rank: each tensor is gathered from the
-// engine's shards to rank 0 and broadcast, into an f32 host copy of the full model that lives for
-// the evaluation (4 bytes per parameter per rank; on a GPU also a copy in the compute dtype there),
-// whatever the ZeRO stage. Fields: accuracy, accuracy_examples (rows scored), accuracy_skipped.
+// engine's shards to rank 0 and broadcast, group by group, into a decode copy in the compute dtype
+// on the compute device that lives for the evaluation (2 bytes per parameter per GPU in bf16; 4 on
+// the CPU), whatever the ZeRO stage, plus one group in f32 on the host while it is assembled.
+// Fields: accuracy, accuracy_examples (rows scored), accuracy_skipped.
 class AccuracyEvaluation final : public Evaluation {
  public:
   AccuracyEvaluation(std::vector<EvalItem> items, const Tokenizer& tokenizer, ZeroEngine& engine,

@@ -218,6 +218,7 @@ def check_training(z, model, data, w):
           f"train {best['accuracy']}, eval {acc}; {r.stderr.strip()[-200:]}")
     check(f"eval 8/8 accuracy {acc:.4f}" in r.stderr if acc is not None else False,
           "eval prints its progress line", r.stderr.strip()[-120:])
+    best_checkpoint = (f"{out}/epoch-{best['epoch']}", best["accuracy"])
 
     # One process (every ZeRO stage is stage 0 there), perplexity ranking: each epoch's accuracy
     # equals `zerotune eval` of its checkpoint.
@@ -234,31 +235,39 @@ def check_training(z, model, data, w):
     check(len(rows) == 5 and evals == [m["accuracy"] for m in rows],
           "1 rank: every epoch's accuracy equals `zerotune eval`",
           f"train {[m.get('accuracy') for m in rows]}, eval {evals} {r.stderr.strip()[-200:]}")
+    return best_checkpoint if best_checkpoint[1] > 0 else None
 
 
-def check_lora_training(z, model, data, w):
-    """A LoRA run's accuracy is that of the model with its adapters: equal to `zerotune eval
-    --adapter` of each epoch's adapter folder over the base."""
+def check_lora_training(z, base, base_accuracy, data, w):
+    """A LoRA run's accuracy is that of the model with its adapters: on 2 ranks at ZeRO stage 3
+    (the frozen base sharded), each epoch's accuracy equals `zerotune eval --adapter` of its adapter
+    folder over the base. The base is the most accurate checkpoint of check_training, and the
+    adapters must move the accuracy away from the base's, or decoding the base alone would pass."""
     train, test = constant_answer_data(w)
     out, config = f"{w}/run_lora", f"{w}/lora.json"
     with open(config, "w") as f:
         json.dump({"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": "all-linear"},
                   f)
-    r = run([z, "train", "--model_name", model, "--train_path", train, "--test_path", test,
-             "--special_token_path", f"{data}/tokens.json", "--output_dir", out, "-bs", "4",
+    r = run(["mpirun", "-np", "2", "--oversubscribe", "--bind-to", "none",
+             z, "train", "--model_name", base, "--train_path", train, "--test_path", test,
+             "--special_token_path", f"{data}/tokens.json", "--output_dir", out, "-bs", "2",
              "--ctx-len", "128", "--lr", "3e-2", "--warmup-steps", "2", "--num-epochs", "3",
-             "--lora", "--lora-config", config, "--eval-accuracy", "8",
+             "--lora", "--lora-config", config, "--eval-accuracy", "8", "--zero-stage", "3",
              "--eval-max-new-tokens", "16"], timeout=400)
     rows = [m for m in metrics(out) if m["type"] == "eval"] if r.returncode == 0 else []
     evals = []
     for m in rows:
-        e = run([z, "eval", "--model", model, "--adapter", f"{out}/epoch-{m['epoch']}", "--data",
+        e = run([z, "eval", "--model", base, "--adapter", f"{out}/epoch-{m['epoch']}", "--data",
                  test, "--limit", "8", "--max-new-tokens", "16", "--json"])
         evals.append(json.loads(e.stdout)["filters"]["exact_match"]["accuracy"]
                      if e.returncode == 0 else e.stderr.strip()[-160:])
-    check(len(rows) == 3 and evals == [m["accuracy"] for m in rows],
-          "LoRA: every epoch's accuracy equals `zerotune eval --adapter`",
-          f"train {[m.get('accuracy') for m in rows]}, eval {evals} {r.stderr.strip()[-200:]}")
+    trained = [m.get("accuracy") for m in rows]
+    check(len(rows) == 3 and evals == trained,
+          "LoRA on 2 ranks, stage 3: every epoch's accuracy equals `zerotune eval --adapter`",
+          f"train {trained}, eval {evals} {r.stderr.strip()[-200:]}")
+    check(any(a != base_accuracy for a in trained),
+          "  the adapters change the accuracy (so the check above sees them)",
+          f"base {base_accuracy}, LoRA epochs {trained}")
 
 
 def main():
@@ -274,8 +283,9 @@ def main():
     if shutil.which("mpirun") is None:
         check(False, "mpirun available", "install openmpi-bin (scripts/setup.sh)")
     else:
-        check_training(z, model, data, w)
-    check_lora_training(z, model, data, w)
+        best = check_training(z, model, data, w)
+        if best:
+            check_lora_training(z, *best, data, w)
     return report.finish()
 
 
