@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/check.h"
+#include "data/chat_example.h"
 #include "data/text_jsonl.h"
 #include "data/tokenizer.h"
 #include "core/json.h"
@@ -23,13 +25,22 @@ namespace {
 // dataset larger than memory streams through.
 constexpr size_t kBatchRows = 4096;
 
-void append_ids_line(const std::vector<int32_t>& ids, std::string& out) {
+// {"input_ids": [...]} or, for a conversation, {"input_ids": [...], "labels": [...]}.
+void append_ids_line(const std::vector<int32_t>& ids, const std::vector<int32_t>& labels,
+                     std::string& out) {
+  const auto append_list = [&out](const std::vector<int32_t>& values) {
+    char buf[16];
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (i) out += ", ";
+      const std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), values[i]);
+      out.append(buf, r.ptr);
+    }
+  };
   out += "{\"input_ids\": [";
-  char buf[16];
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (i) out += ", ";
-    const std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), ids[i]);
-    out.append(buf, r.ptr);
+  append_list(ids);
+  if (!labels.empty()) {
+    out += "], \"labels\": [";
+    append_list(labels);
   }
   out += "]}\n";
 }
@@ -38,28 +49,81 @@ struct TokenizeTotals {
   int64_t rows = 0, tokens = 0, truncated_rows = 0, longest = 0;
 };
 
-// Encodes one batch in parallel and appends its lines to `file` in input order.
-void tokenize_batch(const Tokenizer& tokenizer, const std::vector<std::string>& texts,
+// One input row: a text ({"input": ...}) or a conversation ({"messages": [...]}).
+struct TokenizeRow {
+  std::string text;
+  std::optional<json::Value> messages;
+  std::string where;  // file:line
+};
+
+struct EncodedRow {
+  std::vector<int32_t> ids;     // [T]
+  std::vector<int32_t> labels;  // [T] a conversation's (assistant turns only); empty for a text
+  int64_t full_length = 0;      // ids before the --ctx-len cut
+  bool truncated = false;
+};
+
+// A conversation as training encodes it (data/chat_example.h), cut to its first ctx_len tokens.
+EncodedRow encode_conversation(const ChatTemplate* chat, const Tokenizer& tokenizer,
+                               const TokenizeRow& row, int64_t ctx_len,
+                               const std::string& tokenizer_source) {
+  ZT_CHECK(chat, row.where, ": a {\"messages\": [...]} row needs a chat template, but ",
+           tokenizer_source, " has none (tokenizer_config.json \"chat_template\" or ",
+           "chat_template.jinja; pass the model folder as --tokenizer)");
+  ChatExample ex = encode_chat_example(*chat, tokenizer, *row.messages, 0, row.where);
+  EncodedRow e{std::move(ex.ids), std::move(ex.labels), 0, false};
+  e.full_length = static_cast<int64_t>(e.ids.size());
+  if (ctx_len > 0 && e.full_length > ctx_len) {
+    e.ids.resize(static_cast<size_t>(ctx_len));
+    e.labels.resize(static_cast<size_t>(ctx_len));
+    e.truncated = true;
+  }
+  return e;
+}
+
+// Encodes one batch (texts in parallel, conversations in order) and appends its lines to `file`
+// in input order.
+void tokenize_batch(const Tokenizer& tokenizer, const ChatTemplate* chat,
+                    const std::string& tokenizer_source, const std::vector<TokenizeRow>& rows,
                     int64_t ctx_len, AtomicFile& file, TokenizeTotals& totals) {
-  const int64_t n = static_cast<int64_t>(texts.size());
-  std::vector<std::vector<int32_t>> ids(texts.size());
-  std::vector<int64_t> full_length(texts.size());
-  std::vector<char> truncated(texts.size());
+  const int64_t n = static_cast<int64_t>(rows.size());
+  std::vector<EncodedRow> encoded(rows.size());
 #pragma omp parallel for schedule(dynamic, 16)
   for (int64_t i = 0; i < n; ++i) {
-    bool cut = false;
-    ids[i] = tokenizer.encode_example(texts[i], ctx_len, &cut, &full_length[i]);
-    truncated[i] = cut;
+    if (rows[i].messages) continue;
+    EncodedRow& e = encoded[i];
+    e.ids = tokenizer.encode_example(rows[i].text, ctx_len, &e.truncated, &e.full_length);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (rows[i].messages) {
+      encoded[i] = encode_conversation(chat, tokenizer, rows[i], ctx_len, tokenizer_source);
+    }
   }
   std::string lines;
-  for (int64_t i = 0; i < n; ++i) {
-    append_ids_line(ids[i], lines);
-    totals.tokens += static_cast<int64_t>(ids[i].size());
-    totals.truncated_rows += truncated[i] ? 1 : 0;
-    totals.longest = std::max(totals.longest, full_length[i]);
+  for (const EncodedRow& e : encoded) {
+    append_ids_line(e.ids, e.labels, lines);
+    totals.tokens += static_cast<int64_t>(e.ids.size());
+    totals.truncated_rows += e.truncated ? 1 : 0;
+    totals.longest = std::max(totals.longest, e.full_length);
   }
   totals.rows += n;
   file.write(lines);
+}
+
+// The next row of `reader` into `row`; false at the end of the file.
+bool read_tokenize_row(JsonlReader& reader, TokenizeRow& row) {
+  json::Value value;
+  if (!reader.next(value)) return false;
+  row.where = reader.where();
+  row.messages.reset();
+  if (const json::Value* messages = value.find("messages")) {
+    row.messages = *messages;
+    return true;
+  }
+  const json::Value* input = value.find("input");
+  ZT_CHECK(input, row.where, ": expected {\"input\": \"...\"} or {\"messages\": [...]} per line");
+  row.text = input->as_string(row.where + ": \"input\"");
+  return true;
 }
 
 Tokenizer load_tokenizer(const Args& args) {
@@ -72,17 +136,22 @@ Tokenizer load_tokenizer(const Args& args) {
 
 int tokenize(int argc, char** argv, int first) {
   Args args("zerotune tokenize",
-            "Tokenizes {\"input\": \"...\"} rows as training sees them: the SentencePiece model\n"
-            "plus the special tokens (HF LlamaTokenizer, legacy=True, after add_tokens(tokens,\n"
-            "special_tokens=True)), each row as <s> ... </s> cut to its first --ctx-len ids.\n"
-            "Writes one {\"input_ids\": [...]} line per row (via OUT.tmp, renamed when complete)\n"
+            "Tokenizes rows as training sees them: the folder's tokenizer (tokenizer.json or\n"
+            "tokenizer.model) plus the special tokens (as transformers' add_tokens(tokens,\n"
+            "special_tokens=True)); an {\"input\": \"...\"} row as BOS ... EOS, a {\"messages\":\n"
+            "[...]} row rendered with the folder's chat template, each cut to its first --ctx-len\n"
+            "ids. Writes one {\"input_ids\": [...]} line per row (a conversation's also with\n"
+            "\"labels\": its ids on assistant turns, -100 elsewhere), via OUT.tmp, renamed when\n"
+            "complete,\n"
             "and prints {\"rows\", \"tokens\" (after the cut), \"truncated_rows\", \"longest\"\n"
             "(ids of the longest row before the cut), \"vocab_size\"} as one JSON line.");
-  args.option("--tokenizer", "MODEL|DIR",
-              "tokenizer.model, or a folder holding one (+ added tokens)")
+  args.option("--tokenizer", "FILE|DIR",
+              "tokenizer.model or tokenizer.json, or a model folder holding one (+ added tokens "
+              "and the chat template)")
       .option("--special_token_path|--special-token-path", "tokens.json",
               "{\"tokens\": [...]} added after the model's own tokens")
-      .option("--input", "DATA.jsonl", "one {\"input\": \"...\"} object per line")
+      .option("--input", "DATA.jsonl",
+              "one {\"input\": \"...\"} or {\"messages\": [...]} object per line")
       .option("--output", "IDS.jsonl", "where to write the token ids")
       .option("--ctx-len|--ctx_len", "N", "keep the first N ids of each example; 0: no limit", "0");
   if (!args.parse(argc, argv, first)) return 0;
@@ -92,19 +161,24 @@ int tokenize(int argc, char** argv, int first) {
   ZT_CHECK(ctx_len >= 0, "--ctx-len must be >= 0 (0: no limit), got ", ctx_len);
   const Tokenizer tokenizer = load_tokenizer(args);
 
-  TextJsonlReader reader(input, "input");
+  const std::string source = args.require("--tokenizer");
+  const std::optional<ChatTemplate> chat =
+      std::filesystem::is_directory(source) ? ChatTemplate::from_folder(source) : std::nullopt;
+  JsonlReader reader(input);
   AtomicFile file(output);
   TokenizeTotals totals;
-  std::vector<std::string> batch;
-  std::string text;
-  while (reader.next(text)) {
-    batch.push_back(std::move(text));
+  std::vector<TokenizeRow> batch(1);
+  while (read_tokenize_row(reader, batch.back())) {
     if (batch.size() == kBatchRows) {
-      tokenize_batch(tokenizer, batch, ctx_len, file, totals);
+      tokenize_batch(tokenizer, chat ? &*chat : nullptr, source, batch, ctx_len, file, totals);
       batch.clear();
     }
+    batch.emplace_back();
   }
-  tokenize_batch(tokenizer, batch, ctx_len, file, totals);
+  batch.pop_back();
+  tokenize_batch(tokenizer, chat ? &*chat : nullptr, source, batch, ctx_len, file, totals);
+  ZT_CHECK(totals.rows > 0, input,
+           ": no rows; expected one {\"input\": ...} or {\"messages\": [...]} object per line");
   file.commit();
   std::printf(
       "{\"rows\": %lld, \"tokens\": %lld, \"truncated_rows\": %lld, \"longest\": %lld, "

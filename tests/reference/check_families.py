@@ -460,11 +460,25 @@ def check_chat_loss(report, zt, workdir):
     if r.returncode != 0:
         report.check(False, "chat rows: zerotune train", r.stderr.strip()[-300:])
         return
+    check_tokenize_chat(report, zt, model, f"{data}/train.jsonl", encoded, os.path.join(work, "ids"))
     first = [json.loads(ln) for ln in open(os.path.join(out, "metrics.jsonl"))][0]
     e = abs(first["loss"] - loss) / abs(loss)
     report.check(e <= LOSS_TOL and first["tokens"] == tokens, "chat rows: first step's loss",
                  f"{len(rows)} conversations of {ids.numel()} padded tokens, {tokens} labelled "
                  f"(zerotune {first['tokens']}); loss {first['loss']:.8f} vs ref {loss:.8f}, rel err {e:.1e}")
+
+
+def check_tokenize_chat(report, zt, model, rows_path, encoded, out):
+    """`zerotune tokenize` of the chat rows: ids and labels equal the reference's, whole and cut."""
+    for ctx_len in (0, 24):
+        r = subprocess.run([zt, "tokenize", "--tokenizer", model, "--input", rows_path, "--output",
+                            out, "--ctx-len", str(ctx_len)], capture_output=True, text=True)
+        got = [json.loads(ln) for ln in open(out)] if r.returncode == 0 else []
+        want = [(ids[:ctx_len or None], labels[:ctx_len or None]) for ids, labels in encoded]
+        same = [(g["input_ids"], g["labels"]) for g in got] == want
+        report.check(r.returncode == 0 and same,
+                     f"chat rows: `zerotune tokenize --ctx-len {ctx_len}` gives the reference's ids "
+                     "and labels", r.stderr.strip()[-200:] or r.stdout.strip())
 
 
 def reference_from(model_dir, ids, labels):

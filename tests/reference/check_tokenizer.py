@@ -323,7 +323,7 @@ def check_trained(report, args, texts, gsm8k_json, test_json):
 def check_errors(report, args, model):
     cases = {
         "malformed JSON": ('{"input": "a"}\n{"input": "b"\n', ":2"),
-        "row without input": ('{"input": "a"}\n\n{"text": "b"}\n', ":3: missing \"input\""),
+        "row without input": ('{"input": "a"}\n\n{"text": "b"}\n', ":3: expected {\"input\": \"...\"} or {\"messages\": [...]}"),
         "non-string input": ('{"input": 5}\n', ":1: \"input\" must be a string"),
         "empty file": ("", ": no rows"),
     }
