@@ -348,6 +348,11 @@ int64_t known_pad_id(const json::Value& source, const TokenizerFiles* tokenizer,
 
 namespace {
 
+// A model without BOS (-1) writes null, as transformers' configs do.
+json::Value bos_field(const LlamaConfig& c) {
+  return c.bos_token_id >= 0 ? json::Value(c.bos_token_id) : json::Value(nullptr);
+}
+
 json::Value eos_field(const LlamaConfig& c) {
   if (c.eos_token_ids.size() <= 1) return json::Value(c.eos_token_id);
   json::Value ids = json::Value::array();
@@ -409,7 +414,7 @@ json::Value make_hf_config_json(const LlamaConfig& c, const json::Value& source_
   root.set("rms_norm_eps", float_field(source_config, "rms_norm_eps", c.rms_norm_eps));
   root.set("rope_theta", float_field(source_config, "rope_theta", c.rope_theta));
   root.set("tie_word_embeddings", c.tie_word_embeddings);
-  root.set("bos_token_id", c.bos_token_id);
+  root.set("bos_token_id", bos_field(c));
   root.set("eos_token_id", eos_field(c));
   root.set("torch_dtype", torch_dtype_name(save_dtype));
   // transformers >= 4.56 spells it "dtype"; keep both in step when the source has the new one.
@@ -483,7 +488,7 @@ void write_hf_checkpoint(const std::string& dir, const LlamaParams& params,
   }
   json::Value generation = json::Value::object();
   generation.set("_from_model_config", true);
-  generation.set("bos_token_id", c.bos_token_id);
+  generation.set("bos_token_id", bos_field(c));
   generation.set("eos_token_id", eos_field(c));
   if (const int64_t pad = known_pad_id(source_config, tokenizer, pieces); pad >= 0) {
     generation.set("pad_token_id", pad);

@@ -163,7 +163,9 @@ LlamaConfig parse_llama_config(const json::Value& root, const std::string& sourc
   c.max_position_embeddings = get_int(root, source, "max_position_embeddings", 2048, false);
   c.rms_norm_eps = get_float(root, source, "rms_norm_eps", 1e-6f);
   c.rope_theta = get_float(root, source, "rope_theta", 10000.0f);
-  c.bos_token_id = get_int(root, source, "bos_token_id", 1, false);
+  // null: the model has no BOS (Qwen2.5's tokenizer adds none); absent: Llama's 1.
+  const json::Value* bos = root.find("bos_token_id");
+  c.bos_token_id = bos && bos->is_null() ? -1 : get_int(root, source, "bos_token_id", 1, false);
   parse_eos(root, source, c);
   if (const json::Value* t = root.find("tie_word_embeddings"); t && !t->is_null()) {
     c.tie_word_embeddings = t->as_bool(source + ": \"tie_word_embeddings\"");

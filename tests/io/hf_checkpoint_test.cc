@@ -325,6 +325,18 @@ TEST_F(HfCheckpointTest, SynthesisedConfigHasEveryLlamaField) {
   EXPECT_EQ(generation.find("pad_token_id"), nullptr);
 }
 
+// A model without BOS (Qwen2.5's tokenizer adds none) writes null, and reads back as none.
+TEST_F(HfCheckpointTest, NoBosIsWrittenAsNullAndReadBack) {
+  LlamaConfig c = small_config(false);
+  c.bos_token_id = -1;
+  write_hf_checkpoint(dir_.string(), LlamaParams(c), nullptr, nullptr, {});
+  const json::Value config = read_json(dir_ / "config.json");
+  EXPECT_TRUE(config.find("bos_token_id")->is_null());
+  EXPECT_TRUE(read_json(dir_ / "generation_config.json").find("bos_token_id")->is_null());
+  EXPECT_EQ(parse_llama_config(config, "config.json").bos_token_id, -1);
+  EXPECT_EQ(read_hf_folder(dir_.string()).config.bos_token_id, -1);
+}
+
 TEST_F(HfCheckpointTest, SourceConfigFieldsAreKeptAndSizesUpdated) {
   json::Value source = json::parse(R"({"architectures": ["LlamaForCausalLM"],
     "model_type": "llama", "vocab_size": 32, "hidden_size": 16, "intermediate_size": 24,
