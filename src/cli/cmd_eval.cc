@@ -104,33 +104,6 @@ EvalJob parse_job(const Args& args) {
   return job;
 }
 
-std::string clock_text(double seconds) {
-  const long long s = static_cast<long long>(seconds + 0.5);
-  char text[32];
-  std::snprintf(text, sizeof(text), "%lldm%02llds", s / 60, s % 60);
-  return text;
-}
-
-// done/total, the running accuracy and an ETA on stderr: rewritten in place on a terminal, a line
-// per tenth of the work otherwise.
-OnProgress progress_line(int64_t total, const Timer& timer) {
-  const bool tty = isatty(2);
-  return [total, &timer, tty](const EvalCounts& n) {
-    const int64_t every = std::max<int64_t>(1, total / 10);
-    if (!tty && n.done % every != 0 && n.done != total) return;
-    const double elapsed = timer.seconds();
-    const double eta = elapsed / static_cast<double>(n.done) * static_cast<double>(total - n.done);
-    const double accuracy =
-        n.scored > 0 ? static_cast<double>(n.correct.at(0)) / static_cast<double>(n.scored) : 0.0;
-    std::fprintf(stderr, "%seval %lld/%lld accuracy %.4f (%lld/%lld) %.2f examples/s ETA %s%s",
-                 tty ? "\r" : "", static_cast<long long>(n.done), static_cast<long long>(total),
-                 accuracy, static_cast<long long>(n.correct.at(0)),
-                 static_cast<long long>(n.scored), static_cast<double>(n.done) / elapsed,
-                 clock_text(eta).c_str(), tty ? "   " : "\n");
-    if (tty && n.done == total) std::fputc('\n', stderr);
-  };
-}
-
 void print_result(const EvalJob& job, const EvalOutcome& outcome, double seconds) {
   const EvalCounts& n = outcome.counts;
   json::Value summary = json::Value::object();
@@ -191,7 +164,7 @@ int cmd_eval(int argc, char** argv, int first) {
   const Timer timer;
   const EvalOutcome outcome =
       evaluate_items(model.params(), *model.tokenizer, items, job.settings,
-                     progress_line(static_cast<int64_t>(items.size()), timer));
+                     eval_progress_line(static_cast<int64_t>(items.size()), timer));
   const double seconds = timer.seconds();
   if (!job.out.empty()) write_predictions(job.out, outcome);
   print_result(job, outcome, seconds);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <string>
 
 namespace zerotune {
 
@@ -15,5 +16,8 @@ class Timer {
  private:
   std::chrono::steady_clock::time_point start_;
 };
+
+// A duration for progress lines and ETAs: "4m07s", or "2h15m" from an hour on.
+std::string clock_text(double seconds);
 
 }  // namespace zerotune

@@ -1,7 +1,10 @@
 #include "eval/gsm8k_eval.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string_view>
 
 #include "core/check.h"
@@ -107,6 +110,24 @@ std::vector<std::vector<int32_t>> encode_prompts(const Tokenizer& tokenizer,
     prompts.push_back(std::move(ids));
   }
   return prompts;
+}
+
+OnProgress eval_progress_line(int64_t total, const Timer& timer) {
+  const bool tty = isatty(2);
+  return [total, &timer, tty](const EvalCounts& n) {
+    const int64_t every = std::max<int64_t>(1, total / 10);
+    if (!tty && n.done % every != 0 && n.done != total) return;
+    const double elapsed = timer.seconds();
+    const double eta = elapsed / static_cast<double>(n.done) * static_cast<double>(total - n.done);
+    const double accuracy =
+        n.scored > 0 ? static_cast<double>(n.correct.at(0)) / static_cast<double>(n.scored) : 0.0;
+    std::fprintf(stderr, "%seval %lld/%lld accuracy %.4f (%lld/%lld) %.2f examples/s ETA %s%s",
+                 tty ? "\r" : "", static_cast<long long>(n.done), static_cast<long long>(total),
+                 accuracy, static_cast<long long>(n.correct.at(0)),
+                 static_cast<long long>(n.scored), static_cast<double>(n.done) / elapsed,
+                 clock_text(eta).c_str(), tty ? "   " : "\n");
+    if (tty && n.done == total) std::fputc('\n', stderr);
+  };
 }
 
 EvalOutcome evaluate_items(const LlamaParams& params, const Tokenizer& tokenizer,

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/timer.h"
 #include "data/tokenizer.h"
 #include "eval/eval_items.h"
 #include "eval/greedy_decoder.h"
@@ -55,6 +56,10 @@ std::vector<std::string> filter_names(EvalFormat format);
 
 // Called after each completion with the counts so far (progress lines).
 using OnProgress = std::function<void(const EvalCounts& so_far)>;
+
+// done/total, the running accuracy, examples/s and an ETA on stderr: rewritten in place on a
+// terminal, a line per tenth of the work otherwise. `timer` started with the work.
+OnProgress eval_progress_line(int64_t total, const Timer& timer);
 
 // <s> + the tokenizer's ids of each prompt; errors name the row when an id is beyond the model's
 // vocabulary (a tokenizer with tokens the model was not resized for).

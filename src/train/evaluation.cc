@@ -1,5 +1,7 @@
 #include "train/evaluation.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -114,7 +116,13 @@ EvalReport AccuracyEvaluation::run(LlamaModel& model, int64_t /*step*/) {
   double counts[3] = {0.0, 0.0, 0.0};  // scored, correct, skipped
   {
     const LlamaParams decode = gather_decode_params(engine_, model.params(), lora_, placement_);
-    const EvalOutcome outcome = evaluate_items(decode, tokenizer_, mine, settings_);
+    // Rank 0's share, on a terminal only: logs keep one summary line per epoch.
+    const Timer timer;
+    const bool show = comm.rank() == 0 && isatty(2);
+    const EvalOutcome outcome =
+        evaluate_items(decode, tokenizer_, mine, settings_,
+                       show ? eval_progress_line(static_cast<int64_t>(mine.size()), timer)
+                            : OnProgress());
     counts[0] = static_cast<double>(outcome.counts.scored);
     counts[1] = static_cast<double>(outcome.counts.correct.at(0));
     counts[2] = static_cast<double>(outcome.counts.skipped);

@@ -40,17 +40,6 @@ struct Engine {
   std::unique_ptr<LlamaModel> model;
 };
 
-std::string format_seconds(double s) {
-  char buf[32];
-  const long long t = static_cast<long long>(s + 0.5);
-  if (t >= 3600) {
-    std::snprintf(buf, sizeof(buf), "%lldh%02lldm", t / 3600, t % 3600 / 60);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%lldm%02llds", t / 60, t % 60);
-  }
-  return buf;
-}
-
 // --device and --mx: a GPU computes in bf16 (f32 with --mx no); the CPU in f32.
 Placement placement_for(const TrainOptions& o, const LaunchEnvironment& launch) {
   const bool cuda = o.device == ComputeDevice::cuda ||
@@ -313,7 +302,7 @@ double train_epoch(const EpochContext& c, int64_t epoch) {
                    tty ? "\r" : "", static_cast<long long>(c.loop.global_step),
                    static_cast<long long>(plan.total_steps), static_cast<long long>(epoch), r.loss,
                    lr, r.grad_norm, accuracy, static_cast<double>(r.tokens) / seconds,
-                   format_seconds(eta).c_str(), tty ? "   " : "\n");
+                   clock_text(eta).c_str(), tty ? "   " : "\n");
     }
     if (o.as_test) break;
   }
@@ -389,12 +378,12 @@ void log_done(const TrainOptions& o, const CheckpointPolicy& checkpoints, const 
               const std::string& reason, double seconds) {
   if (o.as_test) {
     std::fprintf(stderr, "zerotune train: --as-test done in %s; checkpoint %s/%s\n",
-                 format_seconds(seconds).c_str(), o.output_dir.c_str(),
+                 clock_text(seconds).c_str(), o.output_dir.c_str(),
                  CheckpointPolicy::folder_name(loop.epochs_done - 1).c_str());
   } else if (!checkpoints.kept().empty()) {
     const SavedCheckpoint& best = checkpoints.kept().best();
     std::fprintf(stderr, "zerotune train: done (%s) in %s; best checkpoint %s/%s, %s %.4f\n",
-                 reason.c_str(), format_seconds(seconds).c_str(), o.output_dir.c_str(),
+                 reason.c_str(), clock_text(seconds).c_str(), o.output_dir.c_str(),
                  CheckpointPolicy::folder_name(best.epoch).c_str(), name_of(o.checkpoint_metric),
                  best.metric);
   }

@@ -15,6 +15,7 @@ Ends with `N passed, M failed`; exits 1 when anything failed.
 
 import json
 import os
+import pty
 import re
 import shutil
 import subprocess
@@ -37,6 +38,25 @@ HARNESS_FLEXIBLE = r"(-?[$0-9.,]{2,})|(-?[0-9]+)"
 
 def run(cmd, **kw):
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=ENV, **kw)
+
+
+def run_on_terminal(cmd, timeout=400):
+    """(exit status, stderr) of `cmd` with its stderr on a pseudo-terminal."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=follower,
+                            env=ENV)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    return proc.wait(timeout=timeout), b"".join(chunks).decode(errors="replace")
 
 
 def write_jsonl(path, rows):
@@ -235,6 +255,13 @@ def check_training(z, model, data, w):
     check(len(rows) == 5 and evals == [m["accuracy"] for m in rows],
           "1 rank: every epoch's accuracy equals `zerotune eval`",
           f"train {[m.get('accuracy') for m in rows]}, eval {evals} {r.stderr.strip()[-200:]}")
+    # On a terminal the decoding during training shows eval's progress line (rank 0's share).
+    shutil.rmtree(f"{w}/run_tty", ignore_errors=True)
+    tty_cmd = base[:base.index("--output_dir") + 1] + [f"{w}/run_tty"] + \
+        base[base.index("--output_dir") + 2:] + ["--num-epochs", "1", "--eval-accuracy", "8"]
+    status, err = run_on_terminal(tty_cmd)
+    check(status == 0 and re.search(r"\reval 8/8 accuracy [0-9.]+ \(\d+/6\)", err) is not None,
+          "on a terminal, accuracy in training shows a progress line", err.strip()[-200:])
     return best_checkpoint if best_checkpoint[1] > 0 else None
 
 

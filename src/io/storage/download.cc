@@ -121,17 +121,6 @@ std::string human_bytes(double bytes) {
   return buf;
 }
 
-std::string minutes_seconds(double seconds) {
-  const long long t = std::llround(seconds);
-  char buf[32];
-  if (t >= 3600) {
-    std::snprintf(buf, sizeof(buf), "%lldh%02lldm", t / 3600, t % 3600 / 60);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%lldm%02llds", t / 60, t % 60);
-  }
-  return buf;
-}
-
 // One GET of the object from byte `offset` on, appended to `partial`. A server that ignores the
 // range answers 200 with the whole object: then those bytes replace the partial ones instead of
 // following them.
@@ -207,7 +196,7 @@ std::string format_download_progress(std::string_view file, int64_t done, int64_
   const double rate = seconds > 0.0 ? static_cast<double>(received) / seconds : 0.0;
   line += ", " + human_bytes(rate) + "/s";
   if (total > 0 && rate > 0.0 && done < total) {
-    line += ", ETA " + minutes_seconds(static_cast<double>(total - done) / rate);
+    line += ", ETA " + clock_text(static_cast<double>(total - done) / rate);
   }
   return line;
 }
