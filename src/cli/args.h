@@ -74,7 +74,7 @@ class Args {
 
   std::string command_, summary_;
   std::vector<Spec> specs_;
-  std::map<std::string, std::string> values_;  // keyed by the first spelling
+  std::map<std::string, std::string> values_;                   // keyed by the first spelling
   std::map<std::string, std::vector<std::string>> all_values_;  // the same, each value given
 };
 

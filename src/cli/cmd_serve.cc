@@ -139,7 +139,8 @@ std::vector<serve::ModelBackendOptions> served_models(const Args& args,
     return {alone};
   }
   std::vector<serve::ModelBackendOptions> models{base};
-  models[0].served_model_name = base.served_model_name.empty() ? base.model : base.served_model_name;
+  models[0].served_model_name =
+      base.served_model_name.empty() ? base.model : base.served_model_name;
   for (const std::string& flag : flags) {
     serve::ModelBackendOptions adapted = base;
     std::tie(adapted.served_model_name, adapted.adapter) = named_adapter(flag);
@@ -194,9 +195,9 @@ int cmd_serve(int argc, char** argv, int first) {
   std::vector<serve::ServedRoute> routes;
   for (const serve::ModelBackendOptions& options : served_models(args, model_options)) {
     backends.push_back(std::make_unique<serve::ModelBackend>(options));
-    schedulers.push_back(std::make_unique<serve::Scheduler>(
-        backends.back()->engine(), backends.back()->decoder(), serve::make_sampler,
-        serve::SchedulerOptions{threads}));
+    schedulers.push_back(
+        std::make_unique<serve::Scheduler>(backends.back()->engine(), backends.back()->decoder(),
+                                           serve::make_sampler, serve::SchedulerOptions{threads}));
     routes.push_back({backends.back()->served_model(), schedulers.back().get()});
   }
   serve::ApiServer server(routes, server_options);

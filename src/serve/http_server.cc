@@ -112,7 +112,8 @@ SchedulerStats total_stats(const std::vector<ServedRoute>& routes) {
 
 std::string served_names(const std::vector<ServedRoute>& routes) {
   std::string names;
-  for (const ServedRoute& route : routes) names += str(names.empty() ? "`" : ", `", route.model.name, "`");
+  for (const ServedRoute& route : routes)
+    names += str(names.empty() ? "`" : ", `", route.model.name, "`");
   return names;
 }
 
@@ -283,7 +284,8 @@ Prompts prompt_ids(const ServedModel& model, const ApiRequest& request) {
       throw ApiError(400, str("the chat template failed on these messages: ", e.what()),
                      "messages");
     }
-    prompts.ids.push_back(checked_ids(model, model.encode_chat(rendered), "the rendered chat prompt"));
+    prompts.ids.push_back(
+        checked_ids(model, model.encode_chat(rendered), "the rendered chat prompt"));
   } else {
     for (size_t i = 0; i < request.prompts.size(); ++i) {
       const PromptInput& input = request.prompts[i];
@@ -329,7 +331,8 @@ const ServedRoute& ApiServer::Impl::route_of(const ApiRequest& request) const {
 
 std::string ApiServer::Impl::models_json() const {
   std::vector<ModelListing> listing;
-  for (const ServedRoute& route : routes) listing.push_back({route.model.name, route.model.context});
+  for (const ServedRoute& route : routes)
+    listing.push_back({route.model.name, route.model.context});
   return models_reply(listing, created);
 }
 
@@ -357,7 +360,6 @@ void ApiServer::Impl::handle_generation(Endpoint endpoint, const httplib::Reques
     reply_whole(req, res, header, std::move(stream), choices, prompts.total_tokens);
   }
 }
-
 
 void ApiServer::Impl::reply_whole(const httplib::Request& req, httplib::Response& res,
                                   const ReplyHeader& header, std::shared_ptr<RequestStream> stream,
