@@ -110,10 +110,12 @@ SchedulerStats total_stats(const std::vector<ServedRoute>& routes) {
   return total;
 }
 
+// "`a`, `b`" for the 404 of an unknown model.
 std::string served_names(const std::vector<ServedRoute>& routes) {
   std::string names;
-  for (const ServedRoute& route : routes)
+  for (const ServedRoute& route : routes) {
     names += str(names.empty() ? "`" : ", `", route.model.name, "`");
+  }
   return names;
 }
 
