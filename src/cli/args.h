@@ -50,6 +50,12 @@ class Args {
     return values_.count(spec(name).names[0]) > 0;
   }
   std::string get(const std::string& name) const;
+  // Every value given for a flag that may repeat (`--adapter a=X --adapter b=Y`), in order;
+  // get() returns the last.
+  std::vector<std::string> get_all(const std::string& name) const {
+    const auto it = all_values_.find(spec(name).names[0]);
+    return it != all_values_.end() ? it->second : std::vector<std::string>{};
+  }
   std::string require(const std::string& name) const;  // error when neither given nor defaulted
   int64_t get_int(const std::string& name) const;
   double get_double(const std::string& name) const;
@@ -68,7 +74,8 @@ class Args {
 
   std::string command_, summary_;
   std::vector<Spec> specs_;
-  std::map<std::string, std::string> values_;  // keyed by the first spelling
+  std::map<std::string, std::string> values_;                   // keyed by the first spelling
+  std::map<std::string, std::vector<std::string>> all_values_;  // the same, each value given
 };
 
 inline std::vector<std::string> Args::split_names(const std::string& names) {
@@ -128,6 +135,7 @@ inline bool Args::parse(int argc, char** argv, int first) {
         value = argv[++i];
       }
       values_[s->names[0]] = value;
+      all_values_[s->names[0]].push_back(value);
     } else {
       ZT_CHECK(!inline_value, command_, ": ", arg, " takes no value");
       values_[s->names[0]] = "1";

@@ -10,8 +10,12 @@
 #include <cstdlib>
 #include <ctime>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -64,9 +68,14 @@ void declare_flags(Args& args) {
       .option("--host", "ADDR", "address to listen on", "127.0.0.1")
       .option("--port", "N", "TCP port (0: any free port, printed at start)", "8000")
       .option("--served-model-name", "NAME",
-              "the model's name in the API (default: --adapter, else --model, as given)")
-      .option("--adapter", "DIR|s3://...|owner/name",
-              "a PEFT LoRA adapter of --model, merged in once at start (served under its name)")
+              "the model's name in the API (default: --adapter, else --model, as given); with "
+              "named or several adapters, the base's name")
+      .option("--adapter", "[NAME=]DIR|s3://...|owner/name",
+              "a PEFT LoRA adapter of --model, merged in once at start. Once and without NAME: "
+              "that model is served alone, under --served-model-name or the adapter as given. "
+              "Repeated, or with NAME (no '/'): each adapter is served under its NAME (else as "
+              "given) beside the base; each is a merged copy of the weights with its own "
+              "key/value cache, so memory grows by one model per adapter")
       .option("--special_token_path|--special-token-path", "tokens.json",
               "special tokens added to the tokenizer, as training added them")
       .option("--device", "cpu|cuda", "where the model decodes", "cpu")
@@ -85,7 +94,6 @@ serve::ModelBackendOptions backend_options(const Args& args) {
   o.model = args.require("--model");
   o.special_token_path = args.get("--special_token_path");
   o.served_model_name = args.get("--served-model-name");
-  o.adapter = args.get("--adapter");
   const std::string device = args.get("--device");
   ZT_CHECK(device == "cpu" || device == "cuda",
            "zerotune serve: --device must be cpu or cuda, got '", device, "'");
@@ -104,6 +112,46 @@ serve::ModelBackendOptions backend_options(const Args& args) {
   o.max_seq_len = args.get_int("--max-seq-len");
   ZT_CHECK(o.max_seq_len >= 0, "zerotune serve: --max-seq-len must be >= 0, got ", o.max_seq_len);
   return o;
+}
+
+// One --adapter value: "NAME=SOURCE", or "SOURCE" served under its own text. A NAME holds no
+// '/', so an s3:// URL or a path with '=' after a '/' is a source.
+std::pair<std::string, std::string> named_adapter(const std::string& value) {
+  const size_t eq = value.find('=');
+  if (eq == std::string::npos || value.substr(0, eq).find('/') != std::string::npos) {
+    return {value, value};
+  }
+  ZT_CHECK(eq > 0 && eq + 1 < value.size(), "zerotune serve: --adapter '", value,
+           "': expected NAME=DIR with both parts non-empty");
+  return {value.substr(0, eq), value.substr(eq + 1)};
+}
+
+// The models to serve, the first answering requests that name none. No adapter: the base. One
+// unnamed adapter: the base with it merged, alone (as a single `--adapter DIR` always served).
+// Otherwise the base under --served-model-name (or --model) and each adapter under its name.
+std::vector<serve::ModelBackendOptions> served_models(const Args& args,
+                                                      const serve::ModelBackendOptions& base) {
+  const std::vector<std::string> flags = args.get_all("--adapter");
+  if (flags.empty()) return {base};
+  if (flags.size() == 1 && named_adapter(flags[0]).first == flags[0]) {
+    serve::ModelBackendOptions alone = base;
+    alone.adapter = flags[0];
+    return {alone};
+  }
+  std::vector<serve::ModelBackendOptions> models{base};
+  models[0].served_model_name =
+      base.served_model_name.empty() ? base.model : base.served_model_name;
+  for (const std::string& flag : flags) {
+    serve::ModelBackendOptions adapted = base;
+    std::tie(adapted.served_model_name, adapted.adapter) = named_adapter(flag);
+    for (const serve::ModelBackendOptions& other : models) {
+      ZT_CHECK(other.served_model_name != adapted.served_model_name, "zerotune serve: --adapter ",
+               flag, ": the name '", adapted.served_model_name,
+               "' is already served; give each adapter its own NAME=");
+    }
+    models.push_back(std::move(adapted));
+  }
+  return models;
 }
 
 serve::HttpOptions http_options(const Args& args, int64_t max_batch) {
@@ -140,20 +188,33 @@ int cmd_serve(int argc, char** argv, int first) {
   ZT_CHECK(threads >= 0, "zerotune serve: --threads must be >= 0, got ", threads);
   if (threads > 0) omp_set_num_threads(threads);
 
-  serve::ModelBackend backend(model_options);
-  serve::Scheduler scheduler(backend.engine(), backend.decoder(), serve::make_sampler,
-                             serve::SchedulerOptions{threads});
-  serve::ApiServer server(backend.served_model(), scheduler, server_options);
+  // One model, its own scheduler thread and slots, per served name: a sequence is batched only
+  // with sequences of the same weights.
+  std::vector<std::unique_ptr<serve::ModelBackend>> backends;
+  std::vector<std::unique_ptr<serve::Scheduler>> schedulers;
+  std::vector<serve::ServedRoute> routes;
+  for (const serve::ModelBackendOptions& options : served_models(args, model_options)) {
+    backends.push_back(std::make_unique<serve::ModelBackend>(options));
+    schedulers.push_back(
+        std::make_unique<serve::Scheduler>(backends.back()->engine(), backends.back()->decoder(),
+                                           serve::make_sampler, serve::SchedulerOptions{threads}));
+    routes.push_back({backends.back()->served_model(), schedulers.back().get()});
+  }
+  serve::ApiServer server(routes, server_options);
   const int port = server.bind();
   signals.start([&server](int signal) {
     std::fprintf(stderr, "zerotune serve: %s: finishing the requests in flight\n",
                  signal == SIGTERM ? "SIGTERM" : "SIGINT");
     server.shutdown();
   });
-  std::fprintf(stderr, "zerotune serve: %s\nzerotune serve: listening on http://%s:%d\n",
-               backend.summary().c_str(), server_options.host.c_str(), port);
+  for (size_t i = 0; i < backends.size(); ++i) {
+    std::fprintf(stderr, "zerotune serve: %s: %s\n", routes[i].model.name.c_str(),
+                 backends[i]->summary().c_str());
+  }
+  std::fprintf(stderr, "zerotune serve: listening on http://%s:%d\n", server_options.host.c_str(),
+               port);
   server.serve();
-  scheduler.stop();
+  for (const auto& scheduler : schedulers) scheduler->stop();
   std::fprintf(stderr, "zerotune serve: stopped\n");
   return 0;
 }

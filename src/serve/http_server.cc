@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -92,27 +93,52 @@ struct Prompts {
   int64_t total_tokens = 0;
 };
 
+// The counters of every model's scheduler together; the largest batch is the largest of any.
+SchedulerStats total_stats(const std::vector<ServedRoute>& routes) {
+  SchedulerStats total;
+  for (const ServedRoute& route : routes) {
+    const SchedulerStats s = route.scheduler->stats();
+    total.running += s.running;
+    total.waiting += s.waiting;
+    total.prefills += s.prefills;
+    total.decode_steps += s.decode_steps;
+    total.decoded_tokens += s.decoded_tokens;
+    total.largest_batch = std::max(total.largest_batch, s.largest_batch);
+    total.generated_tokens += s.generated_tokens;
+    total.cancelled += s.cancelled;
+  }
+  return total;
+}
+
+// "`a`, `b`" for the 404 of an unknown model.
+std::string served_names(const std::vector<ServedRoute>& routes) {
+  std::string names;
+  for (const ServedRoute& route : routes) {
+    names += str(names.empty() ? "`" : ", `", route.model.name, "`");
+  }
+  return names;
+}
+
 }  // namespace
 
 struct ApiServer::Impl {
-  Impl(ServedModel model_in, Scheduler& scheduler_in, HttpOptions options_in)
-      : model(std::move(model_in)), scheduler(scheduler_in), options(std::move(options_in)) {}
+  Impl(std::vector<ServedRoute> routes_in, HttpOptions options_in)
+      : routes(std::move(routes_in)), options(std::move(options_in)) {
+    ZT_CHECK(!routes.empty(), "ApiServer: no model to serve");
+  }
 
   void install_routes();
   bool refuse_before_routing(const httplib::Request& req, httplib::Response& res);
   void handle_generation(Endpoint endpoint, const httplib::Request& req, httplib::Response& res);
-  Prompts prompt_ids(const ApiRequest& request) const;
-  std::vector<int32_t> checked_ids(std::vector<int32_t> ids, const std::string& what) const;
-  std::vector<GenerationRequest> generation_requests(const ApiRequest& request,
-                                                     const Prompts& prompts) const;
+  const ServedRoute& route_of(const ApiRequest& request) const;
+  std::string models_json() const;
   void reply_whole(const httplib::Request& req, httplib::Response& res, const ReplyHeader& header,
                    std::shared_ptr<RequestStream> stream, size_t choices, int64_t prompt_tokens);
   void reply_streamed(httplib::Response& res, const ReplyHeader& header,
                       std::shared_ptr<RequestStream> stream, size_t choices, int64_t prompt_tokens,
                       bool include_usage);
 
-  ServedModel model;
-  Scheduler& scheduler;
+  std::vector<ServedRoute> routes;
   HttpOptions options;
   HttpServer http;
   std::atomic<bool> draining{false};
@@ -121,10 +147,14 @@ struct ApiServer::Impl {
                         .count();
 };
 
-ApiServer::ApiServer(ServedModel model, Scheduler& scheduler, HttpOptions options)
-    : impl_(std::make_unique<Impl>(std::move(model), scheduler, std::move(options))) {
+ApiServer::ApiServer(std::vector<ServedRoute> routes, HttpOptions options)
+    : impl_(std::make_unique<Impl>(std::move(routes), std::move(options))) {
   impl_->install_routes();
 }
+
+ApiServer::ApiServer(ServedModel model, Scheduler& scheduler, HttpOptions options)
+    : ApiServer(std::vector<ServedRoute>{ServedRoute{std::move(model), &scheduler}},
+                std::move(options)) {}
 
 ApiServer::~ApiServer() = default;
 
@@ -170,10 +200,10 @@ void ApiServer::Impl::install_routes() {
   });
   http.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics_text(scheduler.stats()), "text/plain; version=0.0.4");
+    res.set_content(metrics_text(total_stats(routes)), "text/plain; version=0.0.4");
   });
   http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(models_reply(model.name, created, model.context), "application/json");
+    res.set_content(models_json(), "application/json");
   });
   http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     handle_generation(Endpoint::completions, req, res);
@@ -229,37 +259,10 @@ bool ApiServer::Impl::refuse_before_routing(const httplib::Request& req, httplib
   return false;
 }
 
-void ApiServer::Impl::handle_generation(Endpoint endpoint, const httplib::Request& req,
-                                        httplib::Response& res) {
-  std::shared_ptr<RequestStream> stream;
-  ApiRequest request;
-  Prompts prompts;
-  try {
-    request = parse_api_request(endpoint, req.body);
-    if (!request.model.empty() && request.model != model.name) {
-      throw ApiError(404,
-                     str("The model `", request.model, "` does not exist; this server serves `",
-                         model.name, "`."),
-                     "model", "model_not_found");
-    }
-    prompts = prompt_ids(request);
-    stream = scheduler.submit(generation_requests(request, prompts));
-  } catch (const ApiError& e) {
-    send_error(res, e);
-    return;
-  }
-  const ReplyHeader header = make_reply_header(endpoint, model.name);
-  const size_t choices = prompts.ids.size();
-  if (request.stream) {
-    reply_streamed(res, header, std::move(stream), choices, prompts.total_tokens,
-                   request.include_usage);
-  } else {
-    reply_whole(req, res, header, std::move(stream), choices, prompts.total_tokens);
-  }
-}
+namespace {
 
-std::vector<int32_t> ApiServer::Impl::checked_ids(std::vector<int32_t> ids,
-                                                  const std::string& what) const {
+std::vector<int32_t> checked_ids(const ServedModel& model, std::vector<int32_t> ids,
+                                 const std::string& what) {
   for (const int32_t id : ids) {
     if (id < 0 || id >= model.vocab_size) {
       throw ApiError(400,
@@ -271,7 +274,7 @@ std::vector<int32_t> ApiServer::Impl::checked_ids(std::vector<int32_t> ids,
   return ids;
 }
 
-Prompts ApiServer::Impl::prompt_ids(const ApiRequest& request) const {
+Prompts prompt_ids(const ServedModel& model, const ApiRequest& request) {
   Prompts prompts;
   if (request.endpoint == Endpoint::chat) {
     if (!model.render_chat) throw ApiError(400, model.no_chat_template, "messages");
@@ -283,21 +286,23 @@ Prompts ApiServer::Impl::prompt_ids(const ApiRequest& request) const {
       throw ApiError(400, str("the chat template failed on these messages: ", e.what()),
                      "messages");
     }
-    prompts.ids.push_back(checked_ids(model.encode_chat(rendered), "the rendered chat prompt"));
+    prompts.ids.push_back(
+        checked_ids(model, model.encode_chat(rendered), "the rendered chat prompt"));
   } else {
     for (size_t i = 0; i < request.prompts.size(); ++i) {
       const PromptInput& input = request.prompts[i];
       const std::string what = request.prompts.size() > 1 ? str("prompt ", i) : "the prompt";
       prompts.ids.push_back(
-          checked_ids(input.is_ids ? input.ids : model.encode_prompt(input.text), what));
+          checked_ids(model, input.is_ids ? input.ids : model.encode_prompt(input.text), what));
     }
   }
   for (const auto& ids : prompts.ids) prompts.total_tokens += static_cast<int64_t>(ids.size());
   return prompts;
 }
 
-std::vector<GenerationRequest> ApiServer::Impl::generation_requests(const ApiRequest& request,
-                                                                    const Prompts& prompts) const {
+std::vector<GenerationRequest> generation_requests(const ServedModel& model,
+                                                   const ApiRequest& request,
+                                                   const Prompts& prompts) {
   SamplingParams sampling = request.sampling;
   if (!request.seed_given) sampling.seed = std::random_device{}() * 0x100000001ULL;
   std::vector<GenerationRequest> out;
@@ -311,6 +316,51 @@ std::vector<GenerationRequest> ApiServer::Impl::generation_requests(const ApiReq
     out.push_back(std::move(g));
   }
   return out;
+}
+
+}  // namespace
+
+const ServedRoute& ApiServer::Impl::route_of(const ApiRequest& request) const {
+  if (request.model.empty()) return routes.front();
+  for (const ServedRoute& route : routes) {
+    if (route.model.name == request.model) return route;
+  }
+  throw ApiError(404,
+                 str("The model `", request.model, "` does not exist; this server serves ",
+                     served_names(routes), "."),
+                 "model", "model_not_found");
+}
+
+std::string ApiServer::Impl::models_json() const {
+  std::vector<ModelListing> listing;
+  for (const ServedRoute& route : routes)
+    listing.push_back({route.model.name, route.model.context});
+  return models_reply(listing, created);
+}
+
+void ApiServer::Impl::handle_generation(Endpoint endpoint, const httplib::Request& req,
+                                        httplib::Response& res) {
+  std::shared_ptr<RequestStream> stream;
+  ApiRequest request;
+  const ServedRoute* route = nullptr;
+  Prompts prompts;
+  try {
+    request = parse_api_request(endpoint, req.body);
+    route = &route_of(request);
+    prompts = prompt_ids(route->model, request);
+    stream = route->scheduler->submit(generation_requests(route->model, request, prompts));
+  } catch (const ApiError& e) {
+    send_error(res, e);
+    return;
+  }
+  const ReplyHeader header = make_reply_header(endpoint, route->model.name);
+  const size_t choices = prompts.ids.size();
+  if (request.stream) {
+    reply_streamed(res, header, std::move(stream), choices, prompts.total_tokens,
+                   request.include_usage);
+  } else {
+    reply_whole(req, res, header, std::move(stream), choices, prompts.total_tokens);
+  }
 }
 
 void ApiServer::Impl::reply_whole(const httplib::Request& req, httplib::Response& res,

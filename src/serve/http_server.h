@@ -46,8 +46,17 @@ struct HttpOptions {
   bool log_requests = true;          // one line per request on stderr
 };
 
+// One served model and the scheduler that decodes its requests.
+struct ServedRoute {
+  ServedModel model;
+  Scheduler* scheduler = nullptr;  // must outlive the server
+};
+
 class ApiServer {
  public:
+  // Several models, each under its own name: a request goes to the model its "model" field
+  // names, or to routes[0] when it names none; another name is a 404.
+  ApiServer(std::vector<ServedRoute> routes, HttpOptions options);
   ApiServer(ServedModel model, Scheduler& scheduler, HttpOptions options);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;

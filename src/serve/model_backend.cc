@@ -115,9 +115,10 @@ ServedModel ModelBackend::served_model() {
 
 std::string ModelBackend::summary() const {
   const LlamaConfig& c = loaded_.config;
-  return str(folder_, ": ", c.num_hidden_layers, " layers, D=", c.hidden_size, ", V=", c.vocab_size,
-             "; ", options_.device.name(), " ", dtype_name(options_.dtype), "; max batch ",
-             options_.max_batch, ", max sequence ", max_seq_len_, " tokens (cache ",
+  const std::string adapter = options_.adapter.empty() ? "" : str(" + adapter ", options_.adapter);
+  return str(folder_, adapter, ": ", c.num_hidden_layers, " layers, D=", c.hidden_size,
+             ", V=", c.vocab_size, "; ", options_.device.name(), " ", dtype_name(options_.dtype),
+             "; max batch ", options_.max_batch, ", max sequence ", max_seq_len_, " tokens (cache ",
              gib(cache_bytes(c, options_.max_batch, max_seq_len_, options_.dtype)),
              "); chat template: ", chat_template_ ? "yes" : "none");
 }

@@ -70,7 +70,7 @@ class ModelBackend {
   DecodeTokens decoder() const;
   // The API's view; its functions refer to this backend, which must outlive it.
   ServedModel served_model();
-  // One line for the log: folder, sizes, device, cache bytes, chat template or not.
+  // One line for the log: folder, merged adapter, sizes, device, cache bytes, chat template.
   std::string summary() const;
 
  private:

@@ -412,15 +412,17 @@ std::string error_event(const ApiError& error) {
   return "data: " + error.body() + "\n\n";
 }
 
-std::string models_reply(const std::string& model, int64_t created, int64_t max_model_len) {
-  Value entry = Value::object();
-  entry.set("id", model);
-  entry.set("object", "model");
-  entry.set("created", created);
-  entry.set("owned_by", "zerotune");
-  entry.set("max_model_len", max_model_len);
+std::string models_reply(const std::vector<ModelListing>& models, int64_t created) {
   Value data = Value::array();
-  data.push_back(std::move(entry));
+  for (const ModelListing& model : models) {
+    Value entry = Value::object();
+    entry.set("id", model.name);
+    entry.set("object", "model");
+    entry.set("created", created);
+    entry.set("owned_by", "zerotune");
+    entry.set("max_model_len", model.max_model_len);
+    data.push_back(std::move(entry));
+  }
   Value reply = Value::object();
   reply.set("object", "list");
   reply.set("data", std::move(data));

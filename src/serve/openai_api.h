@@ -110,7 +110,11 @@ std::string usage_event(const ReplyHeader& header, int64_t prompt_tokens,
 std::string error_event(const ApiError& error);
 constexpr std::string_view kDoneEvent = "data: [DONE]\n\n";
 
-// GET /v1/models.
-std::string models_reply(const std::string& model, int64_t created, int64_t max_model_len);
+// GET /v1/models: one entry per served model.
+struct ModelListing {
+  std::string name;
+  int64_t max_model_len = 0;
+};
+std::string models_reply(const std::vector<ModelListing>& models, int64_t created);
 
 }  // namespace zerotune::serve

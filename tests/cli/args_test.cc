@@ -29,6 +29,16 @@ TEST(Args, ParsesValuesSpellingsAndDefaults) {
   EXPECT_DOUBLE_EQ(args.get_double("--rate"), 0.5);  // the declared default
 }
 
+TEST(Args, RepeatedFlagKeepsEveryValueInOrder) {
+  Args args = sample_args();
+  Argv argv({"--name", "a=x", "--name=b=s3://bucket/y", "-c", "3"});
+  ASSERT_TRUE(args.parse(argv.argc(), argv.data(), 1));
+  EXPECT_EQ(args.get_all("--name"), (std::vector<std::string>{"a=x", "b=s3://bucket/y"}));
+  EXPECT_EQ(args.get("--name"), "b=s3://bucket/y");  // get() keeps the last
+  EXPECT_EQ(args.get_all("-c"), std::vector<std::string>{"3"});
+  EXPECT_TRUE(args.get_all("--rate").empty());  // a default is not a value given
+}
+
 TEST(Args, RefusesBadArgumentsNamingThem) {
   auto parse = [](std::vector<std::string> flags) {
     Args args = sample_args();

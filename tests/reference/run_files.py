@@ -54,3 +54,47 @@ def tree_digest(path):
             with open(p, "rb") as fh:
                 h.update(fh.read())
     return h.hexdigest()
+
+
+def write_random_adapter(model, out, seed, targets=("q_proj", "v_proj", "down_proj"), r=4,
+                         alpha=8, wrong_shape=None):
+    """A PEFT LoRA folder for the model folder `model`, without torch: adapter_config.json and an
+    f32 adapter_model.safetensors with A and B both drawn uniform in [-0.3, 0.3) from `seed` (a
+    nonzero B, so the adapter changes what the model says). `wrong_shape`: the name of a module
+    whose B gets one output row too many (an adapter of another base)."""
+    import random
+    import struct
+    with open(os.path.join(model, "config.json")) as f:
+        c = json.load(f)
+    d, f_dim = c["hidden_size"], c["intermediate_size"]
+    dh = c.get("head_dim") or d // c["num_attention_heads"]
+    q, kv = c["num_attention_heads"] * dh, c["num_key_value_heads"] * dh
+    io = {"q_proj": (d, q), "k_proj": (d, kv), "v_proj": (d, kv), "o_proj": (q, d),
+          "gate_proj": (d, f_dim), "up_proj": (d, f_dim), "down_proj": (f_dim, d)}
+    rng = random.Random(seed)
+    tensors = {}
+    for layer in range(c["num_hidden_layers"]):
+        for module in targets:
+            n_in, n_out = io[module]
+            n_out += 1 if module == wrong_shape else 0
+            part = "mlp" if module in ("gate_proj", "up_proj", "down_proj") else "self_attn"
+            prefix = f"base_model.model.model.layers.{layer}.{part}.{module}"
+            tensors[f"{prefix}.lora_A.weight"] = ([r, n_in], n_in * r)
+            tensors[f"{prefix}.lora_B.weight"] = ([n_out, r], n_out * r)
+    header, chunks, offset = {}, [], 0
+    for name in sorted(tensors):
+        shape, count = tensors[name]
+        raw = struct.pack(f"<{count}f", *(rng.uniform(-0.3, 0.3) for _ in range(count)))
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "adapter_model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(head)) + head + b"".join(chunks))
+    with open(os.path.join(out, "adapter_config.json"), "w") as f:
+        json.dump({"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": r, "lora_alpha": alpha,
+                   "lora_dropout": 0.0, "target_modules": list(targets), "bias": "none",
+                   "base_model_name_or_path": model}, f, indent=2)
+    return out

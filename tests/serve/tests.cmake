@@ -19,4 +19,12 @@ if(NOT ZEROTUNE_SANITIZE)
                    --workdir ${CMAKE_BINARY_DIR}/serve/api --node-dir ${ZT_SERVE_NODE})
   set_tests_properties(serve.api PROPERTIES LABELS serve TIMEOUT 900 FIXTURES_REQUIRED serve_node
                        ENVIRONMENT "OMP_NUM_THREADS=2;OMP_WAIT_POLICY=PASSIVE")
+  # --adapter: one adapter and several over one base, against `generate` of merged folders.
+  add_test(NAME serve.adapters
+           COMMAND /usr/bin/python3 ${ZT_SERVE_DIR}/check_serve_adapters.py
+                   --zerotune $<TARGET_FILE:zerotune> --workdir ${CMAKE_BINARY_DIR}/serve/adapters
+                   --node-dir ${ZT_SERVE_NODE})
+  set_tests_properties(serve.adapters PROPERTIES LABELS serve TIMEOUT 300
+                       FIXTURES_REQUIRED serve_node
+                       ENVIRONMENT "OMP_NUM_THREADS=2;OMP_WAIT_POLICY=PASSIVE")
 endif()

@@ -19,7 +19,14 @@ if(NOT ZEROTUNE_SANITIZE)
            COMMAND ${ZT_PYTHON} ${ZT_STORAGE_DIR}/check_train_s3.py
                    --zerotune $<TARGET_FILE:zerotune> --workdir ${CMAKE_BINARY_DIR}/storage/train
                    --node-dir ${ZT_STORAGE_NODE})
-  set_tests_properties(storage.s3 storage.train PROPERTIES FIXTURES_REQUIRED storage_node)
-  set_tests_properties(storage.s3 storage.hub storage.train PROPERTIES LABELS storage TIMEOUT 600
+  # PEFT adapters from s3:// and the Hub: merge, cache and training equal the local folder's.
+  add_test(NAME storage.adapters
+           COMMAND ${ZT_PYTHON} ${ZT_STORAGE_DIR}/check_adapter_sources.py
+                   --zerotune $<TARGET_FILE:zerotune> --workdir ${CMAKE_BINARY_DIR}/storage/adapters
+                   --node-dir ${ZT_STORAGE_NODE})
+  set_tests_properties(storage.s3 storage.train storage.adapters PROPERTIES
+                       FIXTURES_REQUIRED storage_node)
+  set_tests_properties(storage.s3 storage.hub storage.train storage.adapters PROPERTIES
+                       LABELS storage TIMEOUT 600
                        ENVIRONMENT "OMP_NUM_THREADS=2;OMP_WAIT_POLICY=PASSIVE")
 endif()

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -152,7 +153,9 @@ bool wanted_s3_file(const std::string& name) {
          !is_pickled_weights(name);
 }
 
-std::string download_from_s3(const std::string& name) {
+// `required`: a file the prefix must hold (an adapter's config), checked on the listing before
+// anything is downloaded; empty: none.
+std::string download_from_s3(const std::string& name, const std::string& required = "") {
   const S3Url url = parse_s3_url(name);
   S3Client s3 = S3Client::from_environment(name);
   const std::string dir =
@@ -168,6 +171,11 @@ std::string download_from_s3(const std::string& name) {
     if (wanted_s3_file(o.key)) objects.push_back(std::move(o));
   }
   ZT_CHECK(!objects.empty(), name, ": no such local folder, and no objects under this S3 prefix");
+  ZT_CHECK(required.empty() || std::any_of(objects.begin(), objects.end(),
+                                           [&](const S3Object& o) { return o.key == required; }),
+           name, ": no ", required, " under this S3 prefix (it holds ", objects.size(),
+           objects.size() == 1 ? " other file" : " other files",
+           "; an adapter folder is what PEFT's save_pretrained or zerotune train --lora writes)");
   std::string manifest;
   for (const S3Object& o : objects) manifest += str(o.key, " ", o.size, " ", o.etag, "\n");
   if (fs::exists(complete_marker(dir)) && read_text(complete_marker(dir)) == manifest) return dir;
@@ -218,7 +226,7 @@ std::string resolve_model_source(const std::string& name) {
 
 std::string resolve_adapter_source(const std::string& name) {
   ZT_CHECK(!name.empty(), "--adapter is empty");
-  if (is_s3_url(name)) return download_from_s3(name);
+  if (is_s3_url(name)) return download_from_s3(name, "adapter_config.json");
   if (fs::exists(name)) {
     ZT_CHECK(fs::is_directory(name), name, ": is a file; expected an adapter folder");
     return name;
