@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <functional>
 
+#include "core/text.h"
 #include "data/jinja_interpreter.h"
 #include "data/jinja_text.h"
 
@@ -173,29 +174,7 @@ Value f_dictsort(Interpreter&, const Value& v, const Arguments& args) {
 
 Value f_escape(Interpreter&, const Value& v, const Arguments& args) {
   bind(args, {}, "escape");
-  std::string out;
-  for (char c : soft_str(v)) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&#34;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return Value(std::move(out));
+  return Value(escape_markup(soft_str(v)));
 }
 
 Value f_first(Interpreter&, const Value& v, const Arguments& args) {

@@ -12,6 +12,7 @@
 #include "core/check.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "core/text.h"
 #include "report/svg_chart.h"
 
 namespace zerotune::report {
@@ -106,12 +107,12 @@ std::string runs_table(const std::vector<RunData>& runs) {
     }
     std::string notes;
     for (const std::string& note : run.notes) notes += (notes.empty() ? "" : "; ") + note;
-    out += "<tr><td>" + swatch(i) + escape_html(run.name) + "</td><td>" + escape_html(run.dir) +
-           "</td><td>" + escape_html(run_progress(run)) + "</td><td>" +
+    out += "<tr><td>" + swatch(i) + escape_markup(run.name) + "</td><td>" + escape_markup(run.dir) +
+           "</td><td>" + escape_markup(run_progress(run)) + "</td><td>" +
            duration(wall_seconds(run)) + "</td>" +
            number_cell(run.steps.empty() ? NAN : run.steps.back().loss) + number_cell(best_eval) +
            (any_accuracy(runs) ? number_cell(100 * best_accuracy) : "") + "<td class=\"notes\">" +
-           escape_html(notes) + "</td></tr>";
+           escape_markup(notes) + "</td></tr>";
   }
   return out + "</table>\n";
 }
@@ -193,7 +194,7 @@ std::string charts_section(const std::vector<RunData>& runs) {
 }
 
 std::string epochs_table(const RunData& run, size_t index) {
-  std::string out = "<h3>" + swatch(index) + escape_html(run.name) +
+  std::string out = "<h3>" + swatch(index) + escape_markup(run.name) +
                     "</h3><table class=\"epochs\"><tr><th>epoch</th><th>eval loss</th>"
                     "<th>perplexity</th><th>accuracy (%)</th><th>examples</th><th>train time</th>"
                     "<th>eval time</th></tr>";
@@ -221,7 +222,7 @@ std::string side_by_side(const std::vector<RunData>& runs, const char* id,
   }
   std::string out = std::string("<table id=\"") + id + "\"><tr><th></th>";
   for (size_t i = 0; i < runs.size(); ++i)
-    out += "<th>" + swatch(i) + escape_html(runs[i].name) + "</th>";
+    out += "<th>" + swatch(i) + escape_markup(runs[i].name) + "</th>";
   out += "</tr>";
   for (const std::string& name : names) {
     std::vector<std::string> cells;
@@ -232,9 +233,9 @@ std::string side_by_side(const std::vector<RunData>& runs, const char* id,
       cells.push_back(it == v.end() ? "" : it->second);
     }
     const bool differs = std::set<std::string>(cells.begin(), cells.end()).size() > 1;
-    out += std::string(differs ? "<tr class=\"differs\">" : "<tr>") + "<th>" + escape_html(name) +
+    out += std::string(differs ? "<tr class=\"differs\">" : "<tr>") + "<th>" + escape_markup(name) +
            "</th>";
-    for (const std::string& cell : cells) out += "<td>" + escape_html(cell) + "</td>";
+    for (const std::string& cell : cells) out += "<td>" + escape_markup(cell) + "</td>";
     out += "</tr>";
   }
   if (names.empty()) out += "<tr><td>none recorded</td></tr>";
@@ -246,16 +247,16 @@ std::string mebibytes(int64_t bytes) {
 }
 
 std::string memory_table(const RunData& run, size_t index) {
-  std::string out = "<h3>" + swatch(index) + escape_html(run.name) + "</h3>";
+  std::string out = "<h3>" + swatch(index) + escape_markup(run.name) + "</h3>";
   if (run.memory.rows.empty()) return out + "<p>memory.json is written when the run ends.</p>\n";
-  out += "<p>" + escape_html(run.memory.device) + ", ZeRO stage " +
+  out += "<p>" + escape_markup(run.memory.device) + ", ZeRO stage " +
          std::to_string(run.memory.zero_stage) +
          "; MiB per rank</p><table class=\"memory\"><tr><th></th>";
   const size_t ranks = run.memory.rows.front().second.size();
   for (size_t r = 0; r < ranks; ++r) out += "<th>rank " + std::to_string(r) + "</th>";
   out += "</tr>";
   for (const auto& [name, per_rank] : run.memory.rows) {
-    out += "<tr><th>" + escape_html(name) + "</th>";
+    out += "<tr><th>" + escape_markup(name) + "</th>";
     for (const int64_t bytes : per_rank) out += "<td class=\"num\">" + mebibytes(bytes) + "</td>";
     out += "</tr>";
   }
@@ -302,9 +303,9 @@ std::string render_report(const std::vector<RunData>& runs, const std::string& w
   std::string title = "zerotune run report: ";
   for (size_t i = 0; i < runs.size(); ++i) title += (i ? ", " : "") + runs[i].name;
   std::string out = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" +
-                    escape_html(title) + "</title>" + kStyle + "</head><body>\n<h1>" +
-                    escape_html(title) + "</h1><p class=\"note\">Written " +
-                    escape_html(written_at) +
+                    escape_markup(title) + "</title>" + kStyle + "</head><body>\n<h1>" +
+                    escape_markup(title) + "</h1><p class=\"note\">Written " +
+                    escape_markup(written_at) +
                     " from metrics.jsonl, settings.json, memory.json "
                     "and the newest checkpoint's config.json.</p>\n";
   out += runs_table(runs);

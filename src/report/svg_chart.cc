@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <limits>
 
+#include "core/text.h"
+
 namespace zerotune::report {
 
 namespace {
@@ -81,7 +83,7 @@ std::string coord(double v) {
 std::string text_element(double x, double y, const char* anchor, const std::string& text,
                          const char* extra = "") {
   return "<text x=\"" + coord(x) + "\" y=\"" + coord(y) + "\" text-anchor=\"" + anchor + "\"" +
-         extra + ">" + escape_html(text) + "</text>";
+         extra + ">" + escape_markup(text) + "</text>";
 }
 
 std::string render_axes(const ChartSpec& chart, const Frame& f, const std::vector<double>& x_ticks,
@@ -104,7 +106,7 @@ std::string render_axes(const ChartSpec& chart, const Frame& f, const std::vecto
   out += text_element((kLeft + kRight) / 2, kHeight - 12, "middle", chart.x_label,
                       " class=\"axis-label\"");
   out += "<text class=\"axis-label\" text-anchor=\"middle\" transform=\"translate(14 " +
-         coord((kTop + kBottom) / 2) + ") rotate(-90)\">" + escape_html(chart.y_label) + "</text>";
+         coord((kTop + kBottom) / 2) + ") rotate(-90)\">" + escape_markup(chart.y_label) + "</text>";
   return out;
 }
 
@@ -122,45 +124,18 @@ std::string render_series(const Series& s, const Frame& f) {
     xy += (xy.empty() ? "" : " ") + coord(f.px(p.first)) + "," + coord(f.py(p.second));
   }
   const char* cls = s.style == SeriesStyle::faint ? "series faint" : "series";
-  std::string out = "<g><title>" + escape_html(s.label) + "</title><polyline class=\"" + cls +
-                    "\" points=\"" + xy + "\" stroke=\"" + escape_html(s.colour) + "\"/>";
+  std::string out = "<g><title>" + escape_markup(s.label) + "</title><polyline class=\"" + cls +
+                    "\" points=\"" + xy + "\" stroke=\"" + escape_markup(s.colour) + "\"/>";
   if (s.style == SeriesStyle::markers || points.size() == 1) {
     for (const auto& p : points) {
       out += "<circle class=\"marker\" cx=\"" + coord(f.px(p.first)) + "\" cy=\"" +
-             coord(f.py(p.second)) + "\" r=\"3.5\" fill=\"" + escape_html(s.colour) + "\"/>";
+             coord(f.py(p.second)) + "\" r=\"3.5\" fill=\"" + escape_markup(s.colour) + "\"/>";
     }
   }
   return out + "</g>";
 }
 
 }  // namespace
-
-std::string escape_html(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string short_number(double x, int digits) {
   if (x == 0.0) return "0";  // also -0
@@ -196,7 +171,7 @@ std::string render_chart(const ChartSpec& chart) {
   std::string svg = "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " +
                     coord(kWidth) + " " + coord(kHeight) + "\" width=\"" + coord(kWidth) +
                     "\" height=\"" + coord(kHeight) + "\" role=\"img\" aria-label=\"" +
-                    escape_html(chart.title) + "\">";
+                    escape_markup(chart.title) + "\">";
   if (f.x.empty()) {
     svg += "<rect class=\"plot-area\" x=\"" + coord(kLeft) + "\" y=\"" + coord(kTop) +
            "\" width=\"" + coord(kRight - kLeft) + "\" height=\"" + coord(kBottom - kTop) + "\"/>";
@@ -210,10 +185,10 @@ std::string render_chart(const ChartSpec& chart) {
            "\" width=\"" + coord(kRight - kLeft) + "\" height=\"" + coord(kBottom - kTop) + "\"/>";
   }
   svg += "</svg>";
-  std::string caption = "<figcaption><b>" + escape_html(chart.title) + "</b>";
+  std::string caption = "<figcaption><b>" + escape_markup(chart.title) + "</b>";
   if (!chart.note.empty())
-    caption += " <span class=\"note\">" + escape_html(chart.note) + "</span>";
-  return "<figure class=\"chart\" id=\"" + escape_html(chart.id) + "\">" + svg + caption +
+    caption += " <span class=\"note\">" + escape_markup(chart.note) + "</span>";
+  return "<figure class=\"chart\" id=\"" + escape_markup(chart.id) + "\">" + svg + caption +
          "</figcaption></figure>\n";
 }
 

@@ -37,8 +37,6 @@ std::string render_chart(const ChartSpec& chart);
 // Round tick values covering [lo, hi]: about `target` of them, at 1, 2 or 5 times a power of ten.
 std::vector<double> nice_ticks(double lo, double hi, int target, bool integer_only);
 
-// Text and attribute values for HTML and SVG: & < > " ' escaped.
-std::string escape_html(std::string_view text);
 
 // A number in at most `digits` significant digits, without trailing zeros ("0.0001", "2.5e+04").
 std::string short_number(double x, int digits = 4);

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/text.h"
 #include "report/svg_chart.h"
 
 namespace zerotune::report {
@@ -224,7 +225,7 @@ TEST(ReportPage, TextFromTheRunIsEscaped) {
   EXPECT_EQ(page.find("<svg onload"), std::string::npos);
   EXPECT_EQ(page.find("<now>"), std::string::npos);
   EXPECT_NE(page.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
-  EXPECT_NE(page.find("&lt;b&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/b&gt;"), std::string::npos);
+  EXPECT_NE(page.find("&lt;b&gt;&#34;x&#34;&amp;&#39;y&#39;&lt;/b&gt;"), std::string::npos);
   // Self-contained: nothing is loaded from anywhere.
   for (const char* fetch : {" src=", " href=", "@import", "url("}) {
     EXPECT_EQ(page.find(fetch), std::string::npos) << fetch;
@@ -324,8 +325,8 @@ TEST(ReportPage, RunsSharingAFolderNameAreToldApartByPath) {
   std::ifstream in(root / "page.html");
   std::stringstream page;
   page << in.rdbuf();
-  EXPECT_NE(page.str().find("<title>" + escape_html(a) + "</title>"), std::string::npos);
-  EXPECT_NE(page.str().find("<title>" + escape_html(b) + "</title>"), std::string::npos);
+  EXPECT_NE(page.str().find("<title>" + escape_markup(a) + "</title>"), std::string::npos);
+  EXPECT_NE(page.str().find("<title>" + escape_markup(b) + "</title>"), std::string::npos);
 }
 
 TEST(ReportChart, TicksAreRoundAndCoverTheRange) {

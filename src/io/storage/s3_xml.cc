@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "core/text.h"
+
 namespace zerotune::storage {
 
 std::vector<std::string> xml_elements(std::string_view doc, std::string_view tag) {
@@ -61,32 +63,6 @@ std::string xml_unescape(std::string_view text) {
       out.append(text.substr(i, semi - i + 1));
     }
     i = semi;
-  }
-  return out;
-}
-
-std::string xml_escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out.push_back(c);
-    }
   }
   return out;
 }

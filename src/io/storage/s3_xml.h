@@ -14,7 +14,6 @@ std::vector<std::string> xml_elements(std::string_view doc, std::string_view tag
 // The first one's inner text, unescaped; "" when absent.
 std::string xml_text(std::string_view doc, std::string_view tag);
 std::string xml_unescape(std::string_view text);
-std::string xml_escape(std::string_view text);
 
 // "S3 error NoSuchKey: The specified key does not exist." from an error document, or "" when
 // `doc` is not one.

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "core/text.h"
 #include "io/storage/credentials.h"
 #include "io/storage/crypto.h"
 #include "io/storage/http.h"
@@ -290,7 +291,7 @@ TEST(S3Xml, ElementsTextAndErrors) {
   EXPECT_EQ(xml_text(items[0], "ETag"), "\"x\"");
   EXPECT_EQ(xml_text(items[1], "Key"), "c\r");
   EXPECT_EQ(xml_text(doc, "Missing"), "");
-  EXPECT_EQ(xml_escape("<a&'\">"), "&lt;a&amp;&apos;&quot;&gt;");
+  EXPECT_EQ(escape_markup("<a&'\">"), "&lt;a&amp;&#39;&#34;&gt;");
   EXPECT_EQ(s3_error_summary("<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>"),
             "S3 error NoSuchKey: gone");
   EXPECT_EQ(s3_error_summary("<ok/>"), "");
