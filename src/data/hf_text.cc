@@ -7,6 +7,7 @@
 #include <unicode/ustring.h>
 
 #include "core/check.h"
+#include "core/text.h"
 
 namespace zerotune {
 
@@ -81,24 +82,6 @@ std::string utf8_lossy(std::string_view text) {
     }
   }
   return out;
-}
-
-void append_utf8(uint32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xf0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
 }
 
 uint32_t next_code_point(std::string_view text, size_t pos, size_t* length) {
@@ -182,7 +165,7 @@ ByteLevelAlphabet::ByteLevelAlphabet() {
   for (uint32_t b = 0; b < 256; ++b) {
     const bool printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || b >= 0xae;
     const uint32_t cp = printable ? b : next_extra++;
-    append_utf8(cp, spelling_[b]);
+    append_utf8(spelling_[b], cp);
     byte_of_[cp] = static_cast<int16_t>(b);
   }
 }

@@ -60,8 +60,6 @@ class Regex {
   std::unique_ptr<Compiled> compiled_;
 };
 
-// Appends the UTF-8 of code point `cp`.
-void append_utf8(uint32_t cp, std::string& out);
 
 // Rust's char::is_whitespace (the White_Space property) and char::is_alphanumeric or '_' (the
 // library's word characters for single_word tokens).

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/text.h"
+
 namespace zerotune::jinja::text {
 
 // Code points of valid UTF-8 (the template source and every string value are checked on the way
@@ -16,7 +18,7 @@ namespace zerotune::jinja::text {
 bool decode(std::string_view s, std::u32string& out);
 std::u32string decode(std::string_view s);  // assumes valid UTF-8
 std::string encode(std::u32string_view code_points);
-void append_utf8(std::string& out, char32_t code_point);
+using ::zerotune::append_utf8;  // core/text.h
 int64_t length(std::string_view s);  // in code points
 
 bool is_space(char32_t c);       // str.isspace()

@@ -210,32 +210,40 @@ std::string cache_root() {
   return std::string(home) + "/.cache/zerotune";
 }
 
-std::string resolve_model_source(const std::string& name) {
-  ZT_CHECK(!name.empty(), "--model_name is empty");
-  if (is_s3_url(name)) return download_from_s3(name);
+namespace {
+
+// How a source of one kind is named and fetched.
+struct SourceKind {
+  const char* flag;         // the flag that names it, for errors
+  const char* folder;       // "a model folder"
+  const char* s3_required;  // a file an s3:// prefix must hold; "" for none
+  std::string (*from_hub)(const HubRepo& repo, const std::string& name);
+};
+
+// A local folder, an s3://bucket/prefix URL or a Hub id: the local folder that holds it.
+std::string resolve_source(const std::string& name, const SourceKind& kind) {
+  ZT_CHECK(!name.empty(), kind.flag, " is empty");
+  if (is_s3_url(name)) return download_from_s3(name, kind.s3_required);
   if (fs::exists(name)) {
-    ZT_CHECK(fs::is_directory(name), name, ": is a file; expected a model folder");
+    ZT_CHECK(fs::is_directory(name), name, ": is a file; expected ", kind.folder);
     return name;
   }
   HubRepo repo;
   ZT_CHECK(parse_hub_repo(name, &repo), name,
            ": no such folder, and not a Hub id (owner/name[@revision]) or an s3://bucket/prefix "
            "URL");
-  return download_from_hub(repo, name);
+  return kind.from_hub(repo, name);
+}
+
+}  // namespace
+
+std::string resolve_model_source(const std::string& name) {
+  return resolve_source(name, {"--model_name", "a model folder", "", download_from_hub});
 }
 
 std::string resolve_adapter_source(const std::string& name) {
-  ZT_CHECK(!name.empty(), "--adapter is empty");
-  if (is_s3_url(name)) return download_from_s3(name, "adapter_config.json");
-  if (fs::exists(name)) {
-    ZT_CHECK(fs::is_directory(name), name, ": is a file; expected an adapter folder");
-    return name;
-  }
-  HubRepo repo;
-  ZT_CHECK(parse_hub_repo(name, &repo), name,
-           ": no such folder, and not a Hub id (owner/name[@revision]) or an s3://bucket/prefix "
-           "URL");
-  return download_adapter_from_hub(repo, name);
+  return resolve_source(name, {"--adapter", "an adapter folder", "adapter_config.json",
+                               download_adapter_from_hub});
 }
 
 }  // namespace zerotune::storage
