@@ -14,7 +14,7 @@
 #include "core/check.h"
 #include "core/json.h"
 #include "core/timer.h"
-#include "eval/eval_model.h"
+#include "eval/decode_model.h"
 #include "eval/gsm8k_eval.h"
 
 namespace zerotune {
@@ -158,8 +158,8 @@ int cmd_eval(int argc, char** argv, int first) {
   const std::vector<EvalItem> items = job.format == EvalFormat::seed
                                           ? read_seed_items(job.data, job.limit)
                                           : read_lm_eval_items(job.data, job.limit, job.fewshot);
-  const EvalModel model =
-      load_eval_model(job.model, job.adapter, job.special_tokens, job.device, job.dtype);
+  const DecodeModel model =
+      load_decode_model(job.model, job.adapter, job.special_tokens, job.device, job.dtype);
   encode_prompts(*model.tokenizer, items, model.params().config().vocab_size);  // checks ids
   const Timer timer;
   const EvalOutcome outcome =

@@ -5,8 +5,6 @@
 #include <utility>
 
 #include "core/check.h"
-#include "io/peft_adapter.h"
-#include "io/storage/model_source.h"
 #include "model/sampling.h"
 
 namespace zerotune::serve {
@@ -35,45 +33,19 @@ double cache_bytes(const LlamaConfig& c, int64_t max_batch, int64_t max_seq_len,
 
 ModelBackend::ModelBackend(const ModelBackendOptions& options) : options_(options) {
   ZT_CHECK(options.max_batch >= 1, "--max-batch must be at least 1, got ", options.max_batch);
-  ZT_CHECK(options.device.is_cpu() || cuda_backend_built(),
-           "--device cuda: this zerotune was built without the CUDA backend "
-           "(scripts/build.sh --cuda builds build-cuda/zerotune)");
-  ZT_CHECK(
-      options.dtype == DType::f32 || (options.dtype == DType::bf16 && !options.device.is_cpu()),
-      "--dtype ", dtype_name(options.dtype), " on ", options.device.name(),
-      ": the CPU decodes in f32, a GPU in f32 or bf16");
-  folder_ = storage::resolve_model_source(options.model);
-  loaded_ = read_hf_folder(folder_);
-  if (!options.adapter.empty()) {  // merged once: decoding then costs what the base does
-    apply_adapter(loaded_.params, storage::resolve_adapter_source(options.adapter));
-    loaded_.config = loaded_.params.config();
-  }
-  const LlamaConfig& c = loaded_.config;
-  ZT_CHECK(loaded_.tokenizer.has_value(), folder_,
-           " has no tokenizer.json or tokenizer.model; serving needs the model's tokenizer");
-  tokenizer_.emplace(Tokenizer::from_files(*loaded_.tokenizer));
-  if (!options.special_token_path.empty()) {
-    tokenizer_->add_special_tokens(read_special_tokens_json(options.special_token_path));
-  }
-  ZT_CHECK(tokenizer_->vocab_size() <= c.vocab_size, "the tokenizer of ", folder_, " has ",
-           tokenizer_->vocab_size(), " tokens but the model's vocabulary only ", c.vocab_size,
-           " rows (pass the --special_token_path the model was trained with, and no other)");
+  // An adapter is merged once: decoding then costs what the base does.
+  model_ = load_decode_model(options.model, options.adapter, options.special_token_path,
+                             options.device, options.dtype);
+  const LlamaConfig& c = model_.loaded.config;
   max_seq_len_ = options.max_seq_len > 0 ? options.max_seq_len : c.max_position_embeddings;
   ZT_CHECK(max_seq_len_ <= c.max_position_embeddings, "--max-seq-len ", max_seq_len_,
            " exceeds the model's max_position_embeddings ", c.max_position_embeddings);
-  chat_template_ = ChatTemplate::from_folder(folder_);
-
-  const LlamaParams* params = &loaded_.params;
-  if (!options.device.is_cpu()) {
-    device_params_.emplace(loaded_.params.placed(options.dtype, options.device));
-    loaded_.params = LlamaParams();  // the host copy is no longer needed
-    params = &*device_params_;
-  }
-  engine_ = std::make_unique<ModelDecodeEngine>(*params, options.max_batch, max_seq_len_);
+  chat_template_ = ChatTemplate::from_folder(model_.folder);
+  engine_ = std::make_unique<ModelDecodeEngine>(model_.params(), options.max_batch, max_seq_len_);
 }
 
 DecodeTokens ModelBackend::decoder() const {
-  const Tokenizer* tokenizer = &*tokenizer_;
+  const Tokenizer* tokenizer = &*model_.tokenizer;
   return [tokenizer](const std::vector<int32_t>& ids) {
     // Rows of the model beyond the tokenizer's vocabulary (a padded embedding) have no text.
     std::vector<int32_t> known;
@@ -91,9 +63,9 @@ ServedModel ModelBackend::served_model() {
                 : !options_.adapter.empty()         ? options_.adapter
                                                     : options_.model;
   served.context = max_seq_len_;
-  served.vocab_size = loaded_.config.vocab_size;
-  served.eos_id = tokenizer_->eos_id();
-  const Tokenizer* tokenizer = &*tokenizer_;
+  served.vocab_size = model_.loaded.config.vocab_size;
+  served.eos_id = model_.tokenizer->eos_id();
+  const Tokenizer* tokenizer = &*model_.tokenizer;
   served.encode_prompt = [tokenizer](const std::string& text) {
     return tokenizer->encode_with_special_tokens(text);  // BOS where the model has one
   };
@@ -106,7 +78,7 @@ ServedModel ModelBackend::served_model() {
     };
   } else {
     served.no_chat_template =
-        str("this model has no chat template: ", folder_,
+        str("this model has no chat template: ", model_.folder,
             "/tokenizer_config.json has no \"chat_template\", so /v1/chat/completions cannot "
             "render messages (use /v1/completions, or add a chat_template to that file)");
   }
@@ -114,9 +86,9 @@ ServedModel ModelBackend::served_model() {
 }
 
 std::string ModelBackend::summary() const {
-  const LlamaConfig& c = loaded_.config;
+  const LlamaConfig& c = model_.loaded.config;
   const std::string adapter = options_.adapter.empty() ? "" : str(" + adapter ", options_.adapter);
-  return str(folder_, adapter, ": ", c.num_hidden_layers, " layers, D=", c.hidden_size,
+  return str(model_.folder, adapter, ": ", c.num_hidden_layers, " layers, D=", c.hidden_size,
              ", V=", c.vocab_size, "; ", options_.device.name(), " ", dtype_name(options_.dtype),
              "; max batch ", options_.max_batch, ", max sequence ", max_seq_len_, " tokens (cache ",
              gib(cache_bytes(c, options_.max_batch, max_seq_len_, options_.dtype)),

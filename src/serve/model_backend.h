@@ -14,7 +14,7 @@
 #include "core/dtype.h"
 #include "data/chat_template.h"
 #include "data/tokenizer.h"
-#include "io/hf_checkpoint.h"
+#include "eval/decode_model.h"
 #include "model/batched_generator.h"
 #include "serve/decode_engine.h"
 #include "serve/http_server.h"
@@ -75,10 +75,7 @@ class ModelBackend {
 
  private:
   ModelBackendOptions options_;
-  std::string folder_;  // the local folder the model was resolved to
-  LoadedHfFolder loaded_;
-  std::optional<LlamaParams> device_params_;  // the weights placed on a GPU
-  std::optional<Tokenizer> tokenizer_;
+  DecodeModel model_;  // the resolved folder, its weights (on the device) and tokenizer
   std::optional<ChatTemplate> chat_template_;
   std::mutex chat_template_mutex_;  // rendering is not promised to be thread-safe
   std::unique_ptr<ModelDecodeEngine> engine_;

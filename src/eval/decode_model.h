@@ -1,5 +1,5 @@
-// A model to decode with: a Hugging Face folder, s3:// prefix or Hub id resolved and cached as
-// `train` and `serve` resolve them, its weights placed on the device, and its tokenizer with the
+// A model to decode with (`eval`, `serve`): a Hugging Face folder, s3:// prefix or Hub id resolved
+// and cached as `train` resolves them, its weights placed on the device, and its tokenizer with the
 // special tokens training added.
 #pragma once
 
@@ -13,7 +13,7 @@
 
 namespace zerotune {
 
-struct EvalModel {
+struct DecodeModel {
   std::string folder;  // the local folder the source resolved to
   LoadedHfFolder loaded;
   std::optional<Tokenizer> tokenizer;
@@ -25,7 +25,7 @@ struct EvalModel {
 // Loads everything; errors name the folder or file at fault. On a GPU the weights are placed in
 // `dtype` (f32 or bf16) and the host copy is dropped; the CPU decodes in f32. A non-empty
 // `adapter` (a PEFT LoRA folder, s3:// prefix or Hub id) is merged into the weights first.
-EvalModel load_eval_model(const std::string& source, const std::string& adapter,
+DecodeModel load_decode_model(const std::string& source, const std::string& adapter,
                           const std::string& special_token_path, Device device, DType dtype);
 
 }  // namespace zerotune

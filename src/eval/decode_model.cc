@@ -1,4 +1,4 @@
-#include "eval/eval_model.h"
+#include "eval/decode_model.h"
 
 #include "core/check.h"
 #include "io/peft_adapter.h"
@@ -6,7 +6,7 @@
 
 namespace zerotune {
 
-EvalModel load_eval_model(const std::string& source, const std::string& adapter,
+DecodeModel load_decode_model(const std::string& source, const std::string& adapter,
                           const std::string& special_token_path, Device device, DType dtype) {
   ZT_CHECK(device.is_cpu() || cuda_backend_built(),
            "--device cuda: this zerotune was built without the CUDA backend "
@@ -14,7 +14,7 @@ EvalModel load_eval_model(const std::string& source, const std::string& adapter,
   ZT_CHECK(dtype == DType::f32 || (dtype == DType::bf16 && !device.is_cpu()), "--dtype ",
            dtype_name(dtype), " on ", device.name(),
            ": the CPU decodes in f32, a GPU in f32 or bf16");
-  EvalModel m;
+  DecodeModel m;
   m.folder = storage::resolve_model_source(source);
   m.loaded = read_hf_folder(m.folder);
   if (!adapter.empty()) {
@@ -22,7 +22,7 @@ EvalModel load_eval_model(const std::string& source, const std::string& adapter,
     m.loaded.config = m.loaded.params.config();  // grown for an adapter's added tokens
   }
   ZT_CHECK(m.loaded.tokenizer.has_value(), m.folder,
-           " has no tokenizer.model; evaluation needs the model's tokenizer");
+           " has no tokenizer.json or tokenizer.model; decoding needs the model's tokenizer");
   m.tokenizer.emplace(Tokenizer::from_files(*m.loaded.tokenizer));
   if (!special_token_path.empty()) {
     m.tokenizer->add_special_tokens(read_special_tokens_json(special_token_path));
